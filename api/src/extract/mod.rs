@@ -1,0 +1,12 @@
+//! Request extractors whose rejections are the API's own problem+json errors.
+pub mod auth;
+pub mod json;
+pub mod pagination;
+pub mod path;
+pub mod query;
+
+pub use auth::AuthUser;
+pub use json::Json;
+pub use pagination::{Page, Pagination};
+pub use path::Path;
+pub use query::Query;

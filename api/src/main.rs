@@ -1,0 +1,36 @@
+//! `kpix-api` entry point: read settings, migrate, serve.
+use kpix_shared::{config::ApiConfig, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = match ApiConfig::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("kpix-api: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Err(e) = telemetry::init(config.common.log_format) {
+        eprintln!("kpix-api: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    match run(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "kpix-api stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: ApiConfig) -> anyhow::Result<()> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let bind_addr = config.bind_addr;
+    tracing::info!(config = ?config, "starting kpix-api");
+    let state = kpix_api::build_state(config, Some(metrics)).await?;
+    let listener = tokio::net::TcpListener::bind(bind_addr).await?;
+    // the real address (port 0 picks one): tests and scripts read this line
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    kpix_api::serve(listener, kpix_api::build_router(state)).await?;
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! Signup, login, token refresh and logout, and the current user.
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{
+    extract::{ConnectInfo, State},
+    http::StatusCode,
+};
+use chrono::{DateTime, Utc};
+use kpix_shared::{
+    auth::{password, tokens},
+    db::{
+        self, login_throttle::Rule, organizations::OrganizationRow, refresh_tokens::Rotation,
+        users::UserRow,
+    },
+    domain::kpi::Role,
+    validate,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult, FieldError},
+    extract::{AuthUser, Json},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    pub email: String,
+    pub password: String,
+    pub full_name: String,
+    pub organization_name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// A user with their organization, as the frontend shows the signed-in user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub organization_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub organization: OrganizationRow,
+}
+
+impl MeResponse {
+    fn new(user: UserRow, organization: OrganizationRow) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            full_name: user.full_name,
+            role: user.role,
+            is_active: user.is_active,
+            organization_id: user.organization_id,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            organization,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Lifetime of the access token, in seconds.
+    pub expires_in: u64,
+    pub user: MeResponse,
+}
+
+/// Create an organization and its first user, an ADMIN.
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses((status = 201, body = TokenResponse), (status = 409, description = "e-mail taken"), (status = 422)))]
+async fn signup(
+    State(state): State<AppState>,
+    Json(body): Json<SignupRequest>,
+) -> ApiResult<(StatusCode, axum::Json<TokenResponse>)> {
+    let mut errors = Vec::new();
+    let email = validate::email(&body.email).map_err(|m| errors.push(FieldError::new("email", m)));
+    let _ =
+        validate::password(&body.password).map_err(|m| errors.push(FieldError::new("password", m)));
+    let full_name = validate::required_text(&body.full_name, 200)
+        .map_err(|m| errors.push(FieldError::new("full_name", m)));
+    let org_name = validate::required_text(&body.organization_name, 200)
+        .map_err(|m| errors.push(FieldError::new("organization_name", m)));
+    let (Ok(email), Ok(full_name), Ok(org_name), true) =
+        (email, full_name, org_name, errors.is_empty())
+    else {
+        return Err(ApiError::Validation(errors));
+    };
+    let password = body.password;
+    let hash = state
+        .hash_blocking(move || password::hash_password(&password))
+        .await??;
+
+    let mut tx = state.pool.begin().await?;
+    let organization = db::organizations::insert(&mut tx, &org_name).await?;
+    let user = db::users::insert(
+        &mut tx,
+        db::users::NewUser {
+            organization_id: organization.id,
+            email: &email,
+            full_name: &full_name,
+            password_hash: &hash,
+            role: Role::Admin,
+        },
+    )
+    .await
+    .map_err(email_taken)?;
+    let response = issue_tokens(&state, &mut tx, user, organization, Uuid::now_v7()).await?;
+    tx.commit().await?;
+    tracing::info!(audit = "signup", user_id = %response.user.id, organization_id = %response.user.organization_id, "organization created");
+    Ok((StatusCode::CREATED, axum::Json(response)))
+}
+
+/// Maps the unique e-mail violation to a 409.
+pub fn email_taken(error: sqlx::Error) -> ApiError {
+    if db::is_unique_violation(&error, db::users::EMAIL_KEY) {
+        ApiError::conflict("email_taken", "an account with this e-mail already exists")
+    } else {
+        error.into()
+    }
+}
+
+impl From<password::HashError> for ApiError {
+    fn from(error: password::HashError) -> Self {
+        ApiError::Internal(anyhow::Error::new(error))
+    }
+}
+
+impl From<tokens::TokenError> for ApiError {
+    fn from(error: tokens::TokenError) -> Self {
+        ApiError::Internal(anyhow::Error::new(error))
+    }
+}
+
+const PAIR_RULE: Rule = Rule {
+    max_failures: 5,
+    window: Duration::from_secs(900),
+    lock: Duration::from_secs(300),
+};
+const ADDRESS_RULE: Rule = Rule {
+    max_failures: 50,
+    window: Duration::from_secs(900),
+    lock: Duration::from_secs(900),
+};
+// low lock: a stranger hammering an account delays its owner, never locks them out for long
+const ACCOUNT_RULE: Rule = Rule {
+    max_failures: 20,
+    window: Duration::from_secs(900),
+    lock: Duration::from_secs(60),
+};
+
+/// Exchange e-mail and password for tokens. Unknown e-mail and wrong password
+/// get the same answer, in the same time.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 401), (status = 429, description = "too many failed attempts")))]
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<LoginRequest>,
+) -> ApiResult<axum::Json<TokenResponse>> {
+    let email = body.email.trim().to_lowercase();
+    let address = peer.ip().to_string();
+    let keys = [
+        format!("pair:{email}|{address}"),
+        format!("addr:{address}"),
+        format!("acct:{email}"),
+    ];
+    let mut conn = state.pool.acquire().await?;
+    if let Some(retry_after_secs) = db::login_throttle::locked_for(&mut conn, &keys).await? {
+        tracing::warn!(audit = "login_throttled", email = %email, address = %address, "login refused: too many failures");
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+    let found = db::users::find_for_login(&mut conn, &email).await?;
+    let stored = found
+        .as_ref()
+        .map(|(_, hash)| hash.clone())
+        .unwrap_or_else(|| password::DUMMY_HASH.clone());
+    let given = body.password;
+    let matches = given.len() <= validate::MAX_PASSWORD_BYTES
+        && state
+            .hash_blocking(move || password::verify_password(&given, &stored))
+            .await?;
+    let user = match found {
+        Some((user, _)) if matches && user.is_active => user,
+        found => {
+            for (key, rule) in keys.iter().zip([PAIR_RULE, ADDRESS_RULE, ACCOUNT_RULE]) {
+                db::login_throttle::record_failure(&mut conn, key, rule).await?;
+            }
+            let reason = match found {
+                None => "unknown e-mail",
+                Some((u, _)) if !u.is_active && matches => "deactivated user",
+                Some(_) => "wrong password",
+            };
+            tracing::warn!(audit = "login_failed", email = %email, address = %address, reason, "login failed");
+            return Err(ApiError::Unauthorized("invalid e-mail or password".into()));
+        }
+    };
+    db::login_throttle::clear(&mut conn, &keys[0]).await?;
+    let organization = db::organizations::find(&mut conn, user.organization_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("user {} has no organization", user.id))?;
+    let mut tx = state.pool.begin().await?;
+    let response = issue_tokens(&state, &mut tx, user, organization, Uuid::now_v7()).await?;
+    tx.commit().await?;
+    tracing::info!(audit = "login", user_id = %response.user.id, address = %address, "login succeeded");
+    Ok(axum::Json(response))
+}
+
+/// Exchange a refresh token for new tokens; the old one stops working.
+/// Presenting an already rotated token revokes its whole family.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse), (status = 401)))]
+async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<axum::Json<TokenResponse>> {
+    let hash = tokens::hash_refresh_token(body.refresh_token.trim());
+    let mut tx = state.pool.begin().await?;
+    let rotation = db::refresh_tokens::rotate(&mut tx, &hash).await?;
+    let (user_id, family_id) = match rotation {
+        Rotation::Rotated { user_id, family_id } => (user_id, family_id),
+        Rotation::Reused { user_id, family_id } => {
+            tx.commit().await?;
+            tracing::warn!(audit = "refresh_token_reuse", user_id = %user_id, family_id = %family_id, "rotated refresh token presented again: family revoked");
+            return Err(ApiError::Unauthorized("invalid refresh token".into()));
+        }
+        Rotation::Invalid => return Err(ApiError::Unauthorized("invalid refresh token".into())),
+    };
+    let user = db::users::find_by_id(&mut tx, user_id)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(|| ApiError::Unauthorized("invalid refresh token".into()))?;
+    let organization = db::organizations::find(&mut tx, user.organization_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("user {} has no organization", user.id))?;
+    let response = issue_tokens(&state, &mut tx, user, organization, family_id).await?;
+    tx.commit().await?;
+    Ok(axum::Json(response))
+}
+
+/// Revoke the refresh token's family (this session on every device it reached).
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshRequest,
+    responses((status = 204), (status = 401)))]
+async fn logout(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<StatusCode> {
+    let hash = tokens::hash_refresh_token(body.refresh_token.trim());
+    let mut conn = state.pool.acquire().await?;
+    let (user_id, family_id) = db::refresh_tokens::family_of(&mut conn, &hash)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("invalid refresh token".into()))?;
+    db::refresh_tokens::revoke_family(&mut conn, family_id).await?;
+    tracing::info!(audit = "logout", user_id = %user_id, "session revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", responses((status = 200, body = MeResponse), (status = 401)),
+    security(("bearer" = [])))]
+async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<axum::Json<MeResponse>> {
+    let mut conn = state.pool.acquire().await?;
+    let organization = db::organizations::find(&mut conn, auth.caller.organization_id)
+        .await?
+        .ok_or(ApiError::NotFound("organization"))?;
+    Ok(axum::Json(MeResponse::new(auth.user, organization)))
+}
+
+async fn issue_tokens(
+    state: &AppState,
+    conn: &mut PgConnection,
+    user: UserRow,
+    organization: OrganizationRow,
+    family_id: Uuid,
+) -> ApiResult<TokenResponse> {
+    let access_token = state.tokens.issue_access(user.id, user.organization_id)?;
+    let refresh_token = tokens::new_refresh_token();
+    let ttl =
+        chrono::Duration::from_std(state.config.refresh_token_ttl).map_err(anyhow::Error::new)?;
+    db::refresh_tokens::insert(
+        conn,
+        user.id,
+        family_id,
+        &tokens::hash_refresh_token(&refresh_token),
+        Utc::now() + ttl,
+    )
+    .await?;
+    Ok(TokenResponse {
+        access_token,
+        refresh_token,
+        token_type: "bearer",
+        expires_in: state.tokens.access_ttl().as_secs(),
+        user: MeResponse::new(user, organization),
+    })
+}

@@ -1,0 +1,203 @@
+//! Teams: everyone lists them and their members; ADMINs manage them.
+use axum::{extract::State, http::StatusCode};
+use kpix_shared::{
+    db::{
+        self,
+        teams::{TeamMemberRow, TeamRow},
+    },
+    validate,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    extract::{AuthUser, Json, Page, Pagination, Path},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_teams, create_team))
+        .routes(routes!(get_team, update_team, delete_team))
+        .routes(routes!(add_team_member))
+        .routes(routes!(remove_team_member))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamRequest {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberRequest {
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamResponse {
+    #[serde(flatten)]
+    pub team: TeamRow,
+    pub members: Vec<TeamMemberRow>,
+}
+
+fn team_name(raw: &str) -> ApiResult<String> {
+    validate::required_text(raw, 200).map_err(|m| ApiError::invalid("name", m))
+}
+
+fn name_taken(error: sqlx::Error) -> ApiError {
+    if db::is_unique_violation(&error, db::teams::NAME_KEY) {
+        ApiError::conflict("team_name_taken", "a team with this name already exists")
+    } else {
+        error.into()
+    }
+}
+
+/// Teams of the organization.
+#[utoipa::path(get, path = "/teams", tag = "teams", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Vec<TeamRow>)), security(("bearer" = [])))]
+async fn list_teams(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    pagination: Pagination,
+) -> ApiResult<Page<TeamRow>> {
+    let mut conn = state.pool.acquire().await?;
+    let teams = db::teams::list(
+        &mut conn,
+        auth.caller.organization_id,
+        pagination.request()?,
+    )
+    .await?;
+    Ok(pagination.respond(teams, |t| t.id.to_string()))
+}
+
+/// Create a team (ADMIN).
+#[utoipa::path(post, path = "/teams", tag = "teams", request_body = TeamRequest,
+    responses((status = 201, body = TeamResponse), (status = 403), (status = 409), (status = 422)), security(("bearer" = [])))]
+async fn create_team(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(body): Json<TeamRequest>,
+) -> ApiResult<(StatusCode, axum::Json<TeamResponse>)> {
+    auth.require_admin()?;
+    let name = team_name(&body.name)?;
+    let mut conn = state.pool.acquire().await?;
+    let team = db::teams::insert(&mut conn, auth.caller.organization_id, &name)
+        .await
+        .map_err(name_taken)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(TeamResponse {
+            team,
+            members: Vec::new(),
+        }),
+    ))
+}
+
+/// A team with its members.
+#[utoipa::path(get, path = "/teams/{id}", tag = "teams", params(("id" = Uuid, Path)),
+    responses((status = 200, body = TeamResponse), (status = 404)), security(("bearer" = [])))]
+async fn get_team(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<TeamResponse>> {
+    let mut conn = state.pool.acquire().await?;
+    let team = db::teams::find(&mut conn, auth.caller.organization_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("team"))?;
+    let members = db::teams::members(&mut conn, team.id).await?;
+    Ok(axum::Json(TeamResponse { team, members }))
+}
+
+/// Rename a team (ADMIN).
+#[utoipa::path(patch, path = "/teams/{id}", tag = "teams", params(("id" = Uuid, Path)), request_body = TeamRequest,
+    responses((status = 200, body = TeamResponse), (status = 403), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
+async fn update_team(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<TeamRequest>,
+) -> ApiResult<axum::Json<TeamResponse>> {
+    auth.require_admin()?;
+    let name = team_name(&body.name)?;
+    let mut conn = state.pool.acquire().await?;
+    let team = db::teams::rename(&mut conn, auth.caller.organization_id, id, &name)
+        .await
+        .map_err(name_taken)?
+        .ok_or(ApiError::NotFound("team"))?;
+    let members = db::teams::members(&mut conn, team.id).await?;
+    Ok(axum::Json(TeamResponse { team, members }))
+}
+
+/// Delete a team (ADMIN); its dashboards become shared with the whole organization.
+#[utoipa::path(delete, path = "/teams/{id}", tag = "teams", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+async fn delete_team(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    let mut conn = state.pool.acquire().await?;
+    if db::teams::delete(&mut conn, auth.caller.organization_id, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("team"))
+    }
+}
+
+/// Add a user of the organization to a team (ADMIN).
+#[utoipa::path(post, path = "/teams/{id}/members", tag = "teams", params(("id" = Uuid, Path)), request_body = AddMemberRequest,
+    responses((status = 201, body = TeamResponse), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
+async fn add_team_member(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<AddMemberRequest>,
+) -> ApiResult<(StatusCode, axum::Json<TeamResponse>)> {
+    auth.require_admin()?;
+    let org = auth.caller.organization_id;
+    let mut conn = state.pool.acquire().await?;
+    let team = db::teams::find(&mut conn, org, id)
+        .await?
+        .ok_or(ApiError::NotFound("team"))?;
+    db::users::find(&mut conn, org, body.user_id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    if !db::teams::add_member(&mut conn, org, team.id, body.user_id).await? {
+        return Err(ApiError::conflict(
+            "already_member",
+            "the user is already a member of this team",
+        ));
+    }
+    let members = db::teams::members(&mut conn, team.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(TeamResponse { team, members }),
+    ))
+}
+
+/// Remove a member from a team (ADMIN).
+#[utoipa::path(delete, path = "/teams/{id}/members/{user_id}", tag = "teams", params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+async fn remove_team_member(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path((id, user_id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    let mut conn = state.pool.acquire().await?;
+    let team = db::teams::find(&mut conn, auth.caller.organization_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("team"))?;
+    if db::teams::remove_member(&mut conn, team.id, user_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("team member"))
+    }
+}

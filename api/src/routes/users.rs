@@ -1,0 +1,199 @@
+//! Users of the organization: members for everyone, management for ADMINs.
+use axum::{extract::State, http::StatusCode};
+use kpix_shared::{
+    auth::password,
+    db::{
+        self,
+        users::{UserPatch, UserRow},
+    },
+    domain::kpi::Role,
+    validate,
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult, FieldError},
+    extract::{AuthUser, Json, Page, Pagination, Path},
+    routes::auth::email_taken,
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_members))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub email: String,
+    pub full_name: String,
+    pub password: String,
+    #[serde(default = "default_role")]
+    pub role: Role,
+}
+
+fn default_role() -> Role {
+    Role::User
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    pub full_name: Option<String>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+}
+
+/// Active users of the organization, for owner pickers.
+#[utoipa::path(get, path = "/users/members", tag = "users", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Vec<UserRow>)), security(("bearer" = [])))]
+async fn list_members(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    pagination: Pagination,
+) -> ApiResult<Page<UserRow>> {
+    let mut conn = state.pool.acquire().await?;
+    let users = db::users::list(
+        &mut conn,
+        auth.caller.organization_id,
+        true,
+        pagination.request()?,
+    )
+    .await?;
+    Ok(pagination.respond(users, |u| u.id.to_string()))
+}
+
+/// All users of the organization (ADMIN).
+#[utoipa::path(get, path = "/users", tag = "users", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Vec<UserRow>), (status = 403)), security(("bearer" = [])))]
+async fn list_users(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    pagination: Pagination,
+) -> ApiResult<Page<UserRow>> {
+    auth.require_admin()?;
+    let mut conn = state.pool.acquire().await?;
+    let users = db::users::list(
+        &mut conn,
+        auth.caller.organization_id,
+        false,
+        pagination.request()?,
+    )
+    .await?;
+    Ok(pagination.respond(users, |u| u.id.to_string()))
+}
+
+/// Create a user in the organization (ADMIN).
+#[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUserRequest,
+    responses((status = 201, body = UserRow), (status = 403), (status = 409), (status = 422)), security(("bearer" = [])))]
+async fn create_user(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(body): Json<CreateUserRequest>,
+) -> ApiResult<(StatusCode, axum::Json<UserRow>)> {
+    auth.require_admin()?;
+    let mut errors = Vec::new();
+    let email = validate::email(&body.email).map_err(|m| errors.push(FieldError::new("email", m)));
+    let _ =
+        validate::password(&body.password).map_err(|m| errors.push(FieldError::new("password", m)));
+    let full_name = validate::required_text(&body.full_name, 200)
+        .map_err(|m| errors.push(FieldError::new("full_name", m)));
+    let (Ok(email), Ok(full_name), true) = (email, full_name, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let secret = body.password;
+    let hash = state
+        .hash_blocking(move || password::hash_password(&secret))
+        .await??;
+    let mut conn = state.pool.acquire().await?;
+    let user = db::users::insert(
+        &mut conn,
+        db::users::NewUser {
+            organization_id: auth.caller.organization_id,
+            email: &email,
+            full_name: &full_name,
+            password_hash: &hash,
+            role: body.role,
+        },
+    )
+    .await
+    .map_err(email_taken)?;
+    tracing::info!(audit = "user_created", actor_id = %auth.caller.user_id, user_id = %user.id, role = user.role.as_str(), "user created");
+    Ok((StatusCode::CREATED, axum::Json(user)))
+}
+
+/// One user of the organization (ADMIN).
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserRow), (status = 403), (status = 404)), security(("bearer" = [])))]
+async fn get_user(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<UserRow>> {
+    auth.require_admin()?;
+    let mut conn = state.pool.acquire().await?;
+    let user = db::users::find(&mut conn, auth.caller.organization_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    Ok(axum::Json(user))
+}
+
+/// Rename, change the role of, deactivate or reactivate a user (ADMIN).
+/// Deactivation revokes their refresh tokens; their access tokens fail at once.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = UpdateUserRequest,
+    responses((status = 200, body = UserRow), (status = 403), (status = 404), (status = 409, description = "would leave no active ADMIN"), (status = 422)),
+    security(("bearer" = [])))]
+async fn update_user(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<UpdateUserRequest>,
+) -> ApiResult<axum::Json<UserRow>> {
+    auth.require_admin()?;
+    let full_name = body
+        .full_name
+        .as_deref()
+        .map(|n| validate::required_text(n, 200))
+        .transpose()
+        .map_err(|m| ApiError::invalid("full_name", m))?;
+    let patch = UserPatch {
+        full_name,
+        role: body.role,
+        is_active: body.is_active,
+    };
+    let mut tx = state.pool.begin().await?;
+    // serialize admin changes of one organization so the last-admin check holds
+    sqlx::query("select pg_advisory_xact_lock(hashtext($1::text))")
+        .bind(auth.caller.organization_id)
+        .execute(&mut *tx)
+        .await?;
+    let before = db::users::find(&mut tx, auth.caller.organization_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    let user = db::users::update(&mut tx, auth.caller.organization_id, id, &patch)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    if db::users::count_active_admins(&mut tx, auth.caller.organization_id).await? == 0 {
+        return Err(ApiError::conflict(
+            "last_admin",
+            "the organization must keep at least one active ADMIN",
+        ));
+    }
+    if before.is_active && !user.is_active {
+        db::refresh_tokens::revoke_all_of_user(&mut tx, user.id).await?;
+    }
+    tx.commit().await?;
+    if before.is_active != user.is_active {
+        tracing::info!(audit = if user.is_active { "user_reactivated" } else { "user_deactivated" }, actor_id = %auth.caller.user_id, user_id = %user.id, "user activation changed");
+    }
+    if before.role != user.role {
+        tracing::info!(audit = "user_role_changed", actor_id = %auth.caller.user_id, user_id = %user.id, from = before.role.as_str(), to = user.role.as_str(), "user role changed");
+    }
+    Ok(axum::Json(user))
+}

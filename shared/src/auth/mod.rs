@@ -1,0 +1,3 @@
+//! Authentication primitives: password hashing and tokens.
+pub mod password;
+pub mod tokens;

@@ -1,0 +1,1 @@
+//! comments (to be written).

@@ -1,0 +1,1 @@
+//! import_jobs (to be written).

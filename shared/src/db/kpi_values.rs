@@ -1,0 +1,1 @@
+//! kpi_values (to be written).

@@ -1,0 +1,1 @@
+//! kpis (to be written).

@@ -1,0 +1,32 @@
+//! Organizations: created by signup, one per customer.
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct OrganizationRow {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert(conn: &mut PgConnection, name: &str) -> Result<OrganizationRow, sqlx::Error> {
+    sqlx::query_as(
+        "insert into organization (id, name) values ($1, $2) returning id, name, created_at",
+    )
+    .bind(Uuid::now_v7())
+    .bind(name)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn find(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<OrganizationRow>, sqlx::Error> {
+    sqlx::query_as("select id, name, created_at from organization where id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}

@@ -1,0 +1,99 @@
+//! Refresh tokens: stored hashed, rotated on each use; reuse of a rotated
+//! token revokes its whole family.
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    family_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into refresh_token (id, user_id, family_id, token_hash, expires_at) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(user_id)
+    .bind(family_id)
+    .bind(token_hash)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What presenting a refresh token leads to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live and is now rotated: issue a successor in this family.
+    Rotated { user_id: Uuid, family_id: Uuid },
+    /// The token had already been rotated: its family is now revoked.
+    Reused { user_id: Uuid, family_id: Uuid },
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// Marks the token rotated in one statement, so of concurrent presentations
+/// exactly one wins; a loser finds it rotated and is treated as a reuse.
+pub async fn rotate(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Rotation, sqlx::Error> {
+    let won: Option<(Uuid, Uuid)> = sqlx::query_as(
+        "update refresh_token set rotated_at = now() \
+         where token_hash = $1 and rotated_at is null and revoked_at is null and expires_at > now() \
+         returning user_id, family_id",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some((user_id, family_id)) = won {
+        return Ok(Rotation::Rotated { user_id, family_id });
+    }
+    let rotated: Option<(Uuid, Uuid)> = sqlx::query_as(
+        "select user_id, family_id from refresh_token where token_hash = $1 and rotated_at is not null",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match rotated {
+        Some((user_id, family_id)) => {
+            revoke_family(conn, family_id).await?;
+            Ok(Rotation::Reused { user_id, family_id })
+        }
+        None => Ok(Rotation::Invalid),
+    }
+}
+
+pub async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "update refresh_token set revoked_at = now() where family_id = $1 and revoked_at is null",
+    )
+    .bind(family_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// The family of a live token, for logout.
+pub async fn family_of(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as("select user_id, family_id from refresh_token where token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn revoke_all_of_user(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "update refresh_token set revoked_at = now() where user_id = $1 and revoked_at is null",
+    )
+    .bind(user_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}

@@ -1,0 +1,1 @@
+//! reports (to be written).

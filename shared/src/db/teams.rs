@@ -1,0 +1,160 @@
+//! Teams and their members; dashboards are shared with a team by `team_id`.
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::PageRequest;
+use crate::domain::kpi::Role;
+
+/// The unique index on `(organization_id, lower(name))`.
+pub const NAME_KEY: &str = "team_name_key";
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct TeamRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct TeamMemberRow {
+    pub user_id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub joined_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, organization_id, name, created_at, updated_at";
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    name: &str,
+) -> Result<TeamRow, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "insert into team (id, organization_id, name) values ($1, $2, $3) returning {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(organization_id)
+    .bind(name)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn list(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    page: PageRequest<Uuid>,
+) -> Result<Vec<TeamRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "select {COLUMNS} from team where organization_id = $1 and ($2::uuid is null or id > $2) \
+         order by id limit $3"
+    ))
+    .bind(organization_id)
+    .bind(page.after)
+    .bind(page.limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn find(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<TeamRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "select {COLUMNS} from team where organization_id = $1 and id = $2"
+    ))
+    .bind(organization_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn rename(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+    name: &str,
+) -> Result<Option<TeamRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "update team set name = $3, updated_at = now() where organization_id = $1 and id = $2 returning {COLUMNS}"
+    ))
+    .bind(organization_id)
+    .bind(id)
+    .bind(name)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Deletes the team; its dashboards become shared with the whole organization.
+pub async fn delete(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("delete from team where organization_id = $1 and id = $2")
+            .bind(organization_id)
+            .bind(id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
+pub async fn members(
+    conn: &mut PgConnection,
+    team_id: Uuid,
+) -> Result<Vec<TeamMemberRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select u.id as user_id, u.email, u.full_name, u.role, u.is_active, tm.created_at as joined_at \
+         from team_member tm join app_user u on u.id = tm.user_id \
+         where tm.team_id = $1 order by u.full_name, u.id",
+    )
+    .bind(team_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Adds a member; `false` when they already were one.
+pub async fn add_member(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    team_id: Uuid,
+    user_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "insert into team_member (team_id, user_id, organization_id) values ($1, $2, $3) \
+         on conflict do nothing",
+    )
+    .bind(team_id)
+    .bind(user_id)
+    .bind(organization_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub async fn remove_member(
+    conn: &mut PgConnection,
+    team_id: Uuid,
+    user_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("delete from team_member where team_id = $1 and user_id = $2")
+            .bind(team_id)
+            .bind(user_id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}

@@ -1,0 +1,166 @@
+//! Users of an organization.
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::PageRequest;
+use crate::domain::kpi::Role;
+
+const COLUMNS: &str =
+    "id, organization_id, email, full_name, role, is_active, created_at, updated_at";
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The unique index on `lower(email)`.
+pub const EMAIL_KEY: &str = "app_user_email_key";
+
+pub struct NewUser<'a> {
+    pub organization_id: Uuid,
+    pub email: &'a str,
+    pub full_name: &'a str,
+    pub password_hash: &'a str,
+    pub role: Role,
+}
+
+pub async fn insert(conn: &mut PgConnection, user: NewUser<'_>) -> Result<UserRow, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "insert into app_user (id, organization_id, email, full_name, password_hash, role) \
+         values ($1, $2, $3, $4, $5, $6) returning {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(user.organization_id)
+    .bind(user.email)
+    .bind(user.full_name)
+    .bind(user.password_hash)
+    .bind(user.role)
+    .fetch_one(conn)
+    .await
+}
+
+/// The user and their password hash, for login.
+pub async fn find_for_login(
+    conn: &mut PgConnection,
+    email: &str,
+) -> Result<Option<(UserRow, String)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: UserRow,
+        password_hash: String,
+    }
+    let row: Option<Row> = sqlx::query_as(sql!(
+        "select {COLUMNS}, password_hash from app_user where lower(email) = lower($1)"
+    ))
+    .bind(email)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.user, r.password_hash)))
+}
+
+/// Any user by id, whatever the organization: used to authenticate a token.
+pub async fn find_by_id(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(sql!("select {COLUMNS} from app_user where id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn find(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "select {COLUMNS} from app_user where organization_id = $1 and id = $2"
+    ))
+    .bind(organization_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Users of the organization, oldest first; `active_only` for owner pickers.
+pub async fn list(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    active_only: bool,
+    page: PageRequest<Uuid>,
+) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "select {COLUMNS} from app_user where organization_id = $1 \
+         and ($2 = false or is_active) and ($3::uuid is null or id > $3) \
+         order by id limit $4"
+    ))
+    .bind(organization_id)
+    .bind(active_only)
+    .bind(page.after)
+    .bind(page.limit)
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(Debug, Default)]
+pub struct UserPatch {
+    pub full_name: Option<String>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+}
+
+pub async fn update(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+    patch: &UserPatch,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "update app_user set full_name = coalesce($3, full_name), role = coalesce($4, role), \
+         is_active = coalesce($5, is_active), updated_at = now() \
+         where organization_id = $1 and id = $2 returning {COLUMNS}"
+    ))
+    .bind(organization_id)
+    .bind(id)
+    .bind(patch.full_name.as_deref())
+    .bind(patch.role)
+    .bind(patch.is_active)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Active admins left in the organization, to refuse removing the last one.
+pub async fn count_active_admins(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "select count(*) from app_user where organization_id = $1 and role = 'ADMIN' and is_active",
+    )
+    .bind(organization_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// True when the user is an active member of the organization.
+pub async fn is_active_member(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (select 1 from app_user where organization_id = $1 and id = $2 and is_active)",
+    )
+    .bind(organization_id)
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}

@@ -1,0 +1,12 @@
+//! Pure domain rules shared by the API and the worker: KPI vocabulary, the status rule, period arithmetic.
+
+pub mod kpi;
+pub mod period;
+pub mod status;
+
+pub use kpi::{
+    ActionStatus, Direction, Frequency, ImportMode, ImportType, JobStatus, Role, Status,
+    ThresholdError, Thresholds, UnknownVariant,
+};
+pub use period::{Period, PeriodError, PeriodRef, check_period_end, from_excel_serial};
+pub use status::{Assessment, assess, distance_from_green, normalized_delta};

@@ -1,0 +1,106 @@
+//! Input rules for text fields, shared by every endpoint: each returns the
+//! cleaned value or a message saying what is wrong.
+
+/// Trims an e-mail and checks its shape; comparison is case-insensitive in
+/// the database, the spelling given is kept.
+pub fn email(raw: &str) -> Result<String, String> {
+    let email = raw.trim();
+    if email.len() > 254 {
+        return Err("must be at most 254 characters".into());
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return Err("must be an e-mail address such as name@example.com".into());
+    };
+    let valid = !local.is_empty()
+        && local.len() <= 64
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(email.to_owned())
+    } else {
+        Err("must be an e-mail address such as name@example.com".into())
+    }
+}
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Caps argon2 input so a huge password cannot be used to burn CPU.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+pub fn password(raw: &str) -> Result<(), String> {
+    if raw.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!("must be at least {MIN_PASSWORD_CHARS} characters"));
+    }
+    if raw.len() > MAX_PASSWORD_BYTES {
+        return Err(format!("must be at most {MAX_PASSWORD_BYTES} bytes"));
+    }
+    Ok(())
+}
+
+/// A required one-line text: trimmed, 1 to `max` characters, no control characters.
+pub fn required_text(raw: &str, max: usize) -> Result<String, String> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    optional_text(text, max).map(|t| t.unwrap_or_default())
+}
+
+/// An optional text: trimmed, empty becomes `None`, at most `max` characters.
+pub fn optional_text(raw: &str, max: usize) -> Result<Option<String>, String> {
+    let text = raw.trim();
+    if text.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err("must not contain control characters".into());
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_checked() {
+        assert_eq!(
+            email("  Ana@Example.com ").as_deref(),
+            Ok("Ana@Example.com")
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "a b@example.com",
+            "ana@@example.com",
+            "ana@.com",
+        ] {
+            assert!(email(bad).is_err(), "{bad} accepted");
+        }
+        assert!(email(&format!("{}@example.com", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn passwords_have_bounds() {
+        assert!(password("1234567").is_err());
+        assert!(password("12345678").is_ok());
+        assert!(password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn texts_are_trimmed_and_bounded() {
+        assert_eq!(required_text("  Qualité ", 10).as_deref(), Ok("Qualité"));
+        assert!(required_text("   ", 10).is_err());
+        assert!(required_text("abcdefghijk", 10).is_err());
+        assert_eq!(optional_text("  ", 10), Ok(None));
+        assert!(optional_text("a\u{0}b", 10).is_err());
+    }
+}

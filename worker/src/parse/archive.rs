@@ -1,0 +1,642 @@
+//! Kind sniffing, and the checks a zip-based spreadsheet (XLSX, ODS) must pass before calamine opens it.
+
+use std::io::{Cursor, Read};
+
+use zip::ZipArchive;
+use zip::result::ZipError;
+
+use super::csv::{TEXT_CHECK_BYTES, looks_like_text};
+use super::xml::{self, Event, Scanner, TagTooLong};
+use super::{FileKind, Limits, ParseError, human_bytes};
+
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+const EMPTY_ZIP_MAGIC: &[u8] = b"PK\x05\x06";
+const OLE_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
+const ODS_MIMETYPE: &[u8] = b"application/vnd.oasis.opendocument.spreadsheet";
+/// Entries smaller than this are not checked for their compression ratio.
+const RATIO_CHECK_FLOOR: u64 = 1024 * 1024;
+/// Bytes of each XLSX part scanned for `<dimension>` and `<sst>`.
+const XLSX_HEAD_BYTES: u64 = 64 * 1024;
+/// calamine's caps on ODS repeats (`ods.rs`), mirrored to estimate what it will allocate.
+const ODS_MAX_COLUMNS: u64 = 16_384;
+
+pub(crate) fn detect_kind(head: &[u8], filename: Option<&str>) -> Option<FileKind> {
+    if head.starts_with(ZIP_MAGIC) || head.starts_with(EMPTY_ZIP_MAGIC) {
+        return zip_kind(head, filename);
+    }
+    if head.starts_with(OLE_MAGIC) {
+        return Some(FileKind::Xls);
+    }
+    if head.starts_with(b"\xEF\xBB\xBF")
+        || head.starts_with(b"\xFF\xFE")
+        || head.starts_with(b"\xFE\xFF")
+    {
+        return Some(FileKind::Csv);
+    }
+    if looks_like_text(&head[..head.len().min(TEXT_CHECK_BYTES)]) {
+        return Some(FileKind::Csv);
+    }
+    None
+}
+
+fn extension_kind(filename: Option<&str>) -> Option<FileKind> {
+    let ext = filename?.rsplit_once('.')?.1.to_ascii_lowercase();
+    match ext.as_str() {
+        "xlsx" | "xlsm" => Some(FileKind::Xlsx),
+        "ods" => Some(FileKind::Ods),
+        _ => None,
+    }
+}
+
+/// Which spreadsheet a zip holds: from its directory when `head` is the whole file,
+/// else from the local headers in `head`, else from the file name.
+fn zip_kind(head: &[u8], filename: Option<&str>) -> Option<FileKind> {
+    if let Ok(mut zip) = ZipArchive::new(Cursor::new(head)) {
+        if zip.index_for_name("xl/workbook.xml").is_some() {
+            return Some(FileKind::Xlsx);
+        }
+        if let Ok(entry) = zip.by_name("mimetype") {
+            let mut mime = Vec::new();
+            if entry
+                .take(ODS_MIMETYPE.len() as u64 + 16)
+                .read_to_end(&mut mime)
+                .is_ok()
+                && mime.trim_ascii() == ODS_MIMETYPE
+            {
+                return Some(FileKind::Ods);
+            }
+        }
+        return None;
+    }
+    let mut saw_ooxml = false;
+    for name in local_header_names(head) {
+        match name {
+            LocalEntry::Named(name) if name.starts_with(b"xl/") => return Some(FileKind::Xlsx),
+            LocalEntry::Named(b"[Content_Types].xml") => saw_ooxml = true,
+            LocalEntry::Mimetype(content) if content.starts_with(ODS_MIMETYPE) => {
+                return Some(FileKind::Ods);
+            }
+            _ => {}
+        }
+    }
+    // A zip we cannot open whole (truncated, or only its start given): trust the name,
+    // else an OOXML package is most likely a workbook; parsing will say if it is not.
+    extension_kind(filename).or(saw_ooxml.then_some(FileKind::Xlsx))
+}
+
+enum LocalEntry<'a> {
+    Named(&'a [u8]),
+    /// The stored `mimetype` entry of an OpenDocument file, with its content.
+    Mimetype(&'a [u8]),
+}
+
+/// Walks the local file headers present in `head`.
+fn local_header_names(head: &[u8]) -> Vec<LocalEntry<'_>> {
+    let u16_at = |at: usize| {
+        head.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |at: usize| {
+        head.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while head.get(at..at + 4) == Some(ZIP_MAGIC) && out.len() < 64 {
+        let (Some(flags), Some(method), Some(csize), Some(name_len), Some(extra_len)) = (
+            u16_at(at + 6),
+            u16_at(at + 8),
+            u32_at(at + 18),
+            u16_at(at + 26),
+            u16_at(at + 28),
+        ) else {
+            break;
+        };
+        let name_start = at + 30;
+        let data_start = name_start + usize::from(name_len) + usize::from(extra_len);
+        let Some(name) = head.get(name_start..name_start + usize::from(name_len)) else {
+            break;
+        };
+        if name == b"mimetype" && method == 0 {
+            let end = (data_start + csize as usize).min(head.len());
+            out.push(LocalEntry::Mimetype(
+                head.get(data_start..end).unwrap_or_default(),
+            ));
+        } else {
+            out.push(LocalEntry::Named(name));
+        }
+        // Sizes come after the data when bit 3 is set: the next header cannot be located.
+        if flags & 0x08 != 0 {
+            break;
+        }
+        at = data_start + csize as usize;
+    }
+    out
+}
+
+/// Validates a zip-based spreadsheet: entry count, declared and actual sizes, compression
+/// ratios, and the sheet dimensions and string counts calamine would allocate for.
+pub(crate) fn check_zip(bytes: &[u8], kind: FileKind, limits: &Limits) -> Result<(), ParseError> {
+    let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| open_error(&e, kind))?;
+    let count = zip.len();
+    if count > limits.max_archive_entries {
+        return Err(ParseError::Hostile(format!(
+            "it holds {count} files, a spreadsheet needs far fewer (limit {})",
+            limits.max_archive_entries
+        )));
+    }
+    let mut total: u64 = 0;
+    for i in 0..count {
+        let entry = zip.by_index_data(i).map_err(|e| open_error(&e, kind))?;
+        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        if entry.encrypted() {
+            return Err(ParseError::Encrypted);
+        }
+        let size = entry.size();
+        let compressed = entry.compressed_size();
+        if size > limits.max_uncompressed_bytes {
+            return Err(ParseError::TooLarge {
+                what: format!("the part '{name}' uncompresses to {}", human_bytes(size)),
+                limit: human_bytes(limits.max_uncompressed_bytes),
+            });
+        }
+        total = total.saturating_add(size);
+        if total > limits.max_uncompressed_bytes {
+            return Err(ParseError::TooLarge {
+                what: "its content uncompresses to more than the limit".to_owned(),
+                limit: human_bytes(limits.max_uncompressed_bytes),
+            });
+        }
+        if size > RATIO_CHECK_FLOOR
+            && (compressed == 0 || size / compressed > limits.max_compression_ratio)
+        {
+            return Err(ParseError::Hostile(format!(
+                "the part '{name}' declares {} from {} compressed (a zip bomb?)",
+                human_bytes(size),
+                human_bytes(compressed)
+            )));
+        }
+    }
+    let mut scan = match kind {
+        FileKind::Ods => Scan::Ods(OdsEstimate::default()),
+        _ => Scan::Xlsx,
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    for i in 0..count {
+        let mut entry = zip.by_index(i).map_err(|e| open_error(&e, kind))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let declared = entry.size();
+        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        let lower = name.to_ascii_lowercase();
+        let scan_bytes = match scan {
+            Scan::Xlsx if lower.ends_with(".xml") => XLSX_HEAD_BYTES,
+            Scan::Ods(_) if name == "content.xml" => u64::MAX,
+            _ => 0,
+        };
+        let mut scanner = Scanner::default();
+        let mut part = PartScan::default();
+        let mut limited = (&mut entry).take(declared.saturating_add(1));
+        let mut actual: u64 = 0;
+        loop {
+            let n = limited.read(&mut buf).map_err(|e| {
+                ParseError::Malformed(format!("the part '{name}' cannot be decompressed ({e})"))
+            })?;
+            if n == 0 {
+                break;
+            }
+            let chunk = &buf[..n];
+            if actual < scan_bytes && !part.done {
+                let take = usize::try_from(scan_bytes - actual)
+                    .unwrap_or(usize::MAX)
+                    .min(n);
+                scanner.feed::<ParseError>(&chunk[..take], &mut |event| {
+                    scan.on_event(&mut part, &event, limits)
+                })?;
+            }
+            actual += n as u64;
+            if actual > declared {
+                return Err(ParseError::Hostile(format!(
+                    "the part '{name}' holds more data than its declared size"
+                )));
+            }
+        }
+        if actual < declared {
+            return Err(ParseError::Malformed(format!(
+                "the part '{name}' is shorter than its declared size"
+            )));
+        }
+    }
+    if let Scan::Ods(estimate) = &scan {
+        estimate.check(limits)?;
+    }
+    Ok(())
+}
+
+fn open_error(e: &ZipError, kind: FileKind) -> ParseError {
+    match e {
+        ZipError::UnsupportedArchive(msg) if msg.contains("assword") => ParseError::Encrypted,
+        ZipError::InvalidPassword => ParseError::Encrypted,
+        ZipError::CompressionMethodNotSupported(_) => ParseError::Malformed(format!(
+            "this {kind} file uses a compression method that is not supported; save it again from your spreadsheet program"
+        )),
+        _ => ParseError::Malformed(format!(
+            "this {kind} file cannot be opened, it may be truncated ({e})"
+        )),
+    }
+}
+
+impl From<TagTooLong> for ParseError {
+    fn from(_: TagTooLong) -> Self {
+        ParseError::Hostile("it contains an XML tag longer than 1 MiB".to_owned())
+    }
+}
+
+enum Scan {
+    /// `<dimension ref>` of worksheets and `<sst count uniqueCount>` of shared strings.
+    Xlsx,
+    Ods(OdsEstimate),
+}
+
+/// Per-part scanning state.
+#[derive(Default)]
+struct PartScan {
+    /// The interesting head of the part is behind us.
+    done: bool,
+}
+
+impl Scan {
+    fn on_event(
+        &mut self,
+        part: &mut PartScan,
+        event: &Event<'_>,
+        limits: &Limits,
+    ) -> Result<(), ParseError> {
+        match self {
+            Self::Xlsx => {
+                if let Event::Start { name, attrs, .. } = event {
+                    match xml::local_name(name) {
+                        b"dimension" => {
+                            if let Some(range) = xml::attr(attrs, b"ref") {
+                                check_dimension(range, limits)?;
+                            }
+                        }
+                        b"sst" => {
+                            for key in [b"uniqueCount".as_slice(), b"count"] {
+                                if let Some(v) = xml::attr(attrs, key) {
+                                    check_count(key, v, limits)?;
+                                }
+                            }
+                            part.done = true;
+                        }
+                        b"sheetData" => part.done = true,
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
+            Self::Ods(estimate) => estimate.on_event(event, limits),
+        }
+    }
+}
+
+/// Refuses a declared sheet range over the cell limit, e.g. `A1:XFD1048576`.
+fn check_dimension(range: &[u8], limits: &Limits) -> Result<(), ParseError> {
+    let text = String::from_utf8_lossy(range);
+    let (start, end) = match text.split_once(':') {
+        Some((a, b)) => (a, b),
+        None => (text.as_ref(), text.as_ref()),
+    };
+    let (Some((r1, c1)), Some((r2, c2))) = (cell_ref(start), cell_ref(end)) else {
+        // calamine rejects what it cannot parse.
+        return Ok(());
+    };
+    let rows = u128::from(r1.abs_diff(r2)) + 1;
+    let cols = u128::from(c1.abs_diff(c2)) + 1;
+    let cells = rows * cols;
+    if cells > u128::from(limits.max_sheet_cells) {
+        return Err(ParseError::Hostile(format!(
+            "a sheet declares the range {text} ({cells} cells, limit {})",
+            limits.max_sheet_cells
+        )));
+    }
+    Ok(())
+}
+
+/// `B12` → (12, 2); `$B$12` accepted.
+fn cell_ref(text: &str) -> Option<(u64, u64)> {
+    let text = text.trim().replace('$', "");
+    let letters = text.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+    let (col, row) = text.split_at(letters);
+    if col.is_empty() || col.len() > 8 || row.is_empty() || row.len() > 12 {
+        return None;
+    }
+    let col = col.bytes().try_fold(0u64, |acc, b| {
+        Some(acc * 26 + u64::from(b.to_ascii_uppercase() - b'A' + 1))
+    })?;
+    let row = row.parse::<u64>().ok()?;
+    Some((row, col))
+}
+
+fn check_count(key: &[u8], value: &[u8], limits: &Limits) -> Result<(), ParseError> {
+    let text = String::from_utf8_lossy(value);
+    let digits = text.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    let absurd = digits
+        .parse::<u64>()
+        .map_or(true, |n| n > limits.max_sheet_cells);
+    if absurd {
+        return Err(ParseError::Hostile(format!(
+            "the shared strings declare {}=\"{digits}\" (limit {})",
+            String::from_utf8_lossy(key),
+            limits.max_sheet_cells
+        )));
+    }
+    Ok(())
+}
+
+/// Estimates, from `content.xml`, the cells and bytes calamine's ODS reader will materialize
+/// (repeated rows and columns are expanded there).
+#[derive(Debug, Default)]
+struct OdsEstimate {
+    /// Cells pushed while reading rows, before expansion (all tables).
+    raw_cells: u64,
+    /// Cells of the expanded bounding boxes (all tables).
+    box_cells: u64,
+    /// Bytes of text and attributes after expansion (all tables).
+    bytes: u64,
+    table: TableEstimate,
+    row: Option<RowEstimate>,
+    cell: Option<CellEstimate>,
+}
+
+#[derive(Debug, Default)]
+struct TableEstimate {
+    /// Expanded rows from the first to the last non-empty row.
+    span_rows: u64,
+    /// Expanded empty rows since the last non-empty one.
+    pending_rows: u64,
+    seen_non_empty: bool,
+    col_min: u64,
+    col_max: u64,
+}
+
+#[derive(Debug, Default)]
+struct RowEstimate {
+    repeats: u64,
+    cols: u64,
+    pending_empty: u64,
+    first: Option<u64>,
+    last: u64,
+    bytes: u64,
+}
+
+#[derive(Debug, Default)]
+struct CellEstimate {
+    repeats: u64,
+    bytes: u64,
+}
+
+fn repeat_attr(attrs: &[u8], key: &[u8]) -> u64 {
+    xml::attr(attrs, key)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1)
+}
+
+impl OdsEstimate {
+    fn on_event(&mut self, event: &Event<'_>, limits: &Limits) -> Result<(), ParseError> {
+        match *event {
+            Event::Start { name, attrs, empty } => match name {
+                b"table:table" => {
+                    self.end_table();
+                }
+                b"table:table-row" => {
+                    self.end_row();
+                    self.row = Some(RowEstimate {
+                        repeats: repeat_attr(attrs, b"table:number-rows-repeated"),
+                        ..RowEstimate::default()
+                    });
+                    if empty {
+                        self.end_row();
+                    }
+                }
+                b"table:table-cell" | b"table:covered-table-cell" => {
+                    self.end_cell();
+                    let Some(row) = self.row.as_mut() else {
+                        return Ok(());
+                    };
+                    let repeats = repeat_attr(attrs, b"table:number-columns-repeated")
+                        .min(ODS_MAX_COLUMNS.saturating_sub(row.cols));
+                    let has_value = [
+                        b"office:value-type".as_slice(),
+                        b"office:value",
+                        b"office:string-value",
+                        b"office:date-value",
+                        b"office:time-value",
+                        b"office:boolean-value",
+                        b"table:formula",
+                    ]
+                    .iter()
+                    .any(|k| xml::attr(attrs, k).is_some());
+                    if has_value {
+                        row.cols += row
+                            .pending_empty
+                            .min(ODS_MAX_COLUMNS.saturating_sub(row.cols));
+                        row.pending_empty = 0;
+                        row.first.get_or_insert(row.cols);
+                        row.cols += repeats;
+                        row.last = row.cols.saturating_sub(1);
+                        self.cell = Some(CellEstimate {
+                            repeats,
+                            bytes: attrs.len() as u64,
+                        });
+                        if empty {
+                            self.end_cell();
+                        }
+                    } else {
+                        row.pending_empty = repeats;
+                    }
+                }
+                b"text:s" => {
+                    if let Some(cell) = self.cell.as_mut() {
+                        cell.bytes = cell.bytes.saturating_add(repeat_attr(attrs, b"text:c"));
+                    }
+                }
+                _ => {}
+            },
+            Event::End { name } => match name {
+                b"table:table" => self.end_table(),
+                b"table:table-row" => self.end_row(),
+                b"table:table-cell" | b"table:covered-table-cell" => self.end_cell(),
+                _ => {}
+            },
+            Event::Text(n) => {
+                if let Some(cell) = self.cell.as_mut() {
+                    cell.bytes = cell.bytes.saturating_add(n as u64);
+                }
+            }
+        }
+        // Fail as soon as the estimate is over, rather than after scanning everything.
+        self.check(limits)
+    }
+
+    fn end_cell(&mut self) {
+        if let (Some(cell), Some(row)) = (self.cell.take(), self.row.as_mut()) {
+            row.bytes = row
+                .bytes
+                .saturating_add(cell.bytes.saturating_mul(cell.repeats));
+        }
+    }
+
+    fn end_row(&mut self) {
+        self.end_cell();
+        let Some(row) = self.row.take() else { return };
+        self.raw_cells = self.raw_cells.saturating_add(row.cols);
+        let t = &mut self.table;
+        match row.first {
+            Some(first) => {
+                if t.seen_non_empty {
+                    t.span_rows = t
+                        .span_rows
+                        .saturating_add(t.pending_rows)
+                        .saturating_add(row.repeats);
+                    t.col_min = t.col_min.min(first);
+                    t.col_max = t.col_max.max(row.last);
+                } else {
+                    t.seen_non_empty = true;
+                    t.span_rows = row.repeats;
+                    t.col_min = first;
+                    t.col_max = row.last;
+                }
+                t.pending_rows = 0;
+                self.bytes = self
+                    .bytes
+                    .saturating_add(row.bytes.saturating_mul(row.repeats));
+            }
+            None => {
+                if t.seen_non_empty {
+                    t.pending_rows = t.pending_rows.saturating_add(row.repeats);
+                }
+            }
+        }
+    }
+
+    fn end_table(&mut self) {
+        self.end_row();
+        let t = std::mem::take(&mut self.table);
+        if t.seen_non_empty {
+            let width = t.col_max.saturating_sub(t.col_min) + 1;
+            self.box_cells = self
+                .box_cells
+                .saturating_add(t.span_rows.saturating_mul(width));
+        }
+    }
+
+    fn check(&self, limits: &Limits) -> Result<(), ParseError> {
+        let t = &self.table;
+        let open_box = if t.seen_non_empty {
+            t.span_rows
+                .saturating_mul(t.col_max.saturating_sub(t.col_min) + 1)
+        } else {
+            0
+        };
+        let cells = self.raw_cells.max(self.box_cells.saturating_add(open_box));
+        if cells > limits.max_sheet_cells {
+            return Err(ParseError::Hostile(format!(
+                "its repeated rows and columns expand to more than {} cells",
+                limits.max_sheet_cells
+            )));
+        }
+        if self.bytes > limits.max_uncompressed_bytes {
+            return Err(ParseError::Hostile(format!(
+                "its repeated cells expand to more than {} of text",
+                human_bytes(limits.max_uncompressed_bytes)
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cell_references() {
+        assert_eq!(cell_ref("A1"), Some((1, 1)));
+        assert_eq!(cell_ref("$XFD$1048576"), Some((1_048_576, 16_384)));
+        assert_eq!(cell_ref("1A"), None);
+        assert_eq!(cell_ref("A"), None);
+    }
+
+    #[test]
+    fn dimension_limits() {
+        let limits = Limits::default();
+        assert!(check_dimension(b"A1:D39", &limits).is_ok());
+        assert!(check_dimension(b"A1", &limits).is_ok());
+        assert!(check_dimension(b"A1:XFD1048576", &limits).is_err());
+        assert!(check_dimension(b"XFD1048576:A1", &limits).is_err());
+    }
+
+    #[test]
+    fn shared_string_counts() {
+        let limits = Limits::default();
+        assert!(check_count(b"count", b"1200", &limits).is_ok());
+        assert!(check_count(b"uniqueCount", b"10000000000", &limits).is_err());
+        assert!(check_count(b"uniqueCount", b"99999999999999999999999", &limits).is_err());
+    }
+
+    fn ods_estimate(content: &str) -> Result<OdsEstimate, ParseError> {
+        let mut estimate = OdsEstimate::default();
+        let limits = Limits {
+            max_sheet_cells: 1_000_000,
+            max_uncompressed_bytes: 10_000_000,
+            ..Limits::default()
+        };
+        let mut scanner = Scanner::default();
+        scanner.feed::<ParseError>(content.as_bytes(), &mut |e| estimate.on_event(&e, &limits))?;
+        estimate.end_table();
+        estimate.check(&limits)?;
+        Ok(estimate)
+    }
+
+    #[test]
+    fn ods_estimates_ignore_trailing_empty_repeats() {
+        let content = r#"<table:table><table:table-row><table:table-cell office:value-type="string"><text:p>kpi</text:p></table:table-cell><table:table-cell table:number-columns-repeated="1020"/></table:table-row><table:table-row table:number-rows-repeated="1048575"><table:table-cell table:number-columns-repeated="1024"/></table:table-row></table:table>"#;
+        let estimate = ods_estimate(content).unwrap();
+        assert_eq!(estimate.box_cells, 1);
+    }
+
+    #[test]
+    fn ods_estimates_catch_expansion_bombs() {
+        let rows = r#"<table:table><table:table-row table:number-rows-repeated="1000000"><table:table-cell office:value-type="float" office:value="1" table:number-columns-repeated="1000"/></table:table-row></table:table>"#;
+        assert!(matches!(ods_estimate(rows), Err(ParseError::Hostile(_))));
+        let spaces = r#"<table:table><table:table-row table:number-rows-repeated="100"><table:table-cell office:value-type="string" table:number-columns-repeated="100"><text:p><text:s text:c="100000"/></text:p></table:table-cell></table:table-row></table:table>"#;
+        assert!(matches!(ods_estimate(spaces), Err(ParseError::Hostile(_))));
+    }
+
+    #[test]
+    fn sniffs_kinds() {
+        assert_eq!(
+            detect_kind(b"kpi;period;value\r\n", None),
+            Some(FileKind::Csv)
+        );
+        assert_eq!(detect_kind(b"", Some("x.csv")), Some(FileKind::Csv));
+        assert_eq!(detect_kind(OLE_MAGIC, None), Some(FileKind::Xls));
+        assert_eq!(detect_kind(b"\x00\x01\x02binary", Some("x.csv")), None);
+        assert_eq!(
+            detect_kind(b"PK\x03\x04garbage", Some("book.xlsx")),
+            Some(FileKind::Xlsx)
+        );
+        assert_eq!(
+            detect_kind(b"PK\x03\x04garbage", Some("book.ods")),
+            Some(FileKind::Ods)
+        );
+        assert_eq!(detect_kind(b"PK\x03\x04garbage", Some("book.csv")), None);
+    }
+}
