@@ -62,6 +62,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::auth::router())
         .merge(routes::users::router())
         .merge(routes::teams::router())
+        .merge(routes::dashboards::router())
+        .merge(routes::kpis::router())
+        .merge(routes::values::router())
+        .merge(routes::actions::router())
+        .merge(routes::comments::router())
+        .merge(routes::imports::router())
+        .merge(routes::reporting::router())
 }
 
 pub fn build_router(state: AppState) -> Router {

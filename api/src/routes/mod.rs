@@ -1,5 +1,12 @@
 //! One module per domain, each with its own `router()`.
+pub mod actions;
 pub mod auth;
+pub mod comments;
+pub mod dashboards;
 pub mod health;
+pub mod imports;
+pub mod kpis;
+pub mod reporting;
 pub mod teams;
 pub mod users;
+pub mod values;

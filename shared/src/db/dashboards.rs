@@ -1,1 +1,193 @@
-//! dashboards (to be written).
+//! Dashboards, with the status summary of their active KPIs' latest values.
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{Caller, DASHBOARD_VISIBLE, PageRequest};
+use crate::domain::Status;
+
+/// Counts of KPIs by the status of their latest value.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema, PartialEq, Eq)]
+pub struct StatusBreakdown {
+    #[serde(rename = "GREEN")]
+    pub green: i64,
+    #[serde(rename = "ORANGE")]
+    pub orange: i64,
+    #[serde(rename = "RED")]
+    pub red: i64,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct DashboardRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub owner_id: Uuid,
+    pub team_id: Option<Uuid>,
+    pub title: String,
+    pub description: Option<String>,
+    pub process_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Active KPIs on the dashboard.
+    pub total_kpis: i64,
+    #[sqlx(skip)]
+    pub status_breakdown: StatusBreakdown,
+    /// Active KPIs without any value yet.
+    pub no_value: i64,
+    /// The worst status among the latest values; null when none has a value.
+    pub worst_status: Option<Status>,
+    #[serde(skip)]
+    green: i64,
+    #[serde(skip)]
+    orange: i64,
+    #[serde(skip)]
+    red: i64,
+}
+
+impl DashboardRow {
+    /// True when the caller may edit the dashboard and its KPIs.
+    pub fn editable_by(&self, caller: &Caller) -> bool {
+        caller.is_admin() || self.owner_id == caller.user_id
+    }
+
+    fn with_breakdown(mut self) -> Self {
+        self.status_breakdown = StatusBreakdown {
+            green: self.green,
+            orange: self.orange,
+            red: self.red,
+        };
+        self
+    }
+}
+
+/// Dashboard columns plus the summary; `d` is the dashboard alias.
+const SELECT: &str = "select d.id, d.organization_id, d.owner_id, d.team_id, d.title, d.description, \
+    d.process_name, d.created_at, d.updated_at, \
+    coalesce(s.total, 0) as total_kpis, coalesce(s.green, 0) as green, coalesce(s.orange, 0) as orange, \
+    coalesce(s.red, 0) as red, coalesce(s.no_value, 0) as no_value, \
+    case when s.red > 0 then 'RED' when s.orange > 0 then 'ORANGE' when s.green > 0 then 'GREEN' end as worst_status \
+    from dashboard d left join lateral ( \
+      select count(*) as total, \
+        count(*) filter (where lv.status = 'GREEN') as green, \
+        count(*) filter (where lv.status = 'ORANGE') as orange, \
+        count(*) filter (where lv.status = 'RED') as red, \
+        count(*) filter (where lv.status is null) as no_value \
+      from kpi k left join lateral ( \
+        select v.status from kpi_value v where v.kpi_id = k.id order by v.period_start desc limit 1 \
+      ) lv on true \
+      where k.dashboard_id = d.id and k.is_active \
+    ) s on true";
+
+#[derive(Debug, Default)]
+pub struct DashboardFilter {
+    pub process_name: Option<String>,
+}
+
+/// Dashboards the caller can see, newest first.
+pub async fn list(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    filter: &DashboardFilter,
+    page: PageRequest<Uuid>,
+) -> Result<Vec<DashboardRow>, sqlx::Error> {
+    let rows: Vec<DashboardRow> = sqlx::query_as(sql!(
+        "{SELECT} where {DASHBOARD_VISIBLE} and ($4::text is null or lower(d.process_name) = lower($4)) \
+         and ($5::uuid is null or d.id < $5) order by d.id desc limit $6"
+    ))
+    .bind(caller.organization_id)
+    .bind(caller.user_id)
+    .bind(caller.is_admin())
+    .bind(filter.process_name.as_deref())
+    .bind(page.after)
+    .bind(page.limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(DashboardRow::with_breakdown).collect())
+}
+
+/// A dashboard the caller can see; `None` for absent, invisible or foreign.
+pub async fn find_visible(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Option<DashboardRow>, sqlx::Error> {
+    let row: Option<DashboardRow> = sqlx::query_as(sql!(
+        "{SELECT} where {DASHBOARD_VISIBLE} and d.id = $4"
+    ))
+    .bind(caller.organization_id)
+    .bind(caller.user_id)
+    .bind(caller.is_admin())
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(DashboardRow::with_breakdown))
+}
+
+pub struct NewDashboard<'a> {
+    pub organization_id: Uuid,
+    pub owner_id: Uuid,
+    pub team_id: Option<Uuid>,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub process_name: Option<&'a str>,
+}
+
+pub async fn insert(conn: &mut PgConnection, new: NewDashboard<'_>) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into dashboard (id, organization_id, owner_id, team_id, title, description, process_name) \
+         values ($1, $2, $3, $4, $5, $6, $7) returning id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(new.organization_id)
+    .bind(new.owner_id)
+    .bind(new.team_id)
+    .bind(new.title)
+    .bind(new.description)
+    .bind(new.process_name)
+    .fetch_one(conn)
+    .await
+}
+
+/// New values for the editable columns (the caller merged the patch).
+pub struct DashboardUpdate<'a> {
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub process_name: Option<&'a str>,
+    pub team_id: Option<Uuid>,
+    pub owner_id: Uuid,
+}
+
+pub async fn update(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+    update: DashboardUpdate<'_>,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "update dashboard set title = $3, description = $4, process_name = $5, team_id = $6, \
+         owner_id = $7, updated_at = now() where organization_id = $1 and id = $2",
+    )
+    .bind(organization_id)
+    .bind(id)
+    .bind(update.title)
+    .bind(update.description)
+    .bind(update.process_name)
+    .bind(update.team_id)
+    .bind(update.owner_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Deletes the dashboard with its KPIs, values, actions and comments.
+pub async fn delete(conn: &mut PgConnection, organization_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("delete from dashboard where organization_id = $1 and id = $2")
+        .bind(organization_id)
+        .bind(id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
+}

@@ -1,1 +1,226 @@
-//! kpi_values (to be written).
+//! KPI values: one per KPI and period, stored with the status and the rule
+//! (thresholds, direction) it was computed with.
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::PageRequest;
+use crate::domain::{Direction, Period, Status, Thresholds, assess};
+
+/// The unique constraint on `(kpi_id, period_start)`.
+pub const PERIOD_KEY: &str = "kpi_value_period_key";
+
+const COLUMNS: &str = "id, kpi_id, organization_id, period_start, period_end, value, status, critical, \
+    threshold_green, threshold_orange, threshold_red, direction, comment, created_by, import_job_id, \
+    created_at, updated_at";
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ValueRow {
+    pub id: Uuid,
+    pub kpi_id: Uuid,
+    pub organization_id: Uuid,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub value: Decimal,
+    pub status: Status,
+    /// RED and beyond the red level.
+    pub critical: bool,
+    pub threshold_green: Decimal,
+    pub threshold_orange: Decimal,
+    pub threshold_red: Option<Decimal>,
+    pub direction: Direction,
+    pub comment: Option<String>,
+    pub created_by: Option<Uuid>,
+    pub import_job_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A point of a KPI's chart.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct SeriesPoint {
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub value: Decimal,
+    pub status: Status,
+    pub threshold_green: Decimal,
+    pub threshold_orange: Decimal,
+    pub threshold_red: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DateRange {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+/// Values of a KPI, newest period first; `from`/`to` bound `period_start`.
+pub async fn list(
+    conn: &mut PgConnection,
+    kpi_id: Uuid,
+    range: DateRange,
+    page: PageRequest<NaiveDate>,
+) -> Result<Vec<ValueRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "select {COLUMNS} from kpi_value where kpi_id = $1 \
+         and ($2::date is null or period_end >= $2) and ($3::date is null or period_start <= $3) \
+         and ($4::date is null or period_start < $4) order by period_start desc limit $5"
+    ))
+    .bind(kpi_id)
+    .bind(range.from)
+    .bind(range.to)
+    .bind(page.after)
+    .bind(page.limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The chart of a KPI, oldest first.
+pub async fn series(conn: &mut PgConnection, kpi_id: Uuid, range: DateRange) -> Result<Vec<SeriesPoint>, sqlx::Error> {
+    sqlx::query_as(
+        "select period_start, period_end, value, status, threshold_green, threshold_orange, threshold_red \
+         from kpi_value where kpi_id = $1 \
+         and ($2::date is null or period_end >= $2) and ($3::date is null or period_start <= $3) \
+         order by period_start",
+    )
+    .bind(kpi_id)
+    .bind(range.from)
+    .bind(range.to)
+    .fetch_all(conn)
+    .await
+}
+
+/// A value of the caller's organization, with the KPI it belongs to.
+pub async fn find(conn: &mut PgConnection, organization_id: Uuid, id: Uuid) -> Result<Option<ValueRow>, sqlx::Error> {
+    sqlx::query_as(sql!("select {COLUMNS} from kpi_value where organization_id = $1 and id = $2"))
+        .bind(organization_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn find_by_period(conn: &mut PgConnection, kpi_id: Uuid, period_start: NaiveDate) -> Result<Option<ValueRow>, sqlx::Error> {
+    sqlx::query_as(sql!("select {COLUMNS} from kpi_value where kpi_id = $1 and period_start = $2"))
+        .bind(kpi_id)
+        .bind(period_start)
+        .fetch_optional(conn)
+        .await
+}
+
+pub struct NewValue<'a> {
+    pub organization_id: Uuid,
+    pub kpi_id: Uuid,
+    pub period: Period,
+    pub value: Decimal,
+    pub comment: Option<&'a str>,
+    pub created_by: Uuid,
+}
+
+/// Inserts a value with its status computed by the one status rule.
+pub async fn insert(
+    conn: &mut PgConnection,
+    new: NewValue<'_>,
+    direction: Direction,
+    thresholds: &Thresholds,
+) -> Result<ValueRow, sqlx::Error> {
+    let assessment = assess(new.value, direction, thresholds);
+    sqlx::query_as(sql!(
+        "insert into kpi_value (id, organization_id, kpi_id, period_start, period_end, value, status, critical, \
+         threshold_green, threshold_orange, threshold_red, direction, comment, created_by) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(new.organization_id)
+    .bind(new.kpi_id)
+    .bind(new.period.start)
+    .bind(new.period.end)
+    .bind(new.value)
+    .bind(assessment.status)
+    .bind(assessment.critical)
+    .bind(thresholds.green)
+    .bind(thresholds.orange)
+    .bind(thresholds.red)
+    .bind(direction)
+    .bind(new.comment)
+    .bind(new.created_by)
+    .fetch_one(conn)
+    .await
+}
+
+/// Corrects a value; its status is recomputed with the KPI's current rule.
+pub async fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    value: Decimal,
+    comment: Option<&str>,
+    direction: Direction,
+    thresholds: &Thresholds,
+) -> Result<ValueRow, sqlx::Error> {
+    let assessment = assess(value, direction, thresholds);
+    sqlx::query_as(sql!(
+        "update kpi_value set value = $2, comment = $3, status = $4, critical = $5, threshold_green = $6, \
+         threshold_orange = $7, threshold_red = $8, direction = $9, updated_at = now() \
+         where id = $1 returning {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(value)
+    .bind(comment)
+    .bind(assessment.status)
+    .bind(assessment.critical)
+    .bind(thresholds.green)
+    .bind(thresholds.orange)
+    .bind(thresholds.red)
+    .bind(direction)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn delete(conn: &mut PgConnection, organization_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("delete from kpi_value where organization_id = $1 and id = $2")
+        .bind(organization_id)
+        .bind(id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// Recomputes every stored value of a KPI with a new rule (statuses by the
+/// one status function, written back in one set-based statement).
+pub async fn recompute_history(
+    conn: &mut PgConnection,
+    kpi_id: Uuid,
+    direction: Direction,
+    thresholds: &Thresholds,
+) -> Result<u64, sqlx::Error> {
+    let values: Vec<(Uuid, Decimal)> = sqlx::query_as("select id, value from kpi_value where kpi_id = $1")
+        .bind(kpi_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut ids = Vec::with_capacity(values.len());
+    let mut statuses = Vec::with_capacity(values.len());
+    let mut critical = Vec::with_capacity(values.len());
+    for (id, value) in values {
+        let assessment = assess(value, direction, thresholds);
+        ids.push(id);
+        statuses.push(assessment.status.as_str());
+        critical.push(assessment.critical);
+    }
+    Ok(sqlx::query(
+        "update kpi_value v set status = u.status, critical = u.critical, threshold_green = $4, \
+         threshold_orange = $5, threshold_red = $6, direction = $7, updated_at = now() \
+         from unnest($1::uuid[], $2::text[], $3::bool[]) as u(id, status, critical) where v.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&statuses)
+    .bind(&critical)
+    .bind(thresholds.green)
+    .bind(thresholds.orange)
+    .bind(thresholds.red)
+    .bind(direction)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}

@@ -1,1 +1,240 @@
-//! kpis (to be written).
+//! KPIs, with their latest value (the greatest `period_start`).
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{Caller, DASHBOARD_VISIBLE, PageRequest};
+use crate::domain::{Direction, Frequency, Status, Thresholds};
+
+/// The unique index on `(organization_id, lower(code))`.
+pub const CODE_KEY: &str = "kpi_code_key";
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct KpiRow {
+    pub id: Uuid,
+    pub dashboard_id: Uuid,
+    pub organization_id: Uuid,
+    /// The person responsible for the KPI.
+    pub owner_id: Uuid,
+    pub code: Option<String>,
+    pub name: String,
+    pub description: Option<String>,
+    pub unit: Option<String>,
+    pub frequency: Frequency,
+    pub direction: Direction,
+    pub threshold_green: Decimal,
+    pub threshold_orange: Decimal,
+    pub threshold_red: Option<Decimal>,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub latest_value: Option<Decimal>,
+    pub latest_status: Option<Status>,
+    pub latest_period_start: Option<NaiveDate>,
+    pub latest_period_end: Option<NaiveDate>,
+    /// Owner of the KPI's dashboard: who may edit it besides ADMINs.
+    #[serde(skip)]
+    pub dashboard_owner_id: Uuid,
+}
+
+impl KpiRow {
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            green: self.threshold_green,
+            orange: self.threshold_orange,
+            red: self.threshold_red,
+        }
+    }
+
+    /// ADMINs and the dashboard's owner edit a KPI and delete it.
+    pub fn editable_by(&self, caller: &Caller) -> bool {
+        caller.is_admin() || self.dashboard_owner_id == caller.user_id
+    }
+}
+
+/// KPI columns with the latest value; `k` is the KPI, `d` its dashboard.
+const SELECT: &str = "select k.id, k.dashboard_id, k.organization_id, k.owner_id, k.code, k.name, \
+    k.description, k.unit, k.frequency, k.direction, k.threshold_green, k.threshold_orange, \
+    k.threshold_red, k.is_active, k.created_at, k.updated_at, \
+    lv.value as latest_value, lv.status as latest_status, lv.period_start as latest_period_start, \
+    lv.period_end as latest_period_end, d.owner_id as dashboard_owner_id \
+    from kpi k join dashboard d on d.id = k.dashboard_id \
+    left join lateral ( \
+      select v.value, v.status, v.period_start, v.period_end from kpi_value v \
+      where v.kpi_id = k.id order by v.period_start desc limit 1 \
+    ) lv on true";
+
+/// KPIs of a dashboard, in creation order.
+pub async fn list_by_dashboard(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    dashboard_id: Uuid,
+    page: PageRequest<Uuid>,
+) -> Result<Vec<KpiRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "{SELECT} where {DASHBOARD_VISIBLE} and k.dashboard_id = $4 \
+         and ($5::uuid is null or k.id > $5) order by k.id limit $6"
+    ))
+    .bind(caller.organization_id)
+    .bind(caller.user_id)
+    .bind(caller.is_admin())
+    .bind(dashboard_id)
+    .bind(page.after)
+    .bind(page.limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// A KPI on a dashboard the caller can see.
+pub async fn find_visible(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Option<KpiRow>, sqlx::Error> {
+    sqlx::query_as(sql!("{SELECT} where {DASHBOARD_VISIBLE} and k.id = $4"))
+        .bind(caller.organization_id)
+        .bind(caller.user_id)
+        .bind(caller.is_admin())
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Row lock on the KPI, so value writes and threshold changes serialize.
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1 from kpi where id = $1 for update")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The editable columns of a KPI, complete (the caller merged any patch).
+#[derive(Debug, Clone)]
+pub struct KpiFields {
+    pub owner_id: Uuid,
+    pub code: Option<String>,
+    pub name: String,
+    pub description: Option<String>,
+    pub unit: Option<String>,
+    pub frequency: Frequency,
+    pub direction: Direction,
+    pub thresholds: Thresholds,
+    pub is_active: bool,
+}
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    dashboard_id: Uuid,
+    fields: &KpiFields,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into kpi (id, organization_id, dashboard_id, owner_id, code, name, description, unit, \
+         frequency, direction, threshold_green, threshold_orange, threshold_red, is_active) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(organization_id)
+    .bind(dashboard_id)
+    .bind(fields.owner_id)
+    .bind(fields.code.as_deref())
+    .bind(&fields.name)
+    .bind(fields.description.as_deref())
+    .bind(fields.unit.as_deref())
+    .bind(fields.frequency)
+    .bind(fields.direction)
+    .bind(fields.thresholds.green)
+    .bind(fields.thresholds.orange)
+    .bind(fields.thresholds.red)
+    .bind(fields.is_active)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn update(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+    fields: &KpiFields,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "update kpi set owner_id = $3, code = $4, name = $5, description = $6, unit = $7, \
+         frequency = $8, direction = $9, threshold_green = $10, threshold_orange = $11, \
+         threshold_red = $12, is_active = $13, updated_at = now() \
+         where organization_id = $1 and id = $2",
+    )
+    .bind(organization_id)
+    .bind(id)
+    .bind(fields.owner_id)
+    .bind(fields.code.as_deref())
+    .bind(&fields.name)
+    .bind(fields.description.as_deref())
+    .bind(fields.unit.as_deref())
+    .bind(fields.frequency)
+    .bind(fields.direction)
+    .bind(fields.thresholds.green)
+    .bind(fields.thresholds.orange)
+    .bind(fields.thresholds.red)
+    .bind(fields.is_active)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Deletes the KPI; its values, actions and comments go with it (cascade).
+pub async fn delete(conn: &mut PgConnection, organization_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("delete from kpi where organization_id = $1 and id = $2")
+        .bind(organization_id)
+        .bind(id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// What an import needs to resolve a KPI reference in a file.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KpiRef {
+    pub id: Uuid,
+    pub code: Option<String>,
+    pub name: String,
+    pub frequency: Frequency,
+    pub direction: Direction,
+    pub threshold_green: Decimal,
+    pub threshold_orange: Decimal,
+    pub threshold_red: Option<Decimal>,
+}
+
+impl KpiRef {
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            green: self.threshold_green,
+            orange: self.threshold_orange,
+            red: self.threshold_red,
+        }
+    }
+}
+
+/// Every KPI the caller can see (optionally on one dashboard), for imports.
+pub async fn visible_refs(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    dashboard_id: Option<Uuid>,
+) -> Result<Vec<KpiRef>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "select k.id, k.code, k.name, k.frequency, k.direction, k.threshold_green, \
+         k.threshold_orange, k.threshold_red \
+         from kpi k join dashboard d on d.id = k.dashboard_id \
+         where {DASHBOARD_VISIBLE} and ($4::uuid is null or k.dashboard_id = $4)"
+    ))
+    .bind(caller.organization_id)
+    .bind(caller.user_id)
+    .bind(caller.is_admin())
+    .bind(dashboard_id)
+    .fetch_all(conn)
+    .await
+}

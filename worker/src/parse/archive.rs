@@ -201,7 +201,12 @@ pub(crate) fn check_zip(bytes: &[u8], kind: FileKind, limits: &Limits) -> Result
         let mut actual: u64 = 0;
         loop {
             let n = limited.read(&mut buf).map_err(|e| {
-                ParseError::Malformed(format!("the part '{name}' cannot be decompressed ({e})"))
+                // The zip reader enforces declared sizes too.
+                if e.to_string().contains("larger than its declared") {
+                    oversized(&name)
+                } else {
+                    ParseError::Malformed(format!("the part '{name}' cannot be decompressed ({e})"))
+                }
             })?;
             if n == 0 {
                 break;
@@ -217,9 +222,7 @@ pub(crate) fn check_zip(bytes: &[u8], kind: FileKind, limits: &Limits) -> Result
             }
             actual += n as u64;
             if actual > declared {
-                return Err(ParseError::Hostile(format!(
-                    "the part '{name}' holds more data than its declared size"
-                )));
+                return Err(oversized(&name));
             }
         }
         if actual < declared {
@@ -232,6 +235,12 @@ pub(crate) fn check_zip(bytes: &[u8], kind: FileKind, limits: &Limits) -> Result
         estimate.check(limits)?;
     }
     Ok(())
+}
+
+fn oversized(name: &str) -> ParseError {
+    ParseError::Hostile(format!(
+        "the part '{name}' holds more data than its declared size"
+    ))
 }
 
 fn open_error(e: &ZipError, kind: FileKind) -> ParseError {

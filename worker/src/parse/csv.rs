@@ -1,5 +1,6 @@
 //! CSV: encoding and delimiter detection, bounded record-by-record reading.
 
+use std::collections::VecDeque;
 use std::io::{self, Cursor, Read};
 
 use encoding_rs::{Decoder, Encoding, UTF_16BE, UTF_16LE, WINDOWS_1252};
@@ -57,7 +58,10 @@ pub fn parse_reader<R: Read>(
         if !more {
             break;
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let line = match record.position() {
+            Some(pos) => csv.get_mut().start_line(pos.byte()).unwrap_or(pos.line()),
+            None => 0,
+        };
         match &mut builder {
             None => {
                 let texts: Vec<(usize, String)> = record
@@ -316,8 +320,10 @@ enum QuoteState {
     QuotedQuote,
 }
 
-/// Follows CSV quoting as the bytes stream past, and fails once a record exceeds the limit,
-/// so that neither a huge line nor an unclosed quote can grow the record buffer without bound.
+/// Follows CSV quoting as the bytes stream past the CSV reader. It fails once a record
+/// exceeds the limit, so that neither a huge line nor an unclosed quote can grow the record
+/// buffer without bound, and it notes the line where each record starts: the reader's own
+/// position is taken before the line ends and blank lines preceding a record.
 struct RecordGuard<R> {
     inner: R,
     delimiter: u8,
@@ -326,6 +332,10 @@ struct RecordGuard<R> {
     record_bytes: usize,
     line: u64,
     record_line: u64,
+    offset: u64,
+    between_records: bool,
+    /// (byte offset, line) of the first byte of each record read ahead.
+    starts: VecDeque<(u64, u64)>,
 }
 
 impl<R> RecordGuard<R> {
@@ -338,15 +348,33 @@ impl<R> RecordGuard<R> {
             record_bytes: 0,
             line: 1,
             record_line: 1,
+            offset: 0,
+            between_records: true,
+            starts: VecDeque::new(),
         }
+    }
+
+    /// The line of the first record starting at or after byte `offset`.
+    fn start_line(&mut self, offset: u64) -> Option<u64> {
+        while let Some((at, line)) = self.starts.pop_front() {
+            if at >= offset {
+                return Some(line);
+            }
+        }
+        None
     }
 
     fn observe(&mut self, bytes: &[u8]) -> io::Result<()> {
         for &b in bytes {
+            let end_of_record = matches!(b, b'\n' | b'\r');
+            if self.between_records && !end_of_record {
+                self.starts.push_back((self.offset, self.line));
+                self.between_records = false;
+            }
+            self.offset += 1;
             if b == b'\n' {
                 self.line += 1;
             }
-            let end_of_record = matches!(b, b'\n' | b'\r');
             self.state = match (self.state, b) {
                 (QuoteState::Quoted, b'"') => QuoteState::QuotedQuote,
                 (QuoteState::Quoted, _) => QuoteState::Quoted,
@@ -360,6 +388,7 @@ impl<R> RecordGuard<R> {
             if end_of_record && self.state == QuoteState::FieldStart {
                 self.record_bytes = 0;
                 self.record_line = self.line;
+                self.between_records = true;
             } else {
                 self.record_bytes += 1;
                 if self.record_bytes > self.limit {

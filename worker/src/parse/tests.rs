@@ -672,3 +672,195 @@ fn error_messages_are_readable() {
     assert_eq!(human_bytes(64 * 1024), "64 KiB");
     assert_eq!(human_bytes(1024 * 1024 * 3 / 2), "1.5 MiB");
 }
+
+/// BIFF8 record.
+fn biff(typ: u16, data: &[u8]) -> Vec<u8> {
+    let mut out = typ.to_le_bytes().to_vec();
+    out.extend_from_slice(&u16::try_from(data.len()).unwrap().to_le_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+fn biff_label(row: u16, col: u16, s: &str) -> Vec<u8> {
+    let units: Vec<u16> = s.encode_utf16().collect();
+    let mut d = row.to_le_bytes().to_vec();
+    d.extend_from_slice(&col.to_le_bytes());
+    d.extend_from_slice(&0u16.to_le_bytes());
+    d.extend_from_slice(&u16::try_from(units.len()).unwrap().to_le_bytes());
+    d.push(1); // UTF-16 characters
+    for u in units {
+        d.extend_from_slice(&u.to_le_bytes());
+    }
+    biff(0x0204, &d)
+}
+
+fn biff_number(row: u16, col: u16, xf: u16, value: f64) -> Vec<u8> {
+    let mut d = row.to_le_bytes().to_vec();
+    d.extend_from_slice(&col.to_le_bytes());
+    d.extend_from_slice(&xf.to_le_bytes());
+    d.extend_from_slice(&value.to_le_bytes());
+    biff(0x0203, &d)
+}
+
+/// A minimal XLS: one compound-file stream "Workbook" holding BIFF8 globals and one sheet.
+fn generated_xls() -> Vec<u8> {
+    let bof = |dt: u16| {
+        let mut d = vec![0x00, 0x06];
+        d.extend_from_slice(&dt.to_le_bytes());
+        d.extend_from_slice(&[0; 12]);
+        biff(0x0809, &d)
+    };
+    let xf = |ifmt: u16| {
+        let mut d = vec![0u8; 20];
+        d[2..4].copy_from_slice(&ifmt.to_le_bytes());
+        biff(0x00E0, &d)
+    };
+    let eof = biff(0x000A, &[]);
+    let mut boundsheet = vec![0u8; 4];
+    boundsheet.extend_from_slice(&[0, 0, 6, 0]);
+    boundsheet.extend_from_slice(b"Saisie");
+    let mut globals = bof(0x0005);
+    globals.extend(xf(0));
+    globals.extend(xf(14)); // built-in date format
+    let sheet_pos = globals.len() + 4 + boundsheet.len() + eof.len();
+    boundsheet[..4].copy_from_slice(&u32::try_from(sheet_pos).unwrap().to_le_bytes());
+    globals.extend(biff(0x0085, &boundsheet));
+    globals.extend(&eof);
+
+    let mut dims = 0u32.to_le_bytes().to_vec();
+    dims.extend_from_slice(&5u32.to_le_bytes());
+    dims.extend_from_slice(&0u16.to_le_bytes());
+    dims.extend_from_slice(&3u16.to_le_bytes());
+    dims.extend_from_slice(&[0, 0]);
+    let mut stream = globals;
+    stream.extend(bof(0x0010));
+    stream.extend(biff(0x0200, &dims));
+    stream.extend(biff_label(0, 0, "Indicateurs XLS"));
+    stream.extend(biff_label(2, 0, "Code"));
+    stream.extend(biff_label(2, 1, "Période"));
+    stream.extend(biff_label(2, 2, "Valeur"));
+    stream.extend(biff_label(3, 0, "LOG-OTD"));
+    stream.extend(biff_number(3, 1, 1, 45_658.0)); // 2025-01-01
+    stream.extend(biff_number(3, 2, 0, 91.6));
+    stream.extend(biff_label(4, 0, "RH-ABS"));
+    stream.extend(biff_label(4, 1, "2025-02"));
+    stream.extend(biff_label(4, 2, "4,5"));
+    stream.extend(&eof);
+    // Streams under 4096 bytes live in the mini stream; stay above to keep the container simple.
+    stream.resize(4608, 0);
+    compound_file(&[("Workbook", &stream)])
+}
+
+/// A version 3 compound file (512-byte sectors) with the given streams, each of at least 4096 bytes.
+fn compound_file(streams: &[(&str, &[u8])]) -> Vec<u8> {
+    const FREE: u32 = 0xFFFF_FFFF;
+    const END: u32 = 0xFFFF_FFFE;
+    const FAT: u32 = 0xFFFF_FFFD;
+    let mut header = vec![0u8; 512];
+    header[..8].copy_from_slice(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1");
+    header[24..26].copy_from_slice(&0x3Eu16.to_le_bytes());
+    header[26..28].copy_from_slice(&3u16.to_le_bytes());
+    header[28..30].copy_from_slice(&0xFFFEu16.to_le_bytes());
+    header[30..32].copy_from_slice(&9u16.to_le_bytes());
+    header[32..34].copy_from_slice(&6u16.to_le_bytes());
+    header[44..48].copy_from_slice(&1u32.to_le_bytes());
+    header[48..52].copy_from_slice(&1u32.to_le_bytes());
+    header[56..60].copy_from_slice(&4096u32.to_le_bytes());
+    header[60..64].copy_from_slice(&END.to_le_bytes());
+    header[68..72].copy_from_slice(&END.to_le_bytes());
+    header[76..80].copy_from_slice(&0u32.to_le_bytes());
+    for i in 1..109 {
+        header[76 + 4 * i..80 + 4 * i].copy_from_slice(&FREE.to_le_bytes());
+    }
+    let mut fat = vec![FREE; 128];
+    fat[0] = FAT;
+    fat[1] = END;
+    let mut directory = vec![0u8; 512];
+    let mut data = Vec::new();
+    let mut next_sector = 2u32;
+    let mut entries: Vec<(&str, u8, u32, u32)> = vec![("Root Entry", 5, END, 0)];
+    for (name, content) in streams {
+        assert!(content.len() >= 4096 && content.len() % 512 == 0);
+        let sectors = u32::try_from(content.len() / 512).unwrap();
+        for s in 0..sectors {
+            let id = next_sector + s;
+            fat[id as usize] = if s + 1 == sectors { END } else { id + 1 };
+        }
+        entries.push((name, 2, next_sector, u32::try_from(content.len()).unwrap()));
+        data.extend_from_slice(content);
+        next_sector += sectors;
+    }
+    for (i, (name, kind, start, size)) in entries.iter().enumerate() {
+        let e = &mut directory[i * 128..(i + 1) * 128];
+        let units: Vec<u16> = name.encode_utf16().collect();
+        for (j, u) in units.iter().enumerate() {
+            e[2 * j..2 * j + 2].copy_from_slice(&u.to_le_bytes());
+        }
+        e[64..66].copy_from_slice(&u16::try_from(2 * units.len() + 2).unwrap().to_le_bytes());
+        e[66] = *kind;
+        e[67] = 1;
+        e[68..72].copy_from_slice(&FREE.to_le_bytes());
+        e[72..76].copy_from_slice(&FREE.to_le_bytes());
+        let child = if i == 0 && entries.len() > 1 { 1 } else { FREE };
+        e[76..80].copy_from_slice(&child.to_le_bytes());
+        e[116..120].copy_from_slice(&start.to_le_bytes());
+        e[120..124].copy_from_slice(&size.to_le_bytes());
+    }
+    let mut file = header;
+    for id in &fat {
+        file.extend_from_slice(&id.to_le_bytes());
+    }
+    file.extend(directory);
+    file.extend(data);
+    file
+}
+
+#[test]
+fn generated_xls_cells() {
+    let bytes = generated_xls();
+    assert_eq!(detect_kind(&bytes, None), Some(FileKind::Xls));
+    let (header, records) = parse_all(&bytes, FileKind::Xls).unwrap();
+    assert_eq!(header.kpi_column, KpiColumn::Code);
+    assert_eq!(header.period_header, "Période");
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].row, 4);
+    assert_eq!(records[0].kpi, "LOG-OTD");
+    assert_eq!(records[0].period, date(2025, 1, 1));
+    assert_eq!(records[0].value, Ok(dec("91.6")));
+    assert_eq!(records[1].row, 5);
+    assert_eq!(records[1].period, text("2025-02"));
+    assert_eq!(records[1].value, Ok(dec("4.5")));
+}
+
+#[test]
+fn refuses_an_xls_with_absurd_dimensions() {
+    let mut bytes = generated_xls();
+    // DIMENSIONS data: rwMic, rwMac (u32), colMic, colMac (u16): claim 1,048,576 × 256.
+    let at = bytes
+        .windows(4)
+        .position(|w| w == [0x00, 0x02, 0x0E, 0x00])
+        .unwrap()
+        + 4;
+    bytes[at + 4..at + 8].copy_from_slice(&1_048_576u32.to_le_bytes());
+    bytes[at + 10..at + 12].copy_from_slice(&256u16.to_le_bytes());
+    let err = assert_refused(bytes, FileKind::Xls, Limits::default());
+    assert!(matches!(err, ParseError::Hostile(_)), "{err}");
+}
+
+#[test]
+fn refuses_every_truncation_of_an_xls() {
+    let xls = generated_xls();
+    // Past the last EOF record only padding is cut.
+    let end = xls.windows(4).rposition(|w| w == [0x0A, 0x00, 0x00, 0x00]).unwrap() + 4;
+    for cut in (0..end).step_by(7) {
+        assert!(parse_all(&xls[..cut], FileKind::Xls).is_err(), "cut at {cut}");
+    }
+}
+
+#[test]
+fn csv_line_numbers_count_blank_lines_and_crlf() {
+    let file = b"\r\n\r\nkpi;period;value\r\n\r\nA;1;2\r\n\"B\r\nb\";1;2\r\nC;1;2";
+    let (_, records) = parse_all(file, FileKind::Csv).unwrap();
+    let rows: Vec<u64> = records.iter().map(|r| r.row).collect();
+    assert_eq!(rows, vec![5, 6, 8]);
+}
