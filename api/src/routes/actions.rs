@@ -1,8 +1,390 @@
-//! actions routes.
-use utoipa_axum::router::OpenApiRouter;
+//! Action plans on KPIs: anyone who sees the KPI lists and creates them; the
+//! action's owner, its creator, the dashboard's owner and ADMINs edit them.
+use axum::{
+    extract::{RawQuery, State},
+    http::StatusCode,
+};
+use chrono::NaiveDate;
+use kpix_shared::{
+    db::{
+        self,
+        action_plans::{ActionFields, ActionRow, NewAction},
+    },
+    domain::ActionStatus,
+    validate,
+};
+use serde::{Deserialize, Deserializer};
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::{
+    error::{ApiError, ApiResult, FieldError},
+    extract::{AuthUser, Json, Page, Pagination, Path},
+    state::AppState,
+};
+
+const TITLE_MAX: usize = 200;
+const DESCRIPTION_MAX: usize = 5000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list_actions, create_action))
+        .routes(routes!(get_action, update_action, delete_action))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateActionRequest {
+    pub title: String,
+    pub description: Option<String>,
+    /// Who carries the action out; defaults to the caller. An active user of
+    /// the organization.
+    pub owner_id: Option<Uuid>,
+    pub due_date: Option<NaiveDate>,
+    /// 0 to 100; defaults to 0, or 100 for a DONE action.
+    pub progress: Option<i32>,
+    /// Defaults to OPEN.
+    pub status: Option<ActionStatus>,
+}
+
+/// An absent field is unchanged; an explicit null clears `description`,
+/// `owner_id` and `due_date` and is refused for the others.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateActionRequest {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>, nullable)]
+    pub owner_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<NaiveDate>, nullable)]
+    pub due_date: Option<Option<NaiveDate>>,
+    /// Moving to DONE without a progress sets it to 100.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>)]
+    pub progress: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<ActionStatus>)]
+    pub status: Option<Option<ActionStatus>>,
+}
+
+/// Tells an explicit `null` (`Some(None)`) from an absent field (`None`, by
+/// `#[serde(default)]`).
+fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The `status` filter: repeated and/or comma-separated, any letter case.
+fn status_filter(query: Option<&str>) -> ApiResult<Vec<ActionStatus>> {
+    let mut statuses = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if key != "status" {
+            continue;
+        }
+        for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let status = name.parse::<ActionStatus>().map_err(|_| {
+                ApiError::invalid(
+                    "status",
+                    format!(
+                        "unknown status \"{name}\"; expected OPEN, IN_PROGRESS, DONE or CANCELLED"
+                    ),
+                )
+            })?;
+            if !statuses.contains(&status) {
+                statuses.push(status);
+            }
+        }
+    }
+    Ok(statuses)
+}
+
+fn title(raw: &str, errors: &mut Vec<FieldError>) -> String {
+    validate::required_text(raw, TITLE_MAX)
+        .map_err(|m| errors.push(FieldError::new("title", m)))
+        .unwrap_or_default()
+}
+
+fn description(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
+    raw.and_then(|d| {
+        validate::optional_text(d, DESCRIPTION_MAX)
+            .map_err(|m| errors.push(FieldError::new("description", m)))
+            .unwrap_or_default()
+    })
+}
+
+fn check_progress(progress: i32, errors: &mut Vec<FieldError>) {
+    if !(0..=100).contains(&progress) {
+        errors.push(FieldError::new(
+            "progress",
+            "must be an integer from 0 to 100",
+        ));
+    }
+}
+
+/// 422 on `owner_id` unless the user is active in the caller's organization.
+async fn check_owner(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    owner_id: Uuid,
+    errors: &mut Vec<FieldError>,
+) -> ApiResult<()> {
+    if !db::users::is_active_member(conn, organization_id, owner_id).await? {
+        errors.push(FieldError::new(
+            "owner_id",
+            "must be an active user of the organization",
+        ));
+    }
+    Ok(())
+}
+
+/// A row that vanished between the visibility check and the write (its KPI
+/// or action deleted meanwhile) is a 404, not a 500.
+pub(crate) fn gone(resource: &'static str) -> impl Fn(sqlx::Error) -> ApiError {
+    move |error| match &error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23503") => {
+            ApiError::NotFound(resource)
+        }
+        _ => error.into(),
+    }
+}
+
+fn require_editor(action: &ActionRow, auth: &AuthUser) -> ApiResult<()> {
+    if action.editable_by(&auth.caller) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only the action's owner, its creator, the dashboard's owner or an ADMIN may change it",
+        ))
+    }
+}
+
+/// Action plans of a KPI, newest first; `status` filters (repeat it or
+/// separate values with commas).
+#[utoipa::path(get, path = "/kpis/{id}/actions", tag = "actions",
+    params(("id" = Uuid, Path, description = "KPI id"),
+        ("status" = Option<Vec<ActionStatus>>, Query, explode, description = "OPEN, IN_PROGRESS, DONE or CANCELLED; repeated or comma-separated"),
+        ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Vec<ActionRow>), (status = 404), (status = 422)), security(("bearer" = [])))]
+async fn list_actions(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    RawQuery(query): RawQuery,
+    pagination: Pagination,
+) -> ApiResult<Page<ActionRow>> {
+    let statuses = status_filter(query.as_deref())?;
+    let page = pagination.request()?;
+    let mut conn = state.pool.acquire().await?;
+    let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("kpi"))?;
+    let actions = db::action_plans::list(&mut conn, &auth.caller, kpi.id, &statuses, page).await?;
+    Ok(pagination.respond(actions, |a| a.id.to_string()))
+}
+
+/// Open an action plan on a KPI (anyone who can see the KPI).
+#[utoipa::path(post, path = "/kpis/{id}/actions", tag = "actions", params(("id" = Uuid, Path, description = "KPI id")),
+    request_body = CreateActionRequest,
+    responses((status = 201, body = ActionRow), (status = 404), (status = 422)), security(("bearer" = [])))]
+async fn create_action(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<CreateActionRequest>,
+) -> ApiResult<(StatusCode, axum::Json<ActionRow>)> {
+    let org = auth.caller.organization_id;
+    let mut errors = Vec::new();
+    let title = title(&body.title, &mut errors);
+    let description = description(body.description.as_deref(), &mut errors);
+    let status = body.status.unwrap_or(ActionStatus::Open);
+    let progress = body
+        .progress
+        .unwrap_or(if status == ActionStatus::Done { 100 } else { 0 });
+    check_progress(progress, &mut errors);
+    let owner_id = body.owner_id.unwrap_or(auth.caller.user_id);
+    let mut conn = state.pool.acquire().await?;
+    let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("kpi"))?;
+    check_owner(&mut conn, org, owner_id, &mut errors).await?;
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let fields = ActionFields {
+        title,
+        description,
+        owner_id: Some(owner_id),
+        due_date: body.due_date,
+        progress,
+        status,
+    };
+    let action = db::action_plans::insert(
+        &mut conn,
+        NewAction {
+            organization_id: org,
+            kpi_id: kpi.id,
+            created_by: auth.caller.user_id,
+            fields: &fields,
+        },
+    )
+    .await
+    .map_err(gone("kpi"))?;
+    tracing::info!(audit = "action_created", actor_id = %auth.caller.user_id, action_id = %action.id, kpi_id = %action.kpi_id, owner_id = %owner_id, status = action.status.as_str(), "action created");
+    Ok((StatusCode::CREATED, axum::Json(action)))
+}
+
+/// One action plan.
+#[utoipa::path(get, path = "/actions/{id}", tag = "actions", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ActionRow), (status = 404)), security(("bearer" = [])))]
+async fn get_action(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<ActionRow>> {
+    let mut conn = state.pool.acquire().await?;
+    let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("action"))?;
+    Ok(axum::Json(action))
+}
+
+/// Change an action plan: an absent field is unchanged, an explicit null
+/// clears `description`, `owner_id` or `due_date`. Moving to DONE sets the
+/// progress to 100 unless given; `closed_at` follows the status.
+#[utoipa::path(patch, path = "/actions/{id}", tag = "actions", params(("id" = Uuid, Path)), request_body = UpdateActionRequest,
+    responses((status = 200, body = ActionRow), (status = 403), (status = 404), (status = 422)), security(("bearer" = [])))]
+async fn update_action(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<UpdateActionRequest>,
+) -> ApiResult<axum::Json<ActionRow>> {
+    let org = auth.caller.organization_id;
+    let mut tx = state.pool.begin().await?;
+    // concurrent patches each merge onto the row the other wrote
+    db::action_plans::lock(&mut tx, org, id).await?;
+    let current = db::action_plans::find_visible(&mut tx, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("action"))?;
+    require_editor(&current, &auth)?;
+
+    let mut errors = Vec::new();
+    let mut fields = ActionFields {
+        title: current.title.clone(),
+        description: current.description.clone(),
+        owner_id: current.owner_id,
+        due_date: current.due_date,
+        progress: current.progress,
+        status: current.status,
+    };
+    match body.title {
+        Some(Some(raw)) => fields.title = title(&raw, &mut errors),
+        Some(None) => errors.push(FieldError::new("title", "must not be null")),
+        None => {}
+    }
+    if let Some(raw) = body.description {
+        fields.description = description(raw.as_deref(), &mut errors);
+    }
+    if let Some(owner_id) = body.owner_id {
+        // re-sending the current owner is no change, even if since deactivated
+        if let Some(new) = owner_id
+            && owner_id != current.owner_id
+        {
+            check_owner(&mut tx, org, new, &mut errors).await?;
+        }
+        fields.owner_id = owner_id;
+    }
+    if let Some(due_date) = body.due_date {
+        fields.due_date = due_date;
+    }
+    match body.status {
+        Some(Some(status)) => fields.status = status,
+        Some(None) => errors.push(FieldError::new("status", "must not be null")),
+        None => {}
+    }
+    match body.progress {
+        Some(Some(progress)) => {
+            check_progress(progress, &mut errors);
+            fields.progress = progress;
+        }
+        Some(None) => errors.push(FieldError::new("progress", "must not be null")),
+        None if fields.status == ActionStatus::Done && current.status != ActionStatus::Done => {
+            fields.progress = 100;
+        }
+        None => {}
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let action = db::action_plans::update(&mut tx, org, id, &fields)
+        .await?
+        .ok_or(ApiError::NotFound("action"))?;
+    tx.commit().await?;
+    if action.status != current.status {
+        tracing::info!(audit = "action_status_changed", actor_id = %auth.caller.user_id, action_id = %action.id, from = current.status.as_str(), to = action.status.as_str(), "action status changed");
+    }
+    Ok(axum::Json(action))
+}
+
+/// Delete an action plan and its comments.
+#[utoipa::path(delete, path = "/actions/{id}", tag = "actions", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+async fn delete_action(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    let mut conn = state.pool.acquire().await?;
+    let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("action"))?;
+    require_editor(&action, &auth)?;
+    if !db::action_plans::delete(&mut conn, auth.caller.organization_id, action.id).await? {
+        return Err(ApiError::NotFound("action"));
+    }
+    tracing::info!(audit = "action_deleted", actor_id = %auth.caller.user_id, action_id = %action.id, kpi_id = %action.kpi_id, "action deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_tells_null_from_absent() {
+        let body: UpdateActionRequest =
+            serde_json::from_str(r#"{"description":null,"progress":40}"#).expect("valid body");
+        assert_eq!(body.description, Some(None));
+        assert_eq!(body.progress, Some(Some(40)));
+        assert_eq!(body.owner_id, None);
+        assert_eq!(body.title, None);
+    }
+
+    #[test]
+    fn status_filter_accepts_repeats_and_commas() {
+        assert_eq!(
+            status_filter(Some(
+                "status=open,DONE&status=IN_PROGRESS&limit=5&status=done"
+            ))
+            .expect("valid filter"),
+            [
+                ActionStatus::Open,
+                ActionStatus::Done,
+                ActionStatus::InProgress
+            ]
+        );
+        assert!(status_filter(None).expect("no filter").is_empty());
+        assert!(status_filter(Some("status=LATE")).is_err());
+    }
 }

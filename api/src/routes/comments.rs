@@ -1,8 +1,164 @@
-//! comments routes.
-use utoipa_axum::router::OpenApiRouter;
+//! Comments on KPIs and on action plans: anyone who sees the KPI reads and
+//! writes them; the author or an ADMIN deletes one.
+use axum::{extract::State, http::StatusCode};
+use kpix_shared::{
+    db::{
+        self,
+        comments::{CommentRow, NewComment},
+    },
+    validate,
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::{
+    error::{ApiError, ApiResult},
+    extract::{AuthUser, Json, Page, Pagination, Path},
+    routes::actions::gone,
+    state::AppState,
+};
+
+const CONTENT_MAX: usize = 2000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list_kpi_comments, create_kpi_comment))
+        .routes(routes!(list_action_comments, create_action_comment))
+        .routes(routes!(delete_comment))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentRequest {
+    /// 1 to 2000 characters once trimmed.
+    pub content: String,
+}
+
+fn content(raw: &str) -> ApiResult<String> {
+    validate::required_text(raw, CONTENT_MAX).map_err(|m| ApiError::invalid("content", m))
+}
+
+/// Comments on a KPI itself (those on its actions are listed under each
+/// action), newest first.
+#[utoipa::path(get, path = "/kpis/{id}/comments", tag = "comments",
+    params(("id" = Uuid, Path, description = "KPI id"), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Vec<CommentRow>), (status = 404)), security(("bearer" = [])))]
+async fn list_kpi_comments(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    pagination: Pagination,
+) -> ApiResult<Page<CommentRow>> {
+    let page = pagination.request()?;
+    let mut conn = state.pool.acquire().await?;
+    let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("kpi"))?;
+    let comments = db::comments::list_for_kpi(&mut conn, &auth.caller, kpi.id, page).await?;
+    Ok(pagination.respond(comments, |c| c.id.to_string()))
+}
+
+/// Comment on a KPI (anyone who can see it).
+#[utoipa::path(post, path = "/kpis/{id}/comments", tag = "comments", params(("id" = Uuid, Path, description = "KPI id")),
+    request_body = CommentRequest,
+    responses((status = 201, body = CommentRow), (status = 404), (status = 422)), security(("bearer" = [])))]
+async fn create_kpi_comment(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<CommentRequest>,
+) -> ApiResult<(StatusCode, axum::Json<CommentRow>)> {
+    let mut conn = state.pool.acquire().await?;
+    let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("kpi"))?;
+    let content = content(&body.content)?;
+    let comment = db::comments::insert(
+        &mut conn,
+        NewComment {
+            organization_id: auth.caller.organization_id,
+            kpi_id: kpi.id,
+            action_plan_id: None,
+            author_id: auth.caller.user_id,
+            content: &content,
+        },
+    )
+    .await
+    .map_err(gone("kpi"))?;
+    Ok((StatusCode::CREATED, axum::Json(comment)))
+}
+
+/// Comments on an action plan, newest first.
+#[utoipa::path(get, path = "/actions/{id}/comments", tag = "comments",
+    params(("id" = Uuid, Path, description = "action id"), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Vec<CommentRow>), (status = 404)), security(("bearer" = [])))]
+async fn list_action_comments(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    pagination: Pagination,
+) -> ApiResult<Page<CommentRow>> {
+    let page = pagination.request()?;
+    let mut conn = state.pool.acquire().await?;
+    let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("action"))?;
+    let comments = db::comments::list_for_action(&mut conn, &auth.caller, action.id, page).await?;
+    Ok(pagination.respond(comments, |c| c.id.to_string()))
+}
+
+/// Comment on an action plan (anyone who can see its KPI).
+#[utoipa::path(post, path = "/actions/{id}/comments", tag = "comments", params(("id" = Uuid, Path, description = "action id")),
+    request_body = CommentRequest,
+    responses((status = 201, body = CommentRow), (status = 404), (status = 422)), security(("bearer" = [])))]
+async fn create_action_comment(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<CommentRequest>,
+) -> ApiResult<(StatusCode, axum::Json<CommentRow>)> {
+    let mut conn = state.pool.acquire().await?;
+    let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("action"))?;
+    let content = content(&body.content)?;
+    let comment = db::comments::insert(
+        &mut conn,
+        NewComment {
+            organization_id: auth.caller.organization_id,
+            kpi_id: action.kpi_id,
+            action_plan_id: Some(action.id),
+            author_id: auth.caller.user_id,
+            content: &content,
+        },
+    )
+    .await
+    .map_err(gone("action"))?;
+    Ok((StatusCode::CREATED, axum::Json(comment)))
+}
+
+/// Delete a comment (its author or an ADMIN).
+#[utoipa::path(delete, path = "/comments/{id}", tag = "comments", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+async fn delete_comment(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    let mut conn = state.pool.acquire().await?;
+    let comment = db::comments::find_visible(&mut conn, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("comment"))?;
+    if !comment.deletable_by(&auth.caller) {
+        return Err(ApiError::forbidden(
+            "only the comment's author or an ADMIN may delete it",
+        ));
+    }
+    if db::comments::delete(&mut conn, auth.caller.organization_id, comment.id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("comment"))
+    }
 }

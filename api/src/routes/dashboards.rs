@@ -1,8 +1,212 @@
-//! dashboards routes.
-use utoipa_axum::router::OpenApiRouter;
+//! Dashboards: one per business process, shared with the organization, a
+//! team, or kept to their owner.
+use axum::{extract::State, http::StatusCode};
+use kpix_shared::{
+    db::{self, Caller, dashboards::{DashboardFilter, DashboardRow, DashboardUpdate, NewDashboard}},
+    validate,
+};
+use serde::Deserialize;
+use sqlx::PgConnection;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::{
+    error::{ApiError, ApiResult, FieldError},
+    extract::{AuthUser, Json, Page, Pagination, Path, Query},
+    patch::{double_option, merge},
+    state::AppState,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list_dashboards, create_dashboard))
+        .routes(routes!(get_dashboard, update_dashboard, delete_dashboard))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DashboardQuery {
+    /// Only dashboards of this process (case-insensitive).
+    pub process_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDashboardRequest {
+    pub title: String,
+    pub description: Option<String>,
+    pub process_name: Option<String>,
+    /// Share with this team; null or absent: the whole organization.
+    pub team_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDashboardRequest {
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub process_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub team_id: Option<Option<Uuid>>,
+    /// Hand the dashboard over to another active user (ADMIN or owner).
+    pub owner_id: Option<Uuid>,
+}
+
+/// Loads a visible dashboard or answers 404.
+pub async fn visible_dashboard(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<DashboardRow> {
+    db::dashboards::find_visible(conn, caller, id).await?.ok_or(ApiError::NotFound("dashboard"))
+}
+
+/// Loads a dashboard the caller may edit: 404 when invisible, 403 when only visible.
+pub async fn editable_dashboard(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<DashboardRow> {
+    let dashboard = visible_dashboard(conn, caller, id).await?;
+    if dashboard.editable_by(caller) {
+        Ok(dashboard)
+    } else {
+        Err(ApiError::forbidden("only the dashboard's owner or an ADMIN may change it"))
+    }
+}
+
+/// A team the caller may share with: any team of the organization for an
+/// ADMIN, a team they belong to otherwise.
+async fn check_team(conn: &mut PgConnection, caller: &Caller, team_id: Uuid) -> ApiResult<()> {
+    let team = db::teams::find(conn, caller.organization_id, team_id).await?;
+    let Some(team) = team else {
+        return Err(ApiError::invalid("team_id", "no such team in this organization"));
+    };
+    if !caller.is_admin() && !db::teams::members(conn, team.id).await?.iter().any(|m| m.user_id == caller.user_id) {
+        return Err(ApiError::invalid("team_id", "you can only share with a team you belong to"));
+    }
+    Ok(())
+}
+
+fn text_field(errors: &mut Vec<FieldError>, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
+    raw.and_then(|t| validate::optional_text(t, max).map_err(|m| errors.push(FieldError::new(field, m))).ok().flatten())
+}
+
+/// Dashboards the caller can see, newest first, each with its status summary.
+#[utoipa::path(get, path = "/dashboards", tag = "dashboards",
+    params(DashboardQuery, ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Vec<DashboardRow>)), security(("bearer" = [])))]
+async fn list_dashboards(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Query(query): Query<DashboardQuery>,
+    pagination: Pagination,
+) -> ApiResult<Page<DashboardRow>> {
+    let filter = DashboardFilter { process_name: query.process_name.filter(|p| !p.trim().is_empty()).map(|p| p.trim().to_owned()) };
+    let mut conn = state.pool.acquire().await?;
+    let rows = db::dashboards::list(&mut conn, &auth.caller, &filter, pagination.request()?).await?;
+    Ok(pagination.respond(rows, |d| d.id.to_string()))
+}
+
+/// Create a dashboard; the caller owns it.
+#[utoipa::path(post, path = "/dashboards", tag = "dashboards", request_body = CreateDashboardRequest,
+    responses((status = 201, body = DashboardRow), (status = 422)), security(("bearer" = [])))]
+async fn create_dashboard(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(body): Json<CreateDashboardRequest>,
+) -> ApiResult<(StatusCode, axum::Json<DashboardRow>)> {
+    let mut errors = Vec::new();
+    let title = validate::required_text(&body.title, 200).map_err(|m| errors.push(FieldError::new("title", m)));
+    let description = text_field(&mut errors, "description", body.description.as_deref(), 5000);
+    let process_name = text_field(&mut errors, "process_name", body.process_name.as_deref(), 200);
+    let (Ok(title), true) = (title, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let mut tx = state.pool.begin().await?;
+    if let Some(team_id) = body.team_id {
+        check_team(&mut tx, &auth.caller, team_id).await?;
+    }
+    let id = db::dashboards::insert(
+        &mut tx,
+        NewDashboard {
+            organization_id: auth.caller.organization_id,
+            owner_id: auth.caller.user_id,
+            team_id: body.team_id,
+            title: &title,
+            description: description.as_deref(),
+            process_name: process_name.as_deref(),
+        },
+    )
+    .await?;
+    let dashboard = visible_dashboard(&mut tx, &auth.caller, id).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(dashboard)))
+}
+
+/// A dashboard with its status summary.
+#[utoipa::path(get, path = "/dashboards/{id}", tag = "dashboards", params(("id" = Uuid, Path)),
+    responses((status = 200, body = DashboardRow), (status = 404)), security(("bearer" = [])))]
+async fn get_dashboard(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<axum::Json<DashboardRow>> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(axum::Json(visible_dashboard(&mut conn, &auth.caller, id).await?))
+}
+
+/// Change a dashboard (its owner or an ADMIN). Absent fields are unchanged;
+/// null clears description, process_name or team_id.
+#[utoipa::path(patch, path = "/dashboards/{id}", tag = "dashboards", params(("id" = Uuid, Path)), request_body = UpdateDashboardRequest,
+    responses((status = 200, body = DashboardRow), (status = 403), (status = 404), (status = 422)), security(("bearer" = [])))]
+async fn update_dashboard(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<UpdateDashboardRequest>,
+) -> ApiResult<axum::Json<DashboardRow>> {
+    let mut tx = state.pool.begin().await?;
+    let current = editable_dashboard(&mut tx, &auth.caller, id).await?;
+    let mut errors = Vec::new();
+    let title = match body.title.as_deref() {
+        Some(t) => validate::required_text(t, 200).map_err(|m| errors.push(FieldError::new("title", m))).unwrap_or_default(),
+        None => current.title.clone(),
+    };
+    let description = match body.description {
+        Some(d) => text_field(&mut errors, "description", d.as_deref(), 5000),
+        None => current.description.clone(),
+    };
+    let process_name = match body.process_name {
+        Some(p) => text_field(&mut errors, "process_name", p.as_deref(), 200),
+        None => current.process_name.clone(),
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let team_id = merge(current.team_id, body.team_id);
+    if let Some(team_id) = team_id.filter(|t| Some(*t) != current.team_id) {
+        check_team(&mut tx, &auth.caller, team_id).await?;
+    }
+    let owner_id = body.owner_id.unwrap_or(current.owner_id);
+    if owner_id != current.owner_id && !db::users::is_active_member(&mut tx, auth.caller.organization_id, owner_id).await? {
+        return Err(ApiError::invalid("owner_id", "must be an active user of the organization"));
+    }
+    db::dashboards::update(
+        &mut tx,
+        auth.caller.organization_id,
+        id,
+        DashboardUpdate { title: &title, description: description.as_deref(), process_name: process_name.as_deref(), team_id, owner_id },
+    )
+    .await?;
+    // the caller may have handed the dashboard to someone else: read it back as an ADMIN would
+    let admin_view = Caller { role: kpix_shared::domain::Role::Admin, ..auth.caller };
+    let dashboard = visible_dashboard(&mut tx, &admin_view, id).await?;
+    tx.commit().await?;
+    Ok(axum::Json(dashboard))
+}
+
+/// Delete a dashboard with its KPIs, values, actions and comments (owner or ADMIN).
+#[utoipa::path(delete, path = "/dashboards/{id}", tag = "dashboards", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+async fn delete_dashboard(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+    let mut tx = state.pool.begin().await?;
+    editable_dashboard(&mut tx, &auth.caller, id).await?;
+    db::dashboards::delete(&mut tx, auth.caller.organization_id, id).await?;
+    tx.commit().await?;
+    tracing::info!(audit = "dashboard_deleted", actor_id = %auth.caller.user_id, dashboard_id = %id, "dashboard deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,8 +1,249 @@
-//! kpis routes.
-use utoipa_axum::router::OpenApiRouter;
+//! KPIs of a dashboard: definition, thresholds, and their latest value.
+use axum::{extract::State, http::StatusCode};
+use kpix_shared::{
+    db::{self, Caller, kpis::{KpiFields, KpiRow}},
+    domain::{Direction, Frequency, Thresholds},
+    validate,
+};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use sqlx::PgConnection;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::{
+    error::{ApiError, ApiResult, FieldError},
+    extract::{AuthUser, Json, Page, Pagination, Path, Query},
+    patch::{double_option, merge},
+    routes::dashboards::{editable_dashboard, visible_dashboard},
+    state::AppState,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list_kpis, create_kpi))
+        .routes(routes!(get_kpi, update_kpi, delete_kpi))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKpiRequest {
+    /// Short key unique in the organization, e.g. `LOG-OTD`, used by import files.
+    pub code: Option<String>,
+    pub name: String,
+    pub description: Option<String>,
+    pub unit: Option<String>,
+    pub frequency: Frequency,
+    pub direction: Direction,
+    #[schema(value_type = f64)]
+    pub threshold_green: Decimal,
+    #[schema(value_type = f64)]
+    pub threshold_orange: Decimal,
+    #[schema(value_type = Option<f64>)]
+    pub threshold_red: Option<Decimal>,
+    /// The responsible person; defaults to the creator.
+    pub owner_id: Option<Uuid>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKpiRequest {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub code: Option<Option<String>>,
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub unit: Option<Option<String>>,
+    pub frequency: Option<Frequency>,
+    pub direction: Option<Direction>,
+    #[schema(value_type = Option<f64>)]
+    pub threshold_green: Option<Decimal>,
+    #[schema(value_type = Option<f64>)]
+    pub threshold_orange: Option<Decimal>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<f64>)]
+    pub threshold_red: Option<Option<Decimal>>,
+    pub owner_id: Option<Uuid>,
+    pub is_active: Option<bool>,
+    /// Also recompute the status of every stored value with the new rule.
+    #[serde(default)]
+    pub recompute_history: bool,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UpdateKpiQuery {
+    /// Same as the body field; either one turns it on.
+    #[serde(default)]
+    pub recompute_history: bool,
+}
+
+/// Loads a visible KPI or answers 404.
+pub async fn visible_kpi(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<KpiRow> {
+    db::kpis::find_visible(conn, caller, id).await?.ok_or(ApiError::NotFound("kpi"))
+}
+
+/// Checks the editable fields of a KPI, all at once.
+async fn validate_fields(conn: &mut PgConnection, caller: &Caller, fields: KpiFields) -> ApiResult<KpiFields> {
+    let mut errors = Vec::new();
+    let code = match fields.code.as_deref().map(|c| validate::optional_text(c, 50)) {
+        Some(Ok(code)) => code,
+        Some(Err(m)) => {
+            errors.push(FieldError::new("code", m));
+            None
+        }
+        None => None,
+    };
+    let name = validate::required_text(&fields.name, 200).map_err(|m| errors.push(FieldError::new("name", m))).unwrap_or_default();
+    let mut optional = |field: &str, value: Option<String>, max| match value.as_deref().map(|t| validate::optional_text(t, max)) {
+        Some(Ok(text)) => text,
+        Some(Err(m)) => {
+            errors.push(FieldError::new(field, m));
+            None
+        }
+        None => None,
+    };
+    let description = optional("description", fields.description, 5000);
+    let unit = optional("unit", fields.unit, 50);
+    if let Err(e) = fields.thresholds.validate(fields.direction) {
+        errors.push(FieldError::new(e.field, e.message));
+    }
+    if !db::users::is_active_member(conn, caller.organization_id, fields.owner_id).await? {
+        errors.push(FieldError::new("owner_id", "must be an active user of the organization"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    Ok(KpiFields { code, name, description, unit, ..fields })
+}
+
+fn code_taken(error: sqlx::Error) -> ApiError {
+    if db::is_unique_violation(&error, db::kpis::CODE_KEY) {
+        ApiError::conflict("kpi_code_taken", "another KPI of the organization has this code")
+    } else {
+        error.into()
+    }
+}
+
+/// KPIs of a dashboard, with their latest value.
+#[utoipa::path(get, path = "/dashboards/{id}/kpis", tag = "kpis",
+    params(("id" = Uuid, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Vec<KpiRow>), (status = 404)), security(("bearer" = [])))]
+async fn list_kpis(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    pagination: Pagination,
+) -> ApiResult<Page<KpiRow>> {
+    let mut conn = state.pool.acquire().await?;
+    visible_dashboard(&mut conn, &auth.caller, id).await?;
+    let rows = db::kpis::list_by_dashboard(&mut conn, &auth.caller, id, pagination.request()?).await?;
+    Ok(pagination.respond(rows, |k| k.id.to_string()))
+}
+
+/// Create a KPI on a dashboard (its owner or an ADMIN).
+#[utoipa::path(post, path = "/dashboards/{id}/kpis", tag = "kpis", params(("id" = Uuid, Path)), request_body = CreateKpiRequest,
+    responses((status = 201, body = KpiRow), (status = 403), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
+async fn create_kpi(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<CreateKpiRequest>,
+) -> ApiResult<(StatusCode, axum::Json<KpiRow>)> {
+    let mut tx = state.pool.begin().await?;
+    let dashboard = editable_dashboard(&mut tx, &auth.caller, id).await?;
+    let fields = KpiFields {
+        owner_id: body.owner_id.unwrap_or(auth.caller.user_id),
+        code: body.code,
+        name: body.name,
+        description: body.description,
+        unit: body.unit,
+        frequency: body.frequency,
+        direction: body.direction,
+        thresholds: Thresholds { green: body.threshold_green, orange: body.threshold_orange, red: body.threshold_red },
+        is_active: body.is_active.unwrap_or(true),
+    };
+    let fields = validate_fields(&mut tx, &auth.caller, fields).await?;
+    let kpi_id = db::kpis::insert(&mut tx, auth.caller.organization_id, dashboard.id, &fields).await.map_err(code_taken)?;
+    let kpi = visible_kpi(&mut tx, &auth.caller, kpi_id).await?;
+    tx.commit().await?;
+    tracing::info!(audit = "kpi_created", actor_id = %auth.caller.user_id, kpi_id = %kpi.id, dashboard_id = %kpi.dashboard_id, "KPI created");
+    Ok((StatusCode::CREATED, axum::Json(kpi)))
+}
+
+/// A KPI with its latest value.
+#[utoipa::path(get, path = "/kpis/{id}", tag = "kpis", params(("id" = Uuid, Path)),
+    responses((status = 200, body = KpiRow), (status = 404)), security(("bearer" = [])))]
+async fn get_kpi(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<axum::Json<KpiRow>> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(axum::Json(visible_kpi(&mut conn, &auth.caller, id).await?))
+}
+
+/// Change a KPI (dashboard owner or ADMIN). New thresholds or direction apply
+/// to values written from now on; `recompute_history=true` (body or query)
+/// also recomputes every stored value, in the same transaction.
+#[utoipa::path(patch, path = "/kpis/{id}", tag = "kpis", params(("id" = Uuid, Path), UpdateKpiQuery), request_body = UpdateKpiRequest,
+    responses((status = 200, body = KpiRow), (status = 403), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
+async fn update_kpi(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(query): Query<UpdateKpiQuery>,
+    Json(body): Json<UpdateKpiRequest>,
+) -> ApiResult<axum::Json<KpiRow>> {
+    let mut tx = state.pool.begin().await?;
+    let current = visible_kpi(&mut tx, &auth.caller, id).await?;
+    if !current.editable_by(&auth.caller) {
+        return Err(ApiError::forbidden("only the dashboard's owner or an ADMIN may change its KPIs"));
+    }
+    db::kpis::lock(&mut tx, id).await?;
+    let fields = KpiFields {
+        owner_id: body.owner_id.unwrap_or(current.owner_id),
+        code: merge(current.code.clone(), body.code),
+        name: body.name.unwrap_or_else(|| current.name.clone()),
+        description: merge(current.description.clone(), body.description),
+        unit: merge(current.unit.clone(), body.unit),
+        frequency: body.frequency.unwrap_or(current.frequency),
+        direction: body.direction.unwrap_or(current.direction),
+        thresholds: Thresholds {
+            green: body.threshold_green.unwrap_or(current.threshold_green),
+            orange: body.threshold_orange.unwrap_or(current.threshold_orange),
+            red: merge(current.threshold_red, body.threshold_red),
+        },
+        is_active: body.is_active.unwrap_or(current.is_active),
+    };
+    if fields.frequency != current.frequency && !db::kpi_values::list(&mut tx, id, Default::default(), db::PageRequest { limit: 1, after: None }).await?.is_empty() {
+        return Err(ApiError::invalid("frequency", "cannot change the frequency of a KPI that has values"));
+    }
+    let fields = validate_fields(&mut tx, &auth.caller, fields).await?;
+    db::kpis::update(&mut tx, auth.caller.organization_id, id, &fields).await.map_err(code_taken)?;
+    let recomputed = if body.recompute_history || query.recompute_history {
+        Some(db::kpi_values::recompute_history(&mut tx, id, fields.direction, &fields.thresholds).await?)
+    } else {
+        None
+    };
+    let kpi = visible_kpi(&mut tx, &auth.caller, id).await?;
+    tx.commit().await?;
+    tracing::info!(audit = "kpi_updated", actor_id = %auth.caller.user_id, kpi_id = %id, recomputed_values = ?recomputed, "KPI updated");
+    Ok(axum::Json(kpi))
+}
+
+/// Delete a KPI with its values, actions and comments (dashboard owner or ADMIN).
+#[utoipa::path(delete, path = "/kpis/{id}", tag = "kpis", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+async fn delete_kpi(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+    let mut tx = state.pool.begin().await?;
+    let kpi = visible_kpi(&mut tx, &auth.caller, id).await?;
+    if !kpi.editable_by(&auth.caller) {
+        return Err(ApiError::forbidden("only the dashboard's owner or an ADMIN may delete its KPIs"));
+    }
+    db::kpis::delete(&mut tx, auth.caller.organization_id, id).await?;
+    tx.commit().await?;
+    tracing::info!(audit = "kpi_deleted", actor_id = %auth.caller.user_id, kpi_id = %id, dashboard_id = %kpi.dashboard_id, "KPI deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

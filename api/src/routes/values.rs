@@ -1,8 +1,222 @@
-//! values routes.
-use utoipa_axum::router::OpenApiRouter;
+//! KPI values: entered by period, status computed by the one rule in
+//! `shared`, corrected and deleted; and the series for charts.
+use axum::{extract::State, http::StatusCode};
+use chrono::NaiveDate;
+use kpix_shared::{
+    db::{self, Caller, kpi_values::{DateRange, NewValue, SeriesPoint, ValueRow}},
+    domain::check_period_end,
+    validate,
+};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use sqlx::PgConnection;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::{
+    error::{ApiError, ApiResult},
+    extract::{AuthUser, Json, Page, Pagination, Path, Query},
+    patch::{double_option, merge},
+    routes::kpis::visible_kpi,
+    state::AppState,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list_values, create_value))
+        .routes(routes!(get_value, update_value, delete_value))
+        .routes(routes!(get_series))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RangeQuery {
+    /// Periods ending on or after this date.
+    pub from: Option<NaiveDate>,
+    /// Periods starting on or before this date.
+    pub to: Option<NaiveDate>,
+}
+
+impl RangeQuery {
+    fn range(&self) -> ApiResult<DateRange> {
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from > to
+        {
+            return Err(ApiError::invalid("from", "must not be after `to`"));
+        }
+        Ok(DateRange { from: self.from, to: self.to })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateValueRequest {
+    /// Any date inside the period; stored as the period's first day.
+    #[serde(alias = "date")]
+    pub period_start: NaiveDate,
+    /// Optional; when sent it must be the period's last day.
+    pub period_end: Option<NaiveDate>,
+    #[schema(value_type = f64)]
+    pub value: Decimal,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateValueRequest {
+    #[schema(value_type = Option<f64>)]
+    pub value: Option<Decimal>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub comment: Option<Option<String>>,
+}
+
+fn comment_text(raw: Option<&str>) -> ApiResult<Option<String>> {
+    match raw {
+        None => Ok(None),
+        Some(text) => validate::optional_text(text, 2000).map_err(|m| ApiError::invalid("comment", m)),
+    }
+}
+
+/// Loads a value whose KPI the caller can see, with that KPI.
+async fn visible_value(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<(ValueRow, db::kpis::KpiRow)> {
+    let value = db::kpi_values::find(conn, caller.organization_id, id).await?.ok_or(ApiError::NotFound("value"))?;
+    let kpi = db::kpis::find_visible(conn, caller, value.kpi_id).await?.ok_or(ApiError::NotFound("value"))?;
+    Ok((value, kpi))
+}
+
+/// Values of a KPI, newest period first.
+#[utoipa::path(get, path = "/kpis/{id}/values", tag = "values",
+    params(("id" = Uuid, Path), RangeQuery, ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Vec<ValueRow>), (status = 404)), security(("bearer" = [])))]
+async fn list_values(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(query): Query<RangeQuery>,
+    pagination: Pagination,
+) -> ApiResult<Page<ValueRow>> {
+    let range = query.range()?;
+    let mut conn = state.pool.acquire().await?;
+    let kpi = visible_kpi(&mut conn, &auth.caller, id).await?;
+    let rows = db::kpi_values::list(&mut conn, kpi.id, range, pagination.request()?).await?;
+    Ok(pagination.respond(rows, |v| v.period_start.to_string()))
+}
+
+/// Enter the value of a period; 409 when that period already has one.
+#[utoipa::path(post, path = "/kpis/{id}/values", tag = "values", params(("id" = Uuid, Path)), request_body = CreateValueRequest,
+    responses((status = 201, body = ValueRow), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
+async fn create_value(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<CreateValueRequest>,
+) -> ApiResult<(StatusCode, axum::Json<ValueRow>)> {
+    let comment = comment_text(body.comment.as_deref())?;
+    let mut tx = state.pool.begin().await?;
+    let kpi = visible_kpi(&mut tx, &auth.caller, id).await?;
+    let period = kpi.frequency.period_containing(body.period_start);
+    if let Some(end) = body.period_end {
+        check_period_end(kpi.frequency, period, end).map_err(|e| ApiError::invalid("period_end", e.to_string()))?;
+    }
+    // a savepoint keeps the transaction usable to name the existing value
+    let inserted = {
+        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+        let result = db::kpi_values::insert(
+            &mut savepoint,
+            NewValue {
+                organization_id: auth.caller.organization_id,
+                kpi_id: kpi.id,
+                period,
+                value: body.value,
+                comment: comment.as_deref(),
+                created_by: auth.caller.user_id,
+            },
+            kpi.direction,
+            &kpi.thresholds(),
+        )
+        .await;
+        match result {
+            Ok(row) => {
+                savepoint.commit().await?;
+                Ok(row)
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                Err(e)
+            }
+        }
+    };
+    let value = match inserted {
+        Ok(value) => value,
+        Err(e) if db::is_unique_violation(&e, db::kpi_values::PERIOD_KEY) => {
+            let existing = db::kpi_values::find_by_period(&mut tx, kpi.id, period.start).await?;
+            let detail = match existing {
+                Some(v) => format!("the period starting {} already has a value (id {}); correct it with PATCH /values/{}", period.start, v.id, v.id),
+                None => format!("the period starting {} already has a value", period.start),
+            };
+            return Err(ApiError::conflict("duplicate_period", detail));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tx.commit().await?;
+    tracing::info!(audit = "value_created", actor_id = %auth.caller.user_id, kpi_id = %kpi.id, value_id = %value.id, period_start = %value.period_start, "KPI value entered");
+    Ok((StatusCode::CREATED, axum::Json(value)))
+}
+
+/// A value.
+#[utoipa::path(get, path = "/values/{id}", tag = "values", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ValueRow), (status = 404)), security(("bearer" = [])))]
+async fn get_value(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<axum::Json<ValueRow>> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(axum::Json(visible_value(&mut conn, &auth.caller, id).await?.0))
+}
+
+/// Correct a value or its comment; the status is recomputed with the KPI's
+/// current thresholds.
+#[utoipa::path(patch, path = "/values/{id}", tag = "values", params(("id" = Uuid, Path)), request_body = UpdateValueRequest,
+    responses((status = 200, body = ValueRow), (status = 404), (status = 422)), security(("bearer" = [])))]
+async fn update_value(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<UpdateValueRequest>,
+) -> ApiResult<axum::Json<ValueRow>> {
+    let new_comment = body.comment.map(|c| comment_text(c.as_deref())).transpose()?;
+    let mut tx = state.pool.begin().await?;
+    let (current, kpi) = visible_value(&mut tx, &auth.caller, id).await?;
+    db::kpis::lock(&mut tx, kpi.id).await?;
+    let comment = merge(current.comment.clone(), new_comment);
+    let value = body.value.unwrap_or(current.value);
+    let updated = db::kpi_values::update(&mut tx, id, value, comment.as_deref(), kpi.direction, &kpi.thresholds()).await?;
+    tx.commit().await?;
+    tracing::info!(audit = "value_updated", actor_id = %auth.caller.user_id, kpi_id = %kpi.id, value_id = %id, "KPI value corrected");
+    Ok(axum::Json(updated))
+}
+
+/// Delete a value.
+#[utoipa::path(delete, path = "/values/{id}", tag = "values", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404)), security(("bearer" = [])))]
+async fn delete_value(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+    let mut tx = state.pool.begin().await?;
+    let (_, kpi) = visible_value(&mut tx, &auth.caller, id).await?;
+    db::kpi_values::delete(&mut tx, auth.caller.organization_id, id).await?;
+    tx.commit().await?;
+    tracing::info!(audit = "value_deleted", actor_id = %auth.caller.user_id, kpi_id = %kpi.id, value_id = %id, "KPI value deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The chart of a KPI: points oldest first, with the thresholds each was judged by.
+#[utoipa::path(get, path = "/kpis/{id}/series", tag = "values", params(("id" = Uuid, Path), RangeQuery),
+    responses((status = 200, body = Vec<SeriesPoint>), (status = 404)), security(("bearer" = [])))]
+async fn get_series(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(query): Query<RangeQuery>,
+) -> ApiResult<axum::Json<Vec<SeriesPoint>>> {
+    let range = query.range()?;
+    let mut conn = state.pool.acquire().await?;
+    let kpi = visible_kpi(&mut conn, &auth.caller, id).await?;
+    Ok(axum::Json(db::kpi_values::series(&mut conn, kpi.id, range).await?))
 }

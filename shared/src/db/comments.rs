@@ -1,1 +1,142 @@
-//! comments (to be written).
+//! Comments on KPIs and on action plans, with their author's name. A comment
+//! is visible when its KPI is; one on an action also stores the action's KPI.
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{Caller, DASHBOARD_VISIBLE, PageRequest};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct CommentRow {
+    pub id: Uuid,
+    pub kpi_id: Uuid,
+    /// Set for a comment on an action plan.
+    pub action_plan_id: Option<Uuid>,
+    pub organization_id: Uuid,
+    pub author_id: Uuid,
+    /// The author's full name.
+    pub author_name: String,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl CommentRow {
+    /// The author and ADMINs delete a comment; nobody edits one.
+    pub fn deletable_by(&self, caller: &Caller) -> bool {
+        caller.is_admin() || self.author_id == caller.user_id
+    }
+}
+
+/// Comment columns; `c` is the comment (a table or a CTE of written rows),
+/// joined to its author `u`, KPI `k` and dashboard `d`.
+const SELECT: &str = "select c.id, c.kpi_id, c.action_plan_id, c.organization_id, c.author_id, \
+    u.full_name as author_name, c.content, c.created_at \
+    from c join app_user u on u.id = c.author_id \
+    join kpi k on k.id = c.kpi_id join dashboard d on d.id = k.dashboard_id";
+
+/// Comments made on the KPI itself (not on its actions), newest first.
+pub async fn list_for_kpi(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    kpi_id: Uuid,
+    page: PageRequest<Uuid>,
+) -> Result<Vec<CommentRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "with c as (select * from comment where kpi_id = $4 and action_plan_id is null) \
+         {SELECT} where {DASHBOARD_VISIBLE} \
+         and ($5::uuid is null or c.id < $5) order by c.id desc limit $6"
+    ))
+    .bind(caller.organization_id)
+    .bind(caller.user_id)
+    .bind(caller.is_admin())
+    .bind(kpi_id)
+    .bind(page.after)
+    .bind(page.limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Comments on an action plan, newest first.
+pub async fn list_for_action(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    action_plan_id: Uuid,
+    page: PageRequest<Uuid>,
+) -> Result<Vec<CommentRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "with c as (select * from comment where action_plan_id = $4) \
+         {SELECT} where {DASHBOARD_VISIBLE} \
+         and ($5::uuid is null or c.id < $5) order by c.id desc limit $6"
+    ))
+    .bind(caller.organization_id)
+    .bind(caller.user_id)
+    .bind(caller.is_admin())
+    .bind(action_plan_id)
+    .bind(page.after)
+    .bind(page.limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// A comment whose KPI the caller can see; `None` for absent, invisible or foreign.
+pub async fn find_visible(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Option<CommentRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "with c as (select * from comment where id = $4) {SELECT} where {DASHBOARD_VISIBLE}"
+    ))
+    .bind(caller.organization_id)
+    .bind(caller.user_id)
+    .bind(caller.is_admin())
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub struct NewComment<'a> {
+    pub organization_id: Uuid,
+    pub kpi_id: Uuid,
+    /// For a comment on an action; `kpi_id` is then the action's KPI.
+    pub action_plan_id: Option<Uuid>,
+    pub author_id: Uuid,
+    pub content: &'a str,
+}
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    new: NewComment<'_>,
+) -> Result<CommentRow, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "with c as ( \
+           insert into comment (id, organization_id, kpi_id, action_plan_id, author_id, content) \
+           values ($1, $2, $3, $4, $5, $6) returning * \
+         ) {SELECT}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(new.organization_id)
+    .bind(new.kpi_id)
+    .bind(new.action_plan_id)
+    .bind(new.author_id)
+    .bind(new.content)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn delete(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("delete from comment where organization_id = $1 and id = $2")
+            .bind(organization_id)
+            .bind(id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}

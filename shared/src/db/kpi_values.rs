@@ -224,3 +224,93 @@ pub async fn recompute_history(
     .await?
     .rows_affected())
 }
+
+/// One value to write in a batch; its status is computed here.
+#[derive(Debug, Clone)]
+pub struct ValueWrite {
+    pub kpi_id: Uuid,
+    pub period: Period,
+    pub value: Decimal,
+    pub comment: Option<String>,
+    pub direction: Direction,
+    pub thresholds: Thresholds,
+}
+
+/// Rows written by a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    pub inserted: u64,
+    pub updated: u64,
+}
+
+/// Inserts or updates many values in one set-based statement (UNNEST arrays,
+/// one `INSERT … ON CONFLICT`). An existing value for the same KPI and period
+/// is updated, so writing the same batch twice is idempotent.
+pub async fn upsert_batch(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    created_by: Option<Uuid>,
+    import_job_id: Option<Uuid>,
+    rows: &[ValueWrite],
+) -> Result<BatchCounts, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(BatchCounts::default());
+    }
+    let n = rows.len();
+    let (mut ids, mut kpi_ids, mut starts, mut ends) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut values, mut statuses, mut critical, mut comments) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut greens, mut oranges, mut reds, mut directions) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for row in rows {
+        let assessment = assess(row.value, row.direction, &row.thresholds);
+        ids.push(Uuid::now_v7());
+        kpi_ids.push(row.kpi_id);
+        starts.push(row.period.start);
+        ends.push(row.period.end);
+        values.push(row.value);
+        statuses.push(assessment.status.as_str());
+        critical.push(assessment.critical);
+        comments.push(row.comment.as_deref());
+        greens.push(row.thresholds.green);
+        oranges.push(row.thresholds.orange);
+        reds.push(row.thresholds.red);
+        directions.push(row.direction.as_str());
+    }
+    let inserted: Vec<bool> = sqlx::query_scalar(
+        "insert into kpi_value as v (id, organization_id, kpi_id, period_start, period_end, value, status, \
+           critical, threshold_green, threshold_orange, threshold_red, direction, comment, created_by, import_job_id) \
+         select u.id, $13, u.kpi_id, u.period_start, u.period_end, u.value, u.status, u.critical, \
+           u.threshold_green, u.threshold_orange, u.threshold_red, u.direction, u.comment, $14, $15 \
+         from unnest($1::uuid[], $2::uuid[], $3::date[], $4::date[], $5::numeric[], $6::text[], $7::bool[], \
+           $8::numeric[], $9::numeric[], $10::numeric[], $11::text[], $12::text[]) \
+           as u(id, kpi_id, period_start, period_end, value, status, critical, threshold_green, \
+                threshold_orange, threshold_red, direction, comment) \
+         on conflict (kpi_id, period_start) do update set value = excluded.value, status = excluded.status, \
+           critical = excluded.critical, threshold_green = excluded.threshold_green, \
+           threshold_orange = excluded.threshold_orange, threshold_red = excluded.threshold_red, \
+           direction = excluded.direction, comment = excluded.comment, import_job_id = excluded.import_job_id, \
+           updated_at = now() \
+         returning (xmax = 0)",
+    )
+    .bind(&ids)
+    .bind(&kpi_ids)
+    .bind(&starts)
+    .bind(&ends)
+    .bind(&values)
+    .bind(&statuses)
+    .bind(&critical)
+    .bind(&greens)
+    .bind(&oranges)
+    .bind(&reds)
+    .bind(&directions)
+    .bind(&comments)
+    .bind(organization_id)
+    .bind(created_by)
+    .bind(import_job_id)
+    .fetch_all(conn)
+    .await?;
+    let fresh = inserted.iter().filter(|&&i| i).count() as u64;
+    Ok(BatchCounts {
+        inserted: fresh,
+        updated: inserted.len() as u64 - fresh,
+    })
+}

@@ -35,7 +35,7 @@ pub fn assess(value: Decimal, direction: Direction, thresholds: &Thresholds) -> 
     };
     let critical = status == Status::Red
         && thresholds.red.is_some_and(|red| match direction {
-            Direction::UpIsBetter => value < red,
+            Direction::UpIsBetter => value <= red,
             Direction::DownIsBetter => value >= red,
         });
     Assessment { status, critical }

@@ -255,7 +255,7 @@ fn zip_of(entries: &[(&str, &[u8], bool)]) -> Vec<u8> {
 }
 
 /// Rewrites a zip, passing each entry's content through `edit`.
-fn rewrite_zip(bytes: &[u8], edit: impl Fn(&str, Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+fn rewrite_zip(bytes: &[u8], mut edit: impl FnMut(&str, Vec<u8>) -> Vec<u8>) -> Vec<u8> {
     let mut zip = ZipArchive::new(Cursor::new(bytes)).unwrap();
     let mut entries = Vec::new();
     for i in 0..zip.len() {
@@ -863,4 +863,78 @@ fn csv_line_numbers_count_blank_lines_and_crlf() {
     let (_, records) = parse_all(file, FileKind::Csv).unwrap();
     let rows: Vec<u64> = records.iter().map(|r| r.row).collect();
     assert_eq!(rows, vec![5, 6, 8]);
+}
+
+#[test]
+#[ignore = "slow fuzzing, run by hand"]
+fn fuzz_structured_mutations() {
+    let mut state = 0x1234_5678_9abc_def1_u64;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let iterations: usize = std::env::var("FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let xlsx = generated_xlsx();
+    let xls = generated_xls();
+    let ods = {
+        let content = ods_content(&format!(
+            "<table:table table:name=\"S\"><table:table-row>{}{}{}</table:table-row><table:table-row table:number-rows-repeated=\"3\">{}<table:table-cell office:value-type=\"date\" office:date-value=\"2025-01-31\"/><table:table-cell office:value-type=\"float\" office:value=\"1.5\" table:number-columns-repeated=\"2\"/></table:table-row></table:table>",
+            ods_text("kpi"), ods_text("period"), ods_text("value"), ods_text("A")
+        ));
+        ods_of(&content)
+    };
+    let mutate = |bytes: &mut Vec<u8>, rand: &mut dyn FnMut() -> u64| {
+        let edits = 1 + rand() % 6;
+        for _ in 0..edits {
+            if bytes.is_empty() {
+                return;
+            }
+            let at = (rand() % bytes.len() as u64) as usize;
+            match rand() % 4 {
+                0 => bytes[at] = rand() as u8,
+                1 => bytes[at] = b"<>\"/=0123456789:AZ"[(rand() % 18) as usize],
+                2 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.insert(at, b"9"[0]),
+            }
+        }
+    };
+    for i in 0..iterations {
+        let which = i % 3;
+        let (bytes, kind) = match which {
+            0 => {
+                let target = ["xl/worksheets/sheet2.xml", "xl/sharedStrings.xml", "xl/styles.xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml"][(rand() % 6) as usize];
+                let bytes = rewrite_zip(&xlsx, |name, mut content| {
+                    if name == target {
+                        mutate(&mut content, &mut rand);
+                    }
+                    content
+                });
+                (bytes, FileKind::Xlsx)
+            }
+            1 => {
+                let mut bytes = xls.clone();
+                let mut region = bytes[1536..1536 + 400].to_vec();
+                mutate(&mut region, &mut rand);
+                region.resize(400, 0);
+                bytes[1536..1536 + 400].copy_from_slice(&region);
+                (bytes, FileKind::Xls)
+            }
+            _ => {
+                let bytes = rewrite_zip(&ods, |name, mut content| {
+                    if name == "content.xml" {
+                        mutate(&mut content, &mut rand);
+                    }
+                    content
+                });
+                (bytes, FileKind::Ods)
+            }
+        };
+        let started = Instant::now();
+        let _ = parse_all(&bytes, kind);
+        assert!(started.elapsed() < Duration::from_secs(5), "iteration {i} took too long");
+    }
 }
