@@ -30,3 +30,40 @@ pub async fn enqueue_import(
         .build();
     apalis_postgres::queries::push_tasks(conn, IMPORT_QUEUE, vec![task]).await
 }
+
+/// What an upload looks like from its first bytes: a zip (XLSX, ODS) or OLE
+/// (XLS) container is EXCEL, text is CSV; anything else is refused. The
+/// worker tells the spreadsheet kinds apart.
+pub fn sniff_upload(head: &[u8]) -> Option<crate::domain::ImportType> {
+    use crate::domain::ImportType;
+    const ZIP: &[u8] = b"PK\x03\x04";
+    const OLE: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+    if head.starts_with(ZIP) || head.starts_with(OLE) {
+        return Some(ImportType::Excel);
+    }
+    let text_like = !head.is_empty()
+        && !head.contains(&0)
+        && head
+            .iter()
+            .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c))
+            .count()
+            == 0;
+    text_like.then_some(ImportType::Csv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ImportType;
+
+    #[test]
+    fn uploads_are_sniffed_by_content() {
+        assert_eq!(sniff_upload(b"kpi_code,period,value\n"), Some(ImportType::Csv));
+        assert_eq!(sniff_upload("Indicateur;P\u{e9}riode".as_bytes()), Some(ImportType::Csv));
+        assert_eq!(sniff_upload(b"\xef\xbb\xbfkpi;period"), Some(ImportType::Csv));
+        assert_eq!(sniff_upload(b"PK\x03\x04rest"), Some(ImportType::Excel));
+        assert_eq!(sniff_upload(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0]), Some(ImportType::Excel));
+        assert_eq!(sniff_upload(b"\x7fELF\x02\x01\x01\x00"), None);
+        assert_eq!(sniff_upload(b""), None);
+    }
+}

@@ -1,1 +1,97 @@
-fn main() {}
+//! `kpix-worker` entry point: read settings, check the schema, consume import
+//! tasks until SIGTERM (the current jobs finish or are handed back).
+use std::{sync::Arc, time::Duration};
+
+use apalis::prelude::*;
+use apalis_postgres::{Config, PostgresStorage};
+use kpix_shared::{
+    config::WorkerConfig,
+    db,
+    jobs::{IMPORT_QUEUE, ImportTask},
+    storage::Storage,
+    telemetry,
+};
+use kpix_worker::{
+    jobs::import_kpi_values::{self, ImportContext},
+    parse::Limits,
+};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = match WorkerConfig::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("kpix-worker: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Err(e) = telemetry::init(config.common.log_format) {
+        eprintln!("kpix-worker: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    match run(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "kpix-worker stopped");
+            eprintln!("kpix-worker: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn handle(task: ImportTask, ctx: Data<Arc<ImportContext>>) -> Result<(), BoxDynError> {
+    import_kpi_values::run(task, &ctx).await.map_err(|e| Box::new(e) as BoxDynError)
+}
+
+async fn run(config: WorkerConfig) -> anyhow::Result<()> {
+    tracing::info!(config = ?config, "starting kpix-worker");
+    // one connection per slot for its transaction, one for progress, and the queue's own
+    let pool = db::connect(&config.common.database_url, (config.concurrency as u32) * 3 + 4).await?;
+    if !db::schema_is_ready(&pool).await? {
+        anyhow::bail!("the database schema is missing or out of date: start kpix-api once (it applies the migrations), then start the worker");
+    }
+    let storage = Storage::from_url(&config.common.storage_url)?;
+    let limits = Limits { max_rows: config.common.max_import_rows, ..Limits::default() };
+    let context = Arc::new(ImportContext { pool: pool.clone(), storage, limits });
+
+    // a dead worker's task goes back to the queue after 3 missed heartbeats
+    let queue = Config::default()
+        .queue(IMPORT_QUEUE)
+        .batch_size(1)
+        .heartbeat_interval(config.heartbeat)
+        .missed_heartbeats(3);
+    let (concurrency, poll_interval) = (config.concurrency, config.poll_interval);
+    tracing::info!(concurrency, queue = IMPORT_QUEUE, "waiting for import tasks");
+    Monitor::new()
+        .register(move |_| {
+            let backend = PostgresStorage::<ImportTask>::new(&pool)
+                .with_config(queue.clone())
+                .with_pubsub()
+                .poll_with_interval(poll_interval);
+            // never reuse a name: apalis would leave a restarted worker's tasks stuck
+            let name = format!("kpix-worker-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+            tracing::info!(worker = %name, "worker registered");
+            WorkerBuilder::new(name)
+                .backend(backend)
+                .data(context.clone())
+                .catch_panic()
+                .concurrency(concurrency)
+                .parallelize(tokio::spawn)
+                .build(handle)
+        })
+        .shutdown_timeout(Duration::from_secs(60))
+        .run_with_signal(shutdown_signal())
+        .await?;
+    tracing::info!("kpix-worker stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutdown signal received: finishing current jobs");
+    Ok(())
+}

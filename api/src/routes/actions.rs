@@ -13,7 +13,7 @@ use kpix_shared::{
     domain::ActionStatus,
     validate,
 };
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::{
     error::{ApiError, ApiResult, FieldError},
     extract::{AuthUser, Json, Page, Pagination, Path},
+    patch::{double_option, merge},
     state::AppState,
 };
 
@@ -55,7 +56,7 @@ pub struct CreateActionRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateActionRequest {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false)]
     pub title: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, nullable)]
@@ -68,21 +69,11 @@ pub struct UpdateActionRequest {
     pub due_date: Option<Option<NaiveDate>>,
     /// Moving to DONE without a progress sets it to 100.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = i32, required = false, minimum = 0, maximum = 100)]
     pub progress: Option<Option<i32>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<ActionStatus>)]
+    #[schema(value_type = ActionStatus, required = false)]
     pub status: Option<Option<ActionStatus>>,
-}
-
-/// Tells an explicit `null` (`Some(None)`) from an absent field (`None`, by
-/// `#[serde(default)]`).
-fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// The `status` filter: repeated and/or comma-separated, any letter case.
@@ -305,9 +296,7 @@ async fn update_action(
         }
         fields.owner_id = owner_id;
     }
-    if let Some(due_date) = body.due_date {
-        fields.due_date = due_date;
-    }
+    fields.due_date = merge(current.due_date, body.due_date);
     match body.status {
         Some(Some(status)) => fields.status = status,
         Some(None) => errors.push(FieldError::new("status", "must not be null")),

@@ -1,8 +1,335 @@
-//! imports routes.
-use utoipa_axum::router::OpenApiRouter;
+//! Imports of KPI values from CSV / Excel files: upload (stored through the
+//! object store, job row and queue task committed together), job status and
+//! the row-level error report.
+use axum::{
+    extract::{DefaultBodyLimit, Multipart, State, multipart::MultipartError},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use kpix_shared::{
+    db::{self, Caller, import_jobs::{JobRow, NewJob, RowError}},
+    domain::{ImportMode, ImportType},
+    jobs::{self, ImportTask},
+    storage::{StorageError, Upload},
+};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::{
+    error::{ApiError, ApiResult},
+    extract::{AuthUser, Page, Pagination, Path, Query},
+    state::AppState,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        // the upload counts its own bytes against MAX_UPLOAD_BYTES while streaming
+        .routes(routes!(upload_kpi_values))
+        .layer(DefaultBodyLimit::disable())
+        .routes(routes!(list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(get_job_errors))
+}
+
+/// The multipart form of an upload (documentation only; it is read as a stream).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The CSV, XLSX, XLS or ODS file.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Match KPI names on this dashboard only.
+    dashboard_id: Option<Uuid>,
+    /// `atomic` (default: any invalid row and nothing is written) or `partial`.
+    mode: Option<ImportMode>,
+    /// Validate and report only.
+    dry_run: Option<bool>,
+}
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+fn multipart_error(error: MultipartError) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge("upload too large".into())
+    } else {
+        ApiError::bad_request("malformed_multipart", format!("malformed multipart body: {}", error.body_text()))
+    }
+}
+
+fn storage_error(error: StorageError) -> ApiError {
+    match error {
+        StorageError::TooLarge { limit } => ApiError::PayloadTooLarge(format!("the file is larger than the limit of {limit} bytes")),
+        other => ApiError::Internal(anyhow::Error::new(other).context("storing the upload")),
+    }
+}
+
+/// What the form said, once read.
+struct Form {
+    filename: Option<String>,
+    file_size: u64,
+    job_type: ImportType,
+    dashboard_id: Option<Uuid>,
+    mode: ImportMode,
+    dry_run: bool,
+}
+
+/// Upload a file of KPI values; answers 202 with the job to poll.
+#[utoipa::path(post, path = "/imports/kpi-values", tag = "imports",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same key returns the same job")),
+    responses((status = 202, body = JobRow, headers(("Location" = String))), (status = 400), (status = 413), (status = 415), (status = 422)),
+    security(("bearer" = [])))]
+async fn upload_kpi_values(State(state): State<AppState>, auth: AuthUser, headers: HeaderMap, multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>) -> ApiResult<Response> {
+    let limit = state.config.common.max_upload_bytes;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    // the multipart envelope adds a little around the file itself
+    if declared.is_some_and(|n| n > limit + 64 * 1024) {
+        return Err(ApiError::PayloadTooLarge(format!("the file is larger than the limit of {limit} bytes")));
+    }
+    let mut multipart = multipart.map_err(|e| ApiError::UnsupportedMediaType(format!("expected a multipart/form-data body: {}", e.body_text())))?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => {
+            let key = value.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY);
+            Some(key.ok_or_else(|| ApiError::invalid("Idempotency-Key", format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible characters")))?.to_owned())
+        }
+    };
+    let mut conn = state.pool.acquire().await?;
+    if let Some(key) = &idempotency_key
+        && let Some(job) = db::import_jobs::find_by_idempotency_key(&mut conn, &auth.caller, key).await?
+    {
+        return Ok(accepted(job));
+    }
+    drop(conn);
+
+    let job_id = Uuid::now_v7();
+    let key = state.storage.import_key(auth.caller.organization_id, job_id);
+    let form = match read_form(&state, &mut multipart, &key, limit).await {
+        Ok(form) => form,
+        Err(e) => {
+            discard(&state, &key).await;
+            return Err(e);
+        }
+    };
+    match create_job(&state, &auth.caller, job_id, &key, &form, idempotency_key.as_deref()).await {
+        Ok(job) => {
+            tracing::info!(audit = "import_submitted", actor_id = %auth.caller.user_id, job_id = %job.id, filename = ?job.filename, size = form.file_size, mode = job.mode.as_str(), dry_run = job.dry_run, "import submitted");
+            Ok(accepted(job))
+        }
+        Err(e) => {
+            discard(&state, &key).await;
+            // a concurrent request with the same key won the race: answer with its job
+            if let (ApiError::Conflict { .. }, Some(k)) = (&e, &idempotency_key) {
+                let mut conn = state.pool.acquire().await?;
+                if let Some(job) = db::import_jobs::find_by_idempotency_key(&mut conn, &auth.caller, k).await? {
+                    return Ok(accepted(job));
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+fn accepted(job: JobRow) -> Response {
+    let location = format!("/api/v1/imports/jobs/{}", job.id);
+    let mut response = (StatusCode::ACCEPTED, axum::Json(job)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Removes an upload that will have no job; a failure is logged, not hidden.
+async fn discard(state: &AppState, key: &str) {
+    if let Err(e) = state.storage.delete(key).await
+        && !matches!(e, StorageError::Store(object_store::Error::NotFound { .. }))
+    {
+        tracing::warn!(error = %e, key, "could not delete an orphan upload");
+    }
+}
+
+/// Reads the form, streaming the file into the object store.
+async fn read_form(state: &AppState, multipart: &mut Multipart, key: &str, limit: u64) -> ApiResult<Form> {
+    let mut file: Option<(Option<String>, u64, ImportType)> = None;
+    let mut dashboard_id = None;
+    let mut mode = ImportMode::Atomic;
+    let mut dry_run = false;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "file" => {
+                if file.is_some() {
+                    return Err(ApiError::invalid("file", "send one file per upload"));
+                }
+                let filename = field.file_name().map(|f| f.chars().take(255).collect::<String>());
+                let mut upload: Option<(Upload, ImportType)> = None;
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    if upload.is_none() {
+                        let kind = jobs::sniff_upload(&chunk[..chunk.len().min(8192)]).ok_or_else(|| {
+                            ApiError::UnsupportedMediaType("the file is neither CSV nor a spreadsheet (XLSX, XLS, ODS)".into())
+                        })?;
+                        upload = Some((state.storage.start_upload(key).await.map_err(storage_error)?, kind));
+                    }
+                    if let Some((writer, _)) = upload.as_mut()
+                        && let Err(e) = writer.write(&chunk, limit).await
+                    {
+                        if let Some((writer, _)) = upload.take() {
+                            let _ = writer.abort().await;
+                        }
+                        return Err(storage_error(e));
+                    }
+                }
+                let Some((writer, kind)) = upload else {
+                    return Err(ApiError::invalid("file", "the file is empty"));
+                };
+                let size = writer.written();
+                writer.finish().await.map_err(storage_error)?;
+                file = Some((filename, size, kind));
+            }
+            "dashboard_id" => {
+                let text = field.text().await.map_err(multipart_error)?;
+                let text = text.trim();
+                if !text.is_empty() {
+                    dashboard_id = Some(text.parse().map_err(|_| ApiError::invalid("dashboard_id", "must be a UUID"))?);
+                }
+            }
+            "mode" => {
+                let text = field.text().await.map_err(multipart_error)?;
+                mode = text.trim().parse().map_err(|_| ApiError::invalid("mode", "must be atomic or partial"))?;
+            }
+            "dry_run" => {
+                let text = field.text().await.map_err(multipart_error)?;
+                dry_run = match text.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => true,
+                    "false" | "0" | "no" | "off" | "" => false,
+                    _ => return Err(ApiError::invalid("dry_run", "must be true or false")),
+                };
+            }
+            other => return Err(ApiError::invalid(other.to_owned(), "unknown form field (expected file, dashboard_id, mode, dry_run)")),
+        }
+    }
+    let (filename, file_size, job_type) = file.ok_or_else(|| ApiError::invalid("file", "a file is required"))?;
+    Ok(Form { filename, file_size, job_type, dashboard_id, mode, dry_run })
+}
+
+/// The job row and its queue task, in one transaction.
+async fn create_job(state: &AppState, caller: &Caller, job_id: Uuid, key: &str, form: &Form, idempotency_key: Option<&str>) -> ApiResult<JobRow> {
+    let mut tx = state.pool.begin().await?;
+    if let Some(dashboard_id) = form.dashboard_id {
+        db::dashboards::find_visible(&mut tx, caller, dashboard_id).await?.ok_or(ApiError::NotFound("dashboard"))?;
+    }
+    let job = db::import_jobs::insert(
+        &mut tx,
+        NewJob {
+            id: job_id,
+            organization_id: caller.organization_id,
+            created_by: caller.user_id,
+            job_type: form.job_type,
+            filename: form.filename.as_deref(),
+            storage_key: key,
+            file_size: form.file_size as i64,
+            mode: form.mode,
+            dry_run: form.dry_run,
+            dashboard_id: form.dashboard_id,
+            idempotency_key,
+        },
+    )
+    .await
+    .map_err(|e| {
+        if db::is_unique_violation(&e, db::import_jobs::IDEMPOTENCY_KEY) {
+            ApiError::conflict("idempotency_key_in_use", "another upload with this Idempotency-Key is in progress")
+        } else {
+            e.into()
+        }
+    })?;
+    jobs::enqueue_import(&mut tx, ImportTask { job_id }).await.map_err(|e| anyhow::Error::new(e).context("enqueuing the import task"))?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+/// Import jobs, newest first: a USER's own, all of the organization for an ADMIN.
+#[utoipa::path(get, path = "/imports/jobs", tag = "imports", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Vec<JobRow>)), security(("bearer" = [])))]
+async fn list_jobs(State(state): State<AppState>, auth: AuthUser, pagination: Pagination) -> ApiResult<Page<JobRow>> {
+    let mut conn = state.pool.acquire().await?;
+    let jobs = db::import_jobs::list(&mut conn, &auth.caller, pagination.request()?).await?;
+    Ok(pagination.respond(jobs, |j| j.id.to_string()))
+}
+
+/// An import job: status, counts and timestamps. Poll it until SUCCESS or FAILED.
+#[utoipa::path(get, path = "/imports/jobs/{id}", tag = "imports", params(("id" = Uuid, Path)),
+    responses((status = 200, body = JobRow), (status = 404)), security(("bearer" = [])))]
+async fn get_job(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<axum::Json<JobRow>> {
+    let mut conn = state.pool.acquire().await?;
+    let job = db::import_jobs::find_visible(&mut conn, &auth.caller, id).await?.ok_or(ApiError::NotFound("import job"))?;
+    Ok(axum::Json(job))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ErrorsQuery {
+    /// `json` (default) or `csv` for a download.
+    pub format: Option<String>,
+}
+
+/// The error report of a job, in file order; `?format=csv` downloads it.
+#[utoipa::path(get, path = "/imports/jobs/{id}/errors", tag = "imports", params(("id" = Uuid, Path), ErrorsQuery, ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Vec<RowError>), (status = 200, content_type = "text/csv", description = "with format=csv"), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+async fn get_job_errors(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(query): Query<ErrorsQuery>,
+    pagination: Pagination,
+) -> ApiResult<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let job = db::import_jobs::find_visible(&mut conn, &auth.caller, id).await?.ok_or(ApiError::NotFound("import job"))?;
+    match query.format.as_deref().unwrap_or("json") {
+        "json" => {
+            let rows = db::import_jobs::errors(&mut conn, job.id, pagination.request()?).await?;
+            let page = pagination.respond(rows, |(ordinal, _)| ordinal.to_string());
+            Ok(Page { items: page.items.into_iter().map(|(_, e)| e).collect(), next: page.next }.into_response())
+        }
+        "csv" => {
+            let rows = db::import_jobs::errors(&mut conn, job.id, db::PageRequest { limit: i64::MAX, after: None }).await?;
+            let mut body = String::from("row,column,value,message\r\n");
+            for (_, e) in rows {
+                let row = e.row.map(|r| r.to_string()).unwrap_or_default();
+                let cells = [row, e.column.unwrap_or_default(), e.value.unwrap_or_default(), e.message];
+                body.push_str(&cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
+                body.push_str("\r\n");
+            }
+            let disposition = format!("attachment; filename=\"import-{}-errors.csv\"", job.id);
+            Ok((
+                [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+                body,
+            )
+                .into_response())
+        }
+        _ => Err(ApiError::invalid("format", "must be json or csv")),
+    }
+}
+
+/// A CSV cell that a spreadsheet cannot run as a formula: cells starting
+/// with = + - @ tab or CR get a leading apostrophe; quotes are doubled.
+pub fn csv_cell(text: &str) -> String {
+    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() };
+    format!("\"{}\"", guarded.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn csv_cells_cannot_become_formulas() {
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("+1"), "\"'+1\"");
+        assert_eq!(csv_cell("-2"), "\"'-2\"");
+        assert_eq!(csv_cell("@SUM(A1)"), "\"'@SUM(A1)\"");
+        assert_eq!(csv_cell("plain, text"), "\"plain, text\"");
+    }
 }

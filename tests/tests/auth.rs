@@ -1,0 +1,520 @@
+//! Signup, login, tokens, refresh rotation, logout, deactivation and login
+//! limiting, against the real `kpix-api`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use futures::future::join_all;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use kpix_tests::{
+    DEFAULT_PASSWORD, Session, TestApp, assert_invalid_field, assert_problem, unique_email,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+// -- helpers ----------------------------------------------------------------
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Access-token claims as the API issues them, for `session`'s user.
+fn claims_for(session: &Session, iat: i64, exp: i64) -> Value {
+    json!({
+        "sub": session.user_id,
+        "org": session.organization_id,
+        "typ": "access",
+        "iat": iat,
+        "exp": exp,
+        "jti": Uuid::now_v7(),
+    })
+}
+
+fn sign(algorithm: Algorithm, secret: &[u8], claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(algorithm),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("sign token")
+}
+
+fn b64(json: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(json.to_string())
+}
+
+async fn me_with_token(app: &TestApp, token: &str) -> kpix_tests::TestResponse {
+    app.send(app.request(Method::GET, "/auth/me").bearer_auth(token))
+        .await
+}
+
+fn assert_token_response(body: &Value, email: &str, role: &str) {
+    assert!(body["access_token"].as_str().is_some_and(|t| t.split('.').count() == 3));
+    assert!(body["refresh_token"].as_str().is_some_and(|t| t.len() >= 32));
+    assert_eq!(body["token_type"], "bearer");
+    let user = &body["user"];
+    assert!(user["id"].as_str().unwrap().parse::<Uuid>().is_ok());
+    assert_eq!(user["email"].as_str().unwrap().to_lowercase(), email.to_lowercase());
+    assert!(user["full_name"].is_string());
+    assert_eq!(user["role"], role);
+    assert_eq!(user["is_active"], true);
+    assert!(user["created_at"].is_string());
+    assert_eq!(user["organization_id"], user["organization"]["id"]);
+    assert!(user["organization"]["name"].is_string());
+    assert!(user["organization"]["created_at"].is_string());
+    assert!(user.get("password_hash").is_none() && user.get("password").is_none());
+}
+
+// -- the happy path ---------------------------------------------------------
+
+#[tokio::test]
+async fn signup_login_me_refresh_logout() {
+    let app = TestApp::spawn().await;
+    let email = unique_email("ada");
+
+    let signup = app
+        .post_json_anon(
+            "/auth/signup",
+            &json!({"email": email, "password": DEFAULT_PASSWORD, "full_name": "Ada Lovelace", "organization_name": "Analytical Engines"}),
+        )
+        .await;
+    signup.assert_status(201);
+    assert_token_response(&signup.body, &email, "ADMIN");
+    assert_eq!(signup.body["user"]["organization"]["name"], "Analytical Engines");
+    assert_eq!(signup.body["user"]["full_name"], "Ada Lovelace");
+
+    let login = app.login(&email, DEFAULT_PASSWORD).await;
+    login.assert_status(200);
+    assert_token_response(&login.body, &email, "ADMIN");
+    assert_eq!(login.body["user"]["id"], signup.body["user"]["id"]);
+    let session = Session::from_token_response(&login.body, &email, DEFAULT_PASSWORD);
+
+    let me = app.get(&session, "/auth/me").await;
+    me.assert_status(200);
+    assert_eq!(me.body["id"], signup.body["user"]["id"]);
+    assert_eq!(me.body["role"], "ADMIN");
+    assert_eq!(me.body["organization"]["name"], "Analytical Engines");
+
+    let refreshed = app.refresh(&session.refresh_token).await;
+    refreshed.assert_status(200);
+    assert_token_response(&refreshed.body, &email, "ADMIN");
+    let renewed = Session::from_token_response(&refreshed.body, &email, DEFAULT_PASSWORD);
+    assert_ne!(renewed.refresh_token, session.refresh_token);
+    app.get(&renewed, "/auth/me").await.assert_status(200);
+
+    let logout = app
+        .post_json_anon("/auth/logout", &json!({"refresh_token": renewed.refresh_token}))
+        .await;
+    logout.assert_status(204);
+    assert_problem(&app.refresh(&renewed.refresh_token).await, 401);
+}
+
+#[tokio::test]
+async fn emails_are_trimmed_and_case_insensitive() {
+    let app = TestApp::spawn().await;
+    let email = unique_email("Grace.Hopper");
+    let spelled = format!("  {}  ", email.to_uppercase());
+    app.post_json_anon(
+        "/auth/signup",
+        &json!({"email": spelled, "password": DEFAULT_PASSWORD, "full_name": "Grace", "organization_name": "Navy"}),
+    )
+    .await
+    .assert_status(201);
+
+    app.login(&email.to_lowercase(), DEFAULT_PASSWORD)
+        .await
+        .assert_status(200);
+    app.login(&format!(" {} ", email.to_uppercase()), DEFAULT_PASSWORD)
+        .await
+        .assert_status(200);
+
+    let again = app
+        .post_json_anon(
+            "/auth/signup",
+            &json!({"email": email.to_lowercase(), "password": DEFAULT_PASSWORD, "full_name": "Other", "organization_name": "Other"}),
+        )
+        .await;
+    assert_eq!(assert_problem(&again, 409), "email_taken");
+}
+
+// -- wrong credentials ------------------------------------------------------
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+
+    let wrong_password = app.login(&admin.email, "not the password").await;
+    let unknown_email = app.login(&unique_email("nobody"), DEFAULT_PASSWORD).await;
+
+    assert_problem(&wrong_password, 401);
+    assert_problem(&unknown_email, 401);
+    assert_eq!(wrong_password.body, unknown_email.body);
+    assert!(wrong_password.body.get("access_token").is_none());
+    assert!(app.logs().contains(r#""audit":"login_failed""#), "{}", app.logs());
+}
+
+#[tokio::test]
+async fn an_over_long_password_at_login_is_refused_not_a_crash() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+
+    let resp = app.login(&admin.email, &"x".repeat(100_000)).await;
+
+    assert_problem(&resp, 401);
+}
+
+#[tokio::test]
+async fn passwords_and_secrets_never_reach_the_logs() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    app.login(&admin.email, DEFAULT_PASSWORD).await.assert_status(200);
+    app.login(&admin.email, "a wrong but secret password").await;
+
+    let logs = app.logs();
+    assert!(logs.contains(r#""audit":"login""#), "{logs}");
+    assert!(!logs.contains(DEFAULT_PASSWORD));
+    assert!(!logs.contains("a wrong but secret password"));
+    assert!(!logs.contains(&app.jwt_secret));
+    assert!(!logs.contains(&admin.refresh_token));
+}
+
+// -- access tokens ----------------------------------------------------------
+
+#[tokio::test]
+async fn a_hand_signed_token_with_the_right_key_is_accepted() {
+    // control for the forgery tests below: the forging itself is right
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let token = sign(
+        Algorithm::HS256,
+        app.jwt_secret.as_bytes(),
+        &claims_for(&admin, now(), now() + 600),
+    );
+
+    me_with_token(&app, &token).await.assert_status(200);
+}
+
+#[tokio::test]
+async fn forged_expired_and_misused_tokens_get_401() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let secret = app.jwt_secret.as_bytes();
+    let valid = claims_for(&admin, now(), now() + 600);
+
+    let alg_none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&valid));
+    let alg_none_upper = format!("{}.{}.", b64(&json!({"alg": "None", "typ": "JWT"})), b64(&valid));
+    let hs512 = sign(Algorithm::HS512, secret, &valid);
+    let wrong_key = sign(
+        Algorithm::HS256,
+        b"another secret of at least thirty-two bytes",
+        &valid,
+    );
+    // a real token with its claims swapped: the signature no longer matches
+    let genuine = admin.token.clone();
+    let signature = genuine.rsplit('.').next().unwrap();
+    let mut raised = valid.clone();
+    raised["exp"] = json!(now() + 86_400 * 365);
+    let tampered = format!("{}.{}.{signature}", genuine.split('.').next().unwrap(), b64(&raised));
+    let expired = sign(
+        Algorithm::HS256,
+        secret,
+        &claims_for(&admin, now() - 7200, now() - 3600),
+    );
+    let mut refresh_typed = valid.clone();
+    refresh_typed["typ"] = json!("refresh");
+    let refresh_typed = sign(Algorithm::HS256, secret, &refresh_typed);
+    let mut untyped = valid.clone();
+    untyped.as_object_mut().unwrap().remove("typ");
+    let untyped = sign(Algorithm::HS256, secret, &untyped);
+    let mut other_org = valid.clone();
+    other_org["org"] = json!(Uuid::now_v7());
+    let other_org = sign(Algorithm::HS256, secret, &other_org);
+    let mut ghost = valid.clone();
+    ghost["sub"] = json!(Uuid::now_v7());
+    let ghost = sign(Algorithm::HS256, secret, &ghost);
+
+    let cases = [
+        ("alg none", alg_none),
+        ("alg None", alg_none_upper),
+        ("HS512 with the right key", hs512),
+        ("bad signature", wrong_key),
+        ("tampered claims", tampered),
+        ("expired", expired),
+        ("refresh token used as access token", admin.refresh_token.clone()),
+        ("typ refresh", refresh_typed),
+        ("no typ", untyped),
+        ("organization not the user's", other_org),
+        ("unknown user", ghost),
+        ("garbage", "not.a.token".to_owned()),
+    ];
+    for (name, token) in cases {
+        let resp = me_with_token(&app, &token).await;
+        assert_eq!(resp.status, 401, "{name}: {}", resp.text);
+        assert_problem(&resp, 401);
+    }
+    // the genuine token still works: the refusals above are about the tokens
+    me_with_token(&app, &genuine).await.assert_status(200);
+}
+
+#[tokio::test]
+async fn missing_or_malformed_authorization_gets_401() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+
+    let no_header = app.get_anon("/auth/me").await;
+    assert_problem(&no_header, 401);
+    for value in [
+        "".to_owned(),
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+        format!("Basic {}", admin.token),
+        format!("Token {}", admin.token),
+        admin.token.clone(),
+    ] {
+        let resp = app
+            .send(app.request(Method::GET, "/auth/me").header("authorization", &value))
+            .await;
+        assert_eq!(resp.status, 401, "Authorization: {value:?}: {}", resp.text);
+        assert_problem(&resp, 401);
+    }
+}
+
+// -- refresh tokens ---------------------------------------------------------
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_revokes_its_family() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let other_device = app.login_session(&admin.email, &admin.password).await;
+
+    let first = app.refresh(&admin.refresh_token).await;
+    first.assert_status(200);
+    let successor = first.body["refresh_token"].as_str().unwrap().to_owned();
+
+    // the rotated token comes back: stolen, or replayed
+    let reuse = app.refresh(&admin.refresh_token).await;
+    assert_problem(&reuse, 401);
+
+    // the whole family is gone, including the legitimate successor
+    assert_problem(&app.refresh(&successor).await, 401);
+    assert!(app.logs().contains(r#""audit":"refresh_token_reuse""#));
+    // another login is another family, untouched
+    app.refresh(&other_device.refresh_token)
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn parallel_refresh_with_one_token_has_exactly_one_winner() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+
+    let results = join_all((0..10).map(|_| app.refresh(&admin.refresh_token))).await;
+
+    let winners: Vec<_> = results.iter().filter(|r| r.status == 200).collect();
+    let losers = results.iter().filter(|r| r.status == 401).count();
+    assert_eq!(
+        (winners.len(), losers),
+        (1, 9),
+        "statuses: {:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for resp in results.iter().filter(|r| r.status == 401) {
+        assert_problem(resp, 401);
+    }
+    // the losers presented a rotated token: reuse, so the family is revoked,
+    // including the winner's successor
+    let successor = winners[0].body["refresh_token"].as_str().unwrap();
+    assert_problem(&app.refresh(successor).await, 401);
+    assert_problem(&app.refresh(&admin.refresh_token).await, 401);
+    // signing in again still works
+    app.login(&admin.email, &admin.password)
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn unknown_refresh_tokens_get_401() {
+    let app = TestApp::spawn().await;
+    app.signup("Acme").await;
+
+    for token in ["", "nope", &"0".repeat(64)] {
+        assert_problem(&app.refresh(token).await, 401);
+        let logout = app
+            .post_json_anon("/auth/logout", &json!({"refresh_token": token}))
+            .await;
+        assert_problem(&logout, 401);
+    }
+}
+
+#[tokio::test]
+async fn logout_ends_only_that_session() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let laptop = app.login_session(&admin.email, &admin.password).await;
+
+    app.post_json_anon("/auth/logout", &json!({"refresh_token": admin.refresh_token}))
+        .await
+        .assert_status(204);
+
+    assert_problem(&app.refresh(&admin.refresh_token).await, 401);
+    app.refresh(&laptop.refresh_token).await.assert_status(200);
+}
+
+// -- deactivation -----------------------------------------------------------
+
+#[tokio::test]
+async fn a_deactivated_user_is_locked_out_until_reactivated() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let user = app.create_user(&admin, "USER").await;
+    app.get(&user, "/auth/me").await.assert_status(200);
+
+    let patch = app
+        .patch_json(&admin, &format!("/users/{}", user.user_id), &json!({"is_active": false}))
+        .await;
+    patch.assert_status(200);
+    assert_eq!(patch.body["is_active"], false);
+
+    assert_problem(&app.get(&user, "/auth/me").await, 401);
+    assert_problem(&app.get(&user, "/teams").await, 401);
+    assert_problem(&app.login(&user.email, &user.password).await, 401);
+    assert_problem(&app.refresh(&user.refresh_token).await, 401);
+    // the admin is unaffected
+    app.get(&admin, "/auth/me").await.assert_status(200);
+
+    app.patch_json(&admin, &format!("/users/{}", user.user_id), &json!({"is_active": true}))
+        .await
+        .assert_status(200);
+    let back = app.login_session(&user.email, &user.password).await;
+    app.get(&back, "/auth/me").await.assert_status(200);
+}
+
+// -- login limiting ---------------------------------------------------------
+
+#[tokio::test]
+async fn repeated_wrong_passwords_are_limited_per_account() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let colleague = app.create_user(&admin, "USER").await;
+
+    for attempt in 1..=5 {
+        let resp = app.login(&admin.email, &format!("wrong password {attempt}")).await;
+        assert_eq!(resp.status, 401, "attempt {attempt}: {}", resp.text);
+    }
+    // even the right password is refused for now
+    let limited = app.login(&admin.email, &admin.password).await;
+
+    assert_eq!(assert_problem(&limited, 429), "too_many_requests");
+    let retry_after: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After header")
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!((1..=3600).contains(&retry_after), "Retry-After: {retry_after}");
+    assert!(limited.body.get("access_token").is_none());
+    assert!(app.logs().contains(r#""audit":"login_throttled""#));
+    // another account from the same address is unaffected
+    app.login(&colleague.email, &colleague.password)
+        .await
+        .assert_status(200);
+    // existing sessions keep working
+    app.get(&admin, "/auth/me").await.assert_status(200);
+}
+
+// -- malformed input --------------------------------------------------------
+
+#[tokio::test]
+async fn signup_rejects_invalid_fields_with_422() {
+    let app = TestApp::spawn().await;
+    let valid = || {
+        json!({"email": unique_email("v"), "password": DEFAULT_PASSWORD, "full_name": "Val", "organization_name": "Org"})
+    };
+    let with = |field: &str, value: Value| {
+        let mut body = valid();
+        body[field] = value;
+        body
+    };
+    let without = |field: &str| {
+        let mut body = valid();
+        body.as_object_mut().unwrap().remove(field);
+        body
+    };
+
+    let mut cases: Vec<(&str, Value, &str)> = vec![
+        ("short password", with("password", json!("1234567")), "password"),
+        ("huge password", with("password", json!("p".repeat(1025))), "password"),
+        ("over-long full_name", with("full_name", json!("n".repeat(201))), "full_name"),
+        ("blank full_name", with("full_name", json!("   ")), "full_name"),
+        (
+            "over-long organization_name",
+            with("organization_name", json!("o".repeat(201))),
+            "organization_name",
+        ),
+        ("over-long email", with("email", json!(format!("{}@example.com", "e".repeat(250)))), "email"),
+        ("missing email", without("email"), "email"),
+        ("missing password", without("password"), "password"),
+        ("email not a string", with("email", json!(42)), "email"),
+        ("full_name null", with("full_name", Value::Null), "full_name"),
+        ("extra field", with("role", json!("USER")), "role"),
+    ];
+    for bad in ["", "ana", "ana@", "@example.com", "ana@example", "a b@example.com", "ana@@example.com"] {
+        cases.push(("bad e-mail", with("email", json!(bad)), "email"));
+    }
+    for (name, body, field) in cases {
+        let resp = app.post_json_anon("/auth/signup", &body).await;
+        assert_eq!(resp.status, 422, "{name}: {}", resp.text);
+        assert_invalid_field(&resp, field);
+    }
+}
+
+#[tokio::test]
+async fn auth_routes_reject_malformed_bodies_without_500() {
+    let app = TestApp::spawn().await;
+    app.signup("Acme").await;
+
+    for (path, first_field) in [
+        ("/auth/signup", "email"),
+        ("/auth/login", "email"),
+        ("/auth/refresh", "refresh_token"),
+        ("/auth/logout", "refresh_token"),
+    ] {
+        let truncated = format!(r#"{{"{first_field}": "#);
+        for malformed in [truncated.as_str(), "{,}", "nul"] {
+            let resp = app.post_raw(None, path, "application/json", malformed.to_owned()).await;
+            assert_eq!(resp.status, 400, "{path} {malformed}: {}", resp.text);
+            assert_eq!(assert_problem(&resp, 400), "malformed_json", "{path}");
+        }
+        let empty = app.post_raw(None, path, "application/json", "").await;
+        assert_problem(&empty, 400);
+        let not_json = app.post_raw(None, path, "text/plain", "{}").await;
+        assert_problem(&not_json, 415);
+        let no_type = app
+            .send(app.request(Method::POST, path).body(r#"{"refresh_token":"x"}"#))
+            .await;
+        assert_problem(&no_type, 415);
+        let array = app.post_raw(None, path, "application/json", "[]").await;
+        assert_problem(&array, 422);
+        let object_missing_fields = app.post_raw(None, path, "application/json", "{}").await;
+        assert_problem(&object_missing_fields, 422);
+    }
+    let extra = app
+        .post_json_anon("/auth/login", &json!({"email": "a@b.co", "password": "12345678", "remember": true}))
+        .await;
+    assert_invalid_field(&extra, "remember");
+    let wrong_type = app
+        .post_json_anon("/auth/refresh", &json!({"refresh_token": 12}))
+        .await;
+    assert_invalid_field(&wrong_type, "refresh_token");
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413() {
+    let app = TestApp::spawn().await;
+    let huge = json!({"email": "a@b.co", "password": "x".repeat(2 * 1024 * 1024)});
+
+    let resp = app.post_json_anon("/auth/login", &huge).await;
+
+    assert_problem(&resp, 413);
+}

@@ -1,0 +1,431 @@
+//! What every route shares: health, metrics, the OpenAPI document, error
+//! shapes, request ids, CORS, configuration and shutdown of the real `kpix-api`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use kpix_tests::{TestApp, admin_url, assert_problem, random_alphanumeric, run_api_to_exit};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+// -- health and metrics -----------------------------------------------------
+
+#[tokio::test]
+async fn liveness_and_readiness_answer_ok() {
+    let app = TestApp::spawn().await;
+
+    let live = app.get_anon("/health/live").await;
+    let ready = app.get_anon("/health/ready").await;
+
+    live.assert_status(200);
+    assert_eq!(live.body["status"], "ok");
+    ready.assert_status(200);
+    assert_eq!(ready.body["status"], "ok");
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone() {
+    let app = TestApp::spawn().await;
+    app.get_anon("/health/ready").await.assert_status(200);
+
+    let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        r#"drop database "{}" with (force)"#,
+        app.database_name
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+
+    let ready = app.get_anon("/health/ready").await;
+    assert_problem(&ready, 503);
+    // the process itself is still alive
+    app.get_anon("/health/live").await.assert_status(200);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route() {
+    let app = TestApp::spawn().await;
+    app.get_anon("/health/live").await.assert_status(200);
+    app.get_anon("/auth/me").await;
+
+    let metrics = app.get_anon("/metrics").await;
+
+    metrics.assert_status(200);
+    assert!(metrics.header("content-type").unwrap_or_default().starts_with("text/plain"));
+    assert!(metrics.text.contains("http_requests_total"), "{}", metrics.text);
+    assert!(metrics.text.contains("/api/v1/auth/me") || metrics.text.contains("/auth/me"), "{}", metrics.text);
+}
+
+// -- OpenAPI ----------------------------------------------------------------
+
+async fn openapi(app: &TestApp) -> Value {
+    let resp = app.get_anon("/openapi.json").await;
+    resp.assert_status(200);
+    assert!(resp.header("content-type").unwrap_or_default().starts_with("application/json"));
+    assert!(resp.body.is_object(), "not JSON: {}", resp.text);
+    resp.body
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_auth_user_and_team_paths() {
+    let app = TestApp::spawn().await;
+
+    let doc = openapi(&app).await;
+
+    assert!(doc["openapi"].as_str().unwrap_or_default().starts_with('3'), "{doc}");
+    let paths = doc["paths"].as_object().expect("paths object");
+    let expected = [
+        ("/auth/signup", "post"),
+        ("/auth/login", "post"),
+        ("/auth/refresh", "post"),
+        ("/auth/logout", "post"),
+        ("/auth/me", "get"),
+        ("/users/members", "get"),
+        ("/users", "get"),
+        ("/users", "post"),
+        ("/users/{id}", "get"),
+        ("/users/{id}", "patch"),
+        ("/teams", "get"),
+        ("/teams", "post"),
+        ("/teams/{id}", "get"),
+        ("/teams/{id}", "patch"),
+        ("/teams/{id}", "delete"),
+        ("/teams/{id}/members", "post"),
+        ("/teams/{id}/members/{user_id}", "delete"),
+    ];
+    for (path, method) in expected {
+        let operation = &paths.get(path).unwrap_or_else(|| panic!("{path} missing; paths: {:?}", paths.keys()))[method];
+        assert!(operation.is_object(), "{method} {path} missing");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "no bearer scheme");
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_served() {
+    let app = TestApp::spawn().await;
+    let doc = openapi(&app).await;
+    let base = doc["servers"][0]["url"].as_str().unwrap_or("/api/v1").to_owned();
+    let paths = doc["paths"].as_object().expect("paths object");
+    assert!(!paths.is_empty());
+
+    for (path, operations) in paths {
+        let concrete = path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    Uuid::now_v7().to_string()
+                } else {
+                    segment.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in operations.as_object().unwrap().keys() {
+            let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                continue; // "parameters", "summary": not operations
+            };
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                continue;
+            }
+            let resp = app
+                .send(app.request(method.clone(), &format!("{base}{concrete}")).json(&json!({})))
+                .await;
+            assert_ne!(resp.status, 405, "documented {method} {path} is not served: {}", resp.text);
+            assert!(
+                !(resp.status == 404 && resp.body["code"] == "route_not_found"),
+                "documented {method} {path} is not served: {}",
+                resp.text
+            );
+            assert!(resp.status < 500, "{method} {path}: {}", resp.text);
+        }
+    }
+}
+
+// -- errors -----------------------------------------------------------------
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_problem() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+
+    for path in [
+        "/api/v1/nope",
+        "/nope",
+        "/api/v2/users",
+        "/api/v1/users/members/extra",
+        "/api/v1/",
+    ] {
+        let anonymous = app.get_anon(path).await;
+        assert_problem(&anonymous, 404);
+        let signed_in = app.get(&admin, path).await;
+        assert_problem(&signed_in, 404);
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_405_problem() {
+    let app = TestApp::spawn().await;
+
+    for (method, path) in [
+        (Method::DELETE, "/auth/me"),
+        (Method::GET, "/auth/login"),
+        (Method::PUT, "/auth/signup"),
+        (Method::DELETE, "/users"),
+        (Method::PUT, "/teams"),
+        (Method::POST, "/health/live"),
+        (Method::DELETE, "/openapi.json"),
+    ] {
+        let resp = app.send(app.request(method.clone(), path)).await;
+        assert_eq!(resp.status, 405, "{method} {path}: {}", resp.text);
+        assert_eq!(assert_problem(&resp, 405), "method_not_allowed");
+    }
+}
+
+#[tokio::test]
+async fn a_405_names_the_allowed_methods() {
+    // RFC 9110 §15.5.6: a 405 response MUST carry an Allow header
+    let app = TestApp::spawn().await;
+
+    let resp = app.send(app.request(Method::DELETE, "/auth/me")).await;
+
+    assert_problem(&resp, 405);
+    let allow = resp.header("allow").unwrap_or_default();
+    assert!(allow.contains("GET"), "Allow: {allow:?}");
+}
+
+// -- request ids ------------------------------------------------------------
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+
+    let mut seen = Vec::new();
+    for (method, path) in [
+        (Method::GET, "/health/live"),
+        (Method::GET, "/auth/me"),
+        (Method::GET, "/nope"),
+        (Method::DELETE, "/auth/me"),
+        (Method::GET, "/openapi.json"),
+    ] {
+        let resp = app.send(app.request(method.clone(), path)).await;
+        let id = resp
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("{method} {path}: no x-request-id"))
+            .to_owned();
+        assert!(!id.is_empty());
+        seen.push(id);
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "request ids repeat: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_client_request_id_is_echoed_and_logged() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let request_id = format!("test-{}", Uuid::now_v7());
+
+    let resp = app
+        .send(
+            app.request(Method::POST, "/auth/login")
+                .header("x-request-id", &request_id)
+                .json(&json!({"email": admin.email, "password": admin.password})),
+        )
+        .await;
+
+    resp.assert_status(200);
+    assert_eq!(resp.header("x-request-id"), Some(request_id.as_str()));
+    let logged = app
+        .log_lines()
+        .into_iter()
+        .any(|line| line["audit"] == "login" && line.to_string().contains(&request_id));
+    assert!(logged, "no audit line with the request id:\n{}", app.logs());
+}
+
+// -- CORS -------------------------------------------------------------------
+
+const ALLOWED: &str = "https://app.example.com";
+
+async fn cors_app() -> TestApp {
+    TestApp::spawn_with(&[(
+        "CORS_ALLOWED_ORIGINS",
+        "https://app.example.com/, https://admin.example.com",
+    )])
+    .await
+}
+
+async fn preflight(app: &TestApp, origin: &str) -> kpix_tests::TestResponse {
+    app.send(
+        app.request(Method::OPTIONS, "/auth/login")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type,authorization"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_preflight_from_an_allowed_origin_is_allowed() {
+    let app = cors_app().await;
+
+    let resp = preflight(&app, ALLOWED).await;
+
+    assert!(resp.status == 200 || resp.status == 204, "{}: {}", resp.status, resp.text);
+    assert_eq!(resp.header("access-control-allow-origin"), Some(ALLOWED));
+    let methods = resp.header("access-control-allow-methods").unwrap_or_default().to_uppercase();
+    assert!(methods.contains("POST") && methods.contains("PATCH"), "{methods}");
+    let headers = resp.header("access-control-allow-headers").unwrap_or_default().to_lowercase();
+    assert!(headers.contains("authorization") && headers.contains("content-type"), "{headers}");
+    // the second origin of the list works too
+    let admin_origin = preflight(&app, "https://admin.example.com").await;
+    assert_eq!(admin_origin.header("access-control-allow-origin"), Some("https://admin.example.com"));
+}
+
+#[tokio::test]
+async fn a_preflight_from_another_origin_gets_no_allow_origin() {
+    let app = cors_app().await;
+
+    for origin in ["https://evil.example.com", "http://app.example.com", "https://app.example.com.evil.io"] {
+        let resp = preflight(&app, origin).await;
+        assert_eq!(resp.header("access-control-allow-origin"), None, "{origin}");
+    }
+}
+
+#[tokio::test]
+async fn an_allowed_origin_reads_responses_and_their_headers() {
+    let app = cors_app().await;
+
+    let resp = app
+        .send(app.request(Method::GET, "/health/live").header("origin", ALLOWED))
+        .await;
+    let refused = app
+        .send(app.request(Method::GET, "/health/live").header("origin", "https://evil.example.com"))
+        .await;
+
+    resp.assert_status(200);
+    assert_eq!(resp.header("access-control-allow-origin"), Some(ALLOWED));
+    let exposed = resp.header("access-control-expose-headers").unwrap_or_default().to_lowercase();
+    assert!(exposed.contains("x-request-id") && exposed.contains("link"), "{exposed}");
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn without_cors_configuration_no_origin_is_allowed() {
+    let app = TestApp::spawn().await;
+
+    let resp = preflight(&app, ALLOWED).await;
+
+    assert_eq!(resp.header("access-control-allow-origin"), None);
+}
+
+// -- configuration ----------------------------------------------------------
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn base_env(secret: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", admin_url()),
+        ("JWT_SECRET", secret.to_owned()),
+        ("BIND_ADDR", "127.0.0.1:0".to_owned()),
+        ("LOG_FORMAT", "json".to_owned()),
+    ]
+}
+
+async fn run_with(env: &[(&'static str, String)]) -> kpix_tests::Finished {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run_api_to_exit(&env, DEADLINE).await
+}
+
+fn assert_refused(finished: &kpix_tests::Finished, variable: &str) {
+    assert!(!finished.status.success(), "exited with success: {finished:?}");
+    assert!(finished.stderr.contains(variable), "stderr does not name {variable}: {finished:?}");
+}
+
+#[tokio::test]
+async fn the_api_refuses_to_start_without_a_jwt_secret() {
+    let env: Vec<_> = base_env("").into_iter().filter(|(k, _)| *k != "JWT_SECRET").collect();
+
+    let finished = run_with(&env).await;
+
+    assert_refused(&finished, "JWT_SECRET");
+}
+
+#[tokio::test]
+async fn the_api_refuses_a_jwt_secret_shorter_than_32_bytes() {
+    let secret = random_alphanumeric(31);
+
+    let finished = run_with(&base_env(&secret)).await;
+
+    assert_refused(&finished, "JWT_SECRET");
+    assert!(!finished.stderr.contains(&secret) && !finished.stdout.contains(&secret), "the secret was printed");
+}
+
+#[tokio::test]
+async fn a_jwt_secret_of_exactly_32_bytes_is_enough() {
+    let app = TestApp::spawn_with(&[("JWT_SECRET", &random_alphanumeric(32))]).await;
+
+    let admin = app.signup("Acme").await;
+
+    app.get(&admin, "/auth/me").await.assert_status(200);
+}
+
+#[tokio::test]
+async fn the_api_refuses_to_start_without_a_database_url() {
+    let env: Vec<_> = base_env(&random_alphanumeric(48))
+        .into_iter()
+        .filter(|(k, _)| *k != "DATABASE_URL")
+        .collect();
+
+    let finished = run_with(&env).await;
+
+    assert_refused(&finished, "DATABASE_URL");
+}
+
+#[tokio::test]
+async fn the_api_refuses_invalid_settings_naming_them() {
+    for (variable, value) in [
+        ("DATABASE_URL", "mysql://localhost/kpix"),
+        ("BIND_ADDR", "not an address"),
+        ("CORS_ALLOWED_ORIGINS", "not an origin"),
+        ("LOG_FORMAT", "xml"),
+        ("MAX_UPLOAD_BYTES", "lots"),
+    ] {
+        let mut env = base_env(&random_alphanumeric(48));
+        env.retain(|(k, _)| *k != variable);
+        env.push((variable, value.to_owned()));
+
+        let finished = run_with(&env).await;
+
+        assert_refused(&finished, variable);
+    }
+}
+
+#[tokio::test]
+async fn the_api_exits_with_an_error_when_the_database_is_unreachable() {
+    let mut env = base_env(&random_alphanumeric(48));
+    env.retain(|(k, _)| *k != "DATABASE_URL");
+    env.push(("DATABASE_URL", "postgres://postgres@127.0.0.1:1/kpix".to_owned()));
+
+    let finished = run_with(&env).await;
+
+    assert!(!finished.status.success(), "{finished:?}");
+}
+
+// -- shutdown ---------------------------------------------------------------
+
+#[tokio::test]
+async fn sigterm_stops_the_api_cleanly() {
+    let mut app = TestApp::spawn().await;
+    app.get_anon("/health/live").await.assert_status(200);
+
+    app.api_process().terminate();
+    let status = app.api_process().wait(Duration::from_secs(15)).await;
+
+    let status = status.unwrap_or_else(|| panic!("still running after SIGTERM:\n{}", app.logs()));
+    assert!(status.success(), "{status:?}:\n{}", app.logs());
+}

@@ -1,0 +1,328 @@
+//! The import job: claim the job row, read the stored file, parse and
+//! validate it on the blocking pool, write valid rows in set-based batches in
+//! one transaction, and record the result with the error report in that same
+//! transaction. A worker killed mid-job leaves nothing behind: the rolled
+//! back transaction is retried by the next attempt.
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use kpix_shared::{
+    db::{
+        self, Caller,
+        import_jobs::{JobRow, Outcome, RowError},
+        kpi_values::{BatchCounts, ValueWrite},
+    },
+    jobs::{IMPORT_MAX_ATTEMPTS, ImportTask},
+    storage::Storage,
+};
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+
+use crate::{
+    parse::{self, Header, KpiColumn, Limits, ParseError},
+    resolve::{Column, Rejection, Resolver},
+};
+
+/// Rows per INSERT statement.
+pub const BATCH_ROWS: usize = 5_000;
+/// Row errors kept in a report; the count of rejected rows stays exact.
+pub const MAX_REPORTED_ERRORS: usize = 10_000;
+/// How often `rows_processed` is written while a job runs.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// What every import needs, shared by the worker's slots.
+pub struct ImportContext {
+    pub pool: PgPool,
+    pub storage: Storage,
+    pub limits: Limits,
+}
+
+/// A failure worth retrying (database or object store unavailable), as
+/// opposed to a bad file, which fails the job at once.
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("object store: {0}")]
+    Storage(#[from] kpix_shared::storage::StorageError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Runs one task. `Err` asks the queue to retry (after a backoff); every
+/// outcome the user should see is recorded on the job row instead.
+pub async fn run(task: ImportTask, ctx: &ImportContext) -> Result<(), InfraError> {
+    let mut conn = ctx.pool.acquire().await?;
+    let Some(job) = db::import_jobs::claim(&mut conn, task.job_id).await? else {
+        tracing::info!(job_id = %task.job_id, "import already finished; task ignored");
+        return Ok(());
+    };
+    drop(conn);
+    tracing::info!(job_id = %job.id, attempt = job.attempt, filename = ?job.filename, "import started");
+    match import(&job, ctx).await {
+        Ok(()) => Ok(()),
+        Err(error) if job.attempt >= IMPORT_MAX_ATTEMPTS as i32 => {
+            tracing::error!(job_id = %job.id, attempt = job.attempt, error = %error, "import failed for good");
+            let outcome = Outcome {
+                error_message: Some("the import could not be completed because of a server problem; please try again later".into()),
+                ..Outcome::default()
+            };
+            let mut tx = ctx.pool.begin().await?;
+            db::import_jobs::finish(&mut tx, job.id, job.attempt, &outcome, &[]).await?;
+            tx.commit().await?;
+            audit(&job, &outcome);
+            Ok(())
+        }
+        Err(error) => {
+            // the queue re-delivers at once: wait here so retries back off
+            let backoff = Duration::from_secs(2_u64.pow(job.attempt.clamp(0, 5) as u32));
+            tracing::warn!(job_id = %job.id, attempt = job.attempt, error = %error, backoff_secs = backoff.as_secs(), "import attempt failed; will retry");
+            tokio::time::sleep(backoff).await;
+            Err(error)
+        }
+    }
+}
+
+fn audit(job: &JobRow, outcome: &Outcome) {
+    tracing::info!(
+        audit = "import_finished",
+        job_id = %job.id,
+        organization_id = %job.organization_id,
+        actor_id = %job.created_by,
+        status = if outcome.succeeded { "SUCCESS" } else { "FAILED" },
+        dry_run = job.dry_run,
+        rows_total = outcome.rows_total,
+        rows_inserted = outcome.rows_inserted,
+        rows_updated = outcome.rows_updated,
+        rows_rejected = outcome.rows_rejected,
+        error = ?outcome.error_message,
+        "import finished"
+    );
+}
+
+/// Messages from the parsing thread to the writer.
+enum Parsed {
+    Batch(Vec<ValueWrite>),
+}
+
+/// What the parsing thread found.
+struct ParseReport {
+    result: Result<Header, ParseError>,
+    rows_total: u64,
+    rows_rejected: u64,
+    rejections: Vec<Rejection>,
+}
+
+async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
+    let mut conn = ctx.pool.acquire().await?;
+    let creator = db::users::find_by_id(&mut conn, job.created_by).await?;
+    let Some(creator) = creator.filter(|u| u.is_active && u.organization_id == job.organization_id) else {
+        return fail(ctx, job, "the user who uploaded the file is no longer active").await;
+    };
+    let caller = Caller { user_id: creator.id, organization_id: creator.organization_id, role: creator.role };
+    let kpis = db::kpis::visible_refs(&mut conn, &caller, job.dashboard_id).await?;
+    drop(conn);
+    let Some(key) = job.storage_key.clone() else {
+        return fail(ctx, job, "the uploaded file is missing").await;
+    };
+    let bytes = ctx.storage.get(&key).await?;
+    let Some(kind) = parse::detect_kind(&bytes[..bytes.len().min(64 * 1024)], job.filename.as_deref()) else {
+        return fail(ctx, job, &ParseError::NotASpreadsheet.to_string()).await;
+    };
+
+    let processed = Arc::new(AtomicU64::new(0));
+    let stop_writing = Arc::new(AtomicBool::new(false));
+    let (sender, mut receiver) = mpsc::channel::<Parsed>(2);
+    let atomic = job.mode == kpix_shared::domain::ImportMode::Atomic;
+    let limits = ctx.limits.clone();
+    let parser = {
+        let processed = processed.clone();
+        let stop_writing = stop_writing.clone();
+        tokio::task::spawn_blocking(move || parse_and_validate(&bytes, kind, &limits, kpis, atomic, &processed, &stop_writing, &sender))
+    };
+
+    let progress = tokio::spawn(report_progress(ctx.pool.clone(), job.id, job.attempt, processed.clone()));
+    let mut tx = ctx.pool.begin().await?;
+    let mut written = BatchCounts::default();
+    let mut write_error = None;
+    while let Some(Parsed::Batch(rows)) = receiver.recv().await {
+        if write_error.is_some() {
+            continue;
+        }
+        match db::kpi_values::upsert_batch(&mut tx, job.organization_id, Some(job.created_by), Some(job.id), &rows).await {
+            Ok(counts) => {
+                written.inserted += counts.inserted;
+                written.updated += counts.updated;
+            }
+            Err(e) => {
+                stop_writing.store(true, Ordering::Relaxed);
+                write_error = Some(e);
+            }
+        }
+    }
+    progress.abort();
+    let report = match parser.await {
+        Ok(report) => report,
+        Err(join_error) => ParseReport {
+            result: Err(ParseError::Malformed(format!("the file could not be read ({})", if join_error.is_panic() { "parser failure" } else { "cancelled" }))),
+            rows_total: 0,
+            rows_rejected: 0,
+            rejections: Vec::new(),
+        },
+    };
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+
+    let header = match report.result {
+        Ok(header) => header,
+        Err(error) => {
+            tx.rollback().await?;
+            return fail(ctx, job, &error.to_string()).await;
+        }
+    };
+    let mut errors: Vec<RowError> = report.rejections.iter().map(|r| row_error(r, &header)).collect();
+    if report.rows_rejected as usize > errors.len() {
+        errors.push(RowError {
+            row: None,
+            column: None,
+            value: None,
+            message: format!("{} more rows were rejected; only the first {MAX_REPORTED_ERRORS} are listed", report.rows_rejected as usize - errors.len()),
+        });
+    }
+    let valid = report.rows_total - report.rows_rejected;
+    let keep = !job.dry_run && (report.rows_rejected == 0 || !atomic);
+    let mut outcome = Outcome {
+        succeeded: report.rows_rejected == 0 || (!atomic && valid > 0),
+        error_message: None,
+        rows_total: report.rows_total as i64,
+        rows_inserted: written.inserted as i64,
+        rows_updated: written.updated as i64,
+        rows_rejected: report.rows_rejected as i64,
+    };
+    if report.rows_total == 0 {
+        outcome.succeeded = false;
+        outcome.error_message = Some("the file has a header but no data rows".into());
+    } else if report.rows_rejected > 0 && atomic {
+        outcome.error_message = Some(format!("{} of {} rows are invalid; nothing was imported (see the error report, or import with mode=partial)", report.rows_rejected, report.rows_total));
+    } else if !outcome.succeeded {
+        outcome.error_message = Some("no row of the file is valid; see the error report".into());
+    }
+    if !keep {
+        // nothing of this attempt is kept: a dry run or a failed atomic import
+        tx.rollback().await?;
+        if atomic && report.rows_rejected > 0 {
+            outcome.rows_inserted = 0;
+            outcome.rows_updated = 0;
+        }
+        tx = ctx.pool.begin().await?;
+    }
+    if db::import_jobs::finish(&mut tx, job.id, job.attempt, &outcome, &errors).await? {
+        tx.commit().await?;
+        audit(job, &outcome);
+    } else {
+        tx.rollback().await?;
+        tracing::warn!(job_id = %job.id, attempt = job.attempt, "a newer attempt owns this job; this attempt's result is discarded");
+    }
+    Ok(())
+}
+
+/// Fails the job with a file-level message (no retry).
+async fn fail(ctx: &ImportContext, job: &JobRow, message: &str) -> Result<(), InfraError> {
+    let outcome = Outcome { error_message: Some(message.to_owned()), ..Outcome::default() };
+    let mut tx = ctx.pool.begin().await?;
+    let owned = db::import_jobs::finish(&mut tx, job.id, job.attempt, &outcome, &[RowError { row: None, column: None, value: None, message: message.to_owned() }]).await?;
+    tx.commit().await?;
+    if owned {
+        audit(job, &outcome);
+    }
+    Ok(())
+}
+
+fn row_error(rejection: &Rejection, header: &Header) -> RowError {
+    let column = match rejection.column {
+        Column::Kpi => Some(header.kpi_header.clone()),
+        Column::Period => Some(header.period_header.clone()),
+        Column::Value => Some(header.value_header.clone()),
+        Column::Comment => header.comment_header.clone(),
+    };
+    RowError { row: Some(rejection.row as i64), column, value: Some(rejection.value.clone()), message: rejection.message.clone() }
+}
+
+async fn report_progress(pool: PgPool, job_id: uuid::Uuid, attempt: i32, processed: Arc<AtomicU64>) {
+    let mut last = 0;
+    loop {
+        tokio::time::sleep(PROGRESS_EVERY).await;
+        let now = processed.load(Ordering::Relaxed);
+        if now == last {
+            continue;
+        }
+        last = now;
+        let result = async {
+            let mut conn = pool.acquire().await?;
+            db::import_jobs::progress(&mut conn, job_id, attempt, now as i64).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(job_id = %job_id, error = %e, "could not record import progress");
+        }
+    }
+}
+
+/// Runs on the blocking pool: parses, validates, and hands valid rows to the
+/// writer in batches. In atomic mode, batches stop at the first invalid row
+/// (they would be rolled back) but parsing goes on to report every error.
+#[allow(clippy::too_many_arguments)]
+fn parse_and_validate(
+    bytes: &[u8],
+    kind: parse::FileKind,
+    limits: &Limits,
+    kpis: Vec<kpix_shared::db::kpis::KpiRef>,
+    atomic: bool,
+    processed: &AtomicU64,
+    stop_writing: &AtomicBool,
+    sender: &mpsc::Sender<Parsed>,
+) -> ParseReport {
+    let mut resolver = Resolver::new(kpis);
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut rejections = Vec::new();
+    let (mut rows_total, mut rows_rejected) = (0_u64, 0_u64);
+    let result = parse::parse_file(bytes, kind, limits, &mut |record| {
+        rows_total += 1;
+        processed.store(rows_total, Ordering::Relaxed);
+        // the header's kind of KPI column is known only at the end; a reference
+        // is tried as an id, then a code, then a name
+        match resolver.resolve(KpiColumn::Auto, record) {
+            Ok(row) => {
+                if !(atomic && rows_rejected > 0) && !stop_writing.load(Ordering::Relaxed) {
+                    batch.push(row);
+                    if batch.len() == BATCH_ROWS {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                        if sender.blocking_send(Parsed::Batch(full)).is_err() {
+                            return Err(ParseError::Aborted("the writer stopped".into()));
+                        }
+                    }
+                }
+            }
+            Err(found) => {
+                rows_rejected += 1;
+                if atomic {
+                    batch.clear();
+                }
+                let room = MAX_REPORTED_ERRORS.saturating_sub(rejections.len());
+                rejections.extend(found.into_iter().take(room));
+            }
+        }
+        Ok(())
+    });
+    if result.is_ok() && !batch.is_empty() && !(atomic && rows_rejected > 0) {
+        // the writer may already be gone after a database error; it reports that itself
+        let _ = sender.blocking_send(Parsed::Batch(batch));
+    }
+    ParseReport { result, rows_total, rows_rejected, rejections }
+}

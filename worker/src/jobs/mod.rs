@@ -1,0 +1,2 @@
+//! One file per job kind.
+pub mod import_kpi_values;
