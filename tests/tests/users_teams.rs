@@ -551,7 +551,10 @@ async fn user_lists_are_paginated_with_a_next_link() {
         pages += 1;
         assert!(pages <= 5, "too many pages");
         match page.next_link() {
-            Some(next) => url = app.resolve_link(&next),
+            Some(next) => {
+                assert!(next.starts_with("/api/v1/users?") || next.starts_with(&app.url("/users?")), "next link {next:?} does not point at /api/v1/users");
+                url = app.resolve_link(&next);
+            }
             None => break,
         }
     }
