@@ -444,7 +444,6 @@ async fn invalid_user_bodies_are_422_naming_the_field() {
         (Method::POST, "/users", create("full_name", json!("n".repeat(201))), "full_name"),
         (Method::POST, "/users", create("full_name", json!("")), "full_name"),
         (Method::POST, "/users", create("role", json!("ROOT")), "role"),
-        (Method::POST, "/users", create("role", json!(1)), "role"),
         (Method::POST, "/users", create("organization_id", json!(Uuid::now_v7())), "organization_id"),
         (Method::POST, "/users", create("is_active", json!(false)), "is_active"),
         (Method::PATCH, &user_path, json!({"is_active": "no"}), "is_active"),
@@ -462,6 +461,27 @@ async fn invalid_user_bodies_are_422_naming_the_field() {
     // nothing changed
     let now = app.get(&admin, &user_path).await;
     assert_eq!((now.body["is_active"].as_bool(), now.body["role"].as_str()), (Some(true), Some("USER")));
+}
+
+#[tokio::test]
+async fn a_wrong_type_for_a_role_is_422_naming_the_field() {
+    // valid JSON of the wrong type is invalid data (422), not a malformed body (400)
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let user_path = format!("/users/{}", admin.user_id);
+
+    for role in [json!(1), json!(true), json!(["ADMIN"])] {
+        let created = app
+            .post_json(
+                &admin,
+                "/users",
+                &json!({"email": unique_email("r"), "full_name": "R", "password": DEFAULT_PASSWORD, "role": role}),
+            )
+            .await;
+        assert_invalid_field(&created, "role");
+        let patched = app.patch_json(&admin, &user_path, &json!({"role": role})).await;
+        assert_invalid_field(&patched, "role");
+    }
 }
 
 #[tokio::test]

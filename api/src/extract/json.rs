@@ -58,15 +58,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 serde_json::error::Category::Data => {
                     let message = strip_position(&inner.to_string());
                     // "missing field `x`" and "unknown field `x`" name the field themselves
-                    let field = field_in_message(&message)
-                        .map(|f| {
-                            if path == "." {
-                                f
-                            } else {
-                                format!("{path}.{f}")
-                            }
-                        })
-                        .unwrap_or(if path == "." { "body".into() } else { path });
+                    // serde's path already ends with an unknown field, not with a missing one
+                    let field = match field_in_message(&message) {
+                        Some(f) if path == "." => f,
+                        Some(f) if path == f || path.ends_with(&format!(".{f}")) => path,
+                        Some(f) => format!("{path}.{f}"),
+                        None if path == "." => "body".into(),
+                        None => path,
+                    };
                     Err(ApiError::Validation(vec![FieldError::new(field, message)]))
                 }
                 _ => Err(ApiError::bad_request(

@@ -1,7 +1,7 @@
 //! Keyset pagination: `limit` (default 100, max 1000) and an opaque `cursor`;
 //! the next page's URL goes in a `Link: <…>; rel="next"` header.
 use axum::{
-    extract::FromRequestParts,
+    extract::{FromRequestParts, OriginalUri},
     http::{HeaderValue, Uri, header, request::Parts},
     response::{IntoResponse, Response},
 };
@@ -48,7 +48,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Pagination {
         Ok(Self {
             limit,
             cursor,
-            uri: parts.uri.clone(),
+            // the router is nested under /api/v1: links need the full path
+            uri: parts
+                .extensions
+                .get::<OriginalUri>()
+                .map_or_else(|| parts.uri.clone(), |original| original.0.clone()),
         })
     }
 }

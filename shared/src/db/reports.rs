@@ -197,6 +197,7 @@ pub fn processes(dashboards: &[DashboardSummary]) -> Vec<ProcessSummary> {
 }
 
 /// A KPI and its latest value: top risks and the direction's KPI lists.
+/// Decimals are JSON numbers (DESIGN §2), whatever the crate's default.
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct KpiSnapshot {
     pub kpi_id: Uuid,
@@ -208,6 +209,7 @@ pub struct KpiSnapshot {
     pub status: Status,
     /// RED and beyond the red level.
     pub critical: bool,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub value: Decimal,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
@@ -224,15 +226,19 @@ pub struct KpiTrend {
     pub unit: Option<String>,
     /// The KPI's direction, which tells better from worse.
     pub direction: Direction,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub current_value: Decimal,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub previous_value: Decimal,
     pub current_status: Status,
     pub previous_status: Status,
     pub current_period_start: NaiveDate,
     pub previous_period_start: NaiveDate,
     /// `current_value - previous_value`.
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub delta: Decimal,
     /// The delta signed so that positive is better (negated for DOWN_IS_BETTER).
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub delta_normalized: Decimal,
 }
 
