@@ -81,7 +81,10 @@ fn binary(name: &str, env_override: &str) -> PathBuf {
         None => {
             // target/debug/deps/<test>-<hash> → target/debug/<name>
             let exe = std::env::current_exe().expect("current test executable");
-            let mut dir = exe.parent().expect("test executable has a folder").to_path_buf();
+            let mut dir = exe
+                .parent()
+                .expect("test executable has a folder")
+                .to_path_buf();
             if dir.ends_with("deps") {
                 dir.pop();
             }
@@ -488,7 +491,13 @@ impl TestResponse {
                     let p = p.trim();
                     p == "rel=\"next\"" || p == "rel=next"
                 })
-                .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+                .then(|| {
+                    target
+                        .trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_owned()
+                })
         })
     }
 }
@@ -572,7 +581,10 @@ static EMAIL_COUNTER: AtomicU32 = AtomicU32::new(0);
 /// A fresh e-mail address, unique within the test process.
 pub fn unique_email(prefix: &str) -> String {
     let n = EMAIL_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{n}-{}@example.com", &Uuid::now_v7().simple().to_string()[20..])
+    format!(
+        "{prefix}-{n}-{}@example.com",
+        &Uuid::now_v7().simple().to_string()[20..]
+    )
 }
 
 /// A running `kpix-api` on its own database.
@@ -864,8 +876,11 @@ impl TestApp {
 
     /// `POST /auth/login`.
     pub async fn login(&self, email: &str, password: &str) -> TestResponse {
-        self.post_json_anon("/auth/login", &json!({"email": email, "password": password}))
-            .await
+        self.post_json_anon(
+            "/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     /// Logs in, expecting success.
@@ -903,7 +918,9 @@ impl TestApp {
 
     /// Creates a team; returns its id.
     pub async fn create_team(&self, admin: &Session, name: &str) -> Uuid {
-        let resp = self.post_json(admin, "/teams", &json!({"name": name})).await;
+        let resp = self
+            .post_json(admin, "/teams", &json!({"name": name}))
+            .await;
         resp.assert_status(201);
         resp.id()
     }
@@ -934,7 +951,10 @@ mod tests {
             with_database("postgres://u:p@h/db?sslmode=disable", "x"),
             "postgres://u:p@h/x?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://h:5432", "x"), "postgres://h:5432/x");
+        assert_eq!(
+            with_database("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
     }
 
     #[test]

@@ -49,12 +49,23 @@ async fn me_with_token(app: &TestApp, token: &str) -> kpix_tests::TestResponse {
 }
 
 fn assert_token_response(body: &Value, email: &str, role: &str) {
-    assert!(body["access_token"].as_str().is_some_and(|t| t.split('.').count() == 3));
-    assert!(body["refresh_token"].as_str().is_some_and(|t| t.len() >= 32));
+    assert!(
+        body["access_token"]
+            .as_str()
+            .is_some_and(|t| t.split('.').count() == 3)
+    );
+    assert!(
+        body["refresh_token"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 32)
+    );
     assert_eq!(body["token_type"], "bearer");
     let user = &body["user"];
     assert!(user["id"].as_str().unwrap().parse::<Uuid>().is_ok());
-    assert_eq!(user["email"].as_str().unwrap().to_lowercase(), email.to_lowercase());
+    assert_eq!(
+        user["email"].as_str().unwrap().to_lowercase(),
+        email.to_lowercase()
+    );
     assert!(user["full_name"].is_string());
     assert_eq!(user["role"], role);
     assert_eq!(user["is_active"], true);
@@ -80,7 +91,10 @@ async fn signup_login_me_refresh_logout() {
         .await;
     signup.assert_status(201);
     assert_token_response(&signup.body, &email, "ADMIN");
-    assert_eq!(signup.body["user"]["organization"]["name"], "Analytical Engines");
+    assert_eq!(
+        signup.body["user"]["organization"]["name"],
+        "Analytical Engines"
+    );
     assert_eq!(signup.body["user"]["full_name"], "Ada Lovelace");
 
     let login = app.login(&email, DEFAULT_PASSWORD).await;
@@ -103,7 +117,10 @@ async fn signup_login_me_refresh_logout() {
     app.get(&renewed, "/auth/me").await.assert_status(200);
 
     let logout = app
-        .post_json_anon("/auth/logout", &json!({"refresh_token": renewed.refresh_token}))
+        .post_json_anon(
+            "/auth/logout",
+            &json!({"refresh_token": renewed.refresh_token}),
+        )
         .await;
     logout.assert_status(204);
     assert_problem(&app.refresh(&renewed.refresh_token).await, 401);
@@ -151,7 +168,11 @@ async fn wrong_password_and_unknown_email_get_the_same_answer() {
     assert_problem(&unknown_email, 401);
     assert_eq!(wrong_password.body, unknown_email.body);
     assert!(wrong_password.body.get("access_token").is_none());
-    assert!(app.logs().contains(r#""audit":"login_failed""#), "{}", app.logs());
+    assert!(
+        app.logs().contains(r#""audit":"login_failed""#),
+        "{}",
+        app.logs()
+    );
 }
 
 #[tokio::test]
@@ -168,7 +189,9 @@ async fn an_over_long_password_at_login_is_refused_not_a_crash() {
 async fn passwords_and_secrets_never_reach_the_logs() {
     let app = TestApp::spawn().await;
     let admin = app.signup("Acme").await;
-    app.login(&admin.email, DEFAULT_PASSWORD).await.assert_status(200);
+    app.login(&admin.email, DEFAULT_PASSWORD)
+        .await
+        .assert_status(200);
     app.login(&admin.email, "a wrong but secret password").await;
 
     let logs = app.logs();
@@ -202,8 +225,16 @@ async fn forged_expired_and_misused_tokens_get_401() {
     let secret = app.jwt_secret.as_bytes();
     let valid = claims_for(&admin, now(), now() + 600);
 
-    let alg_none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&valid));
-    let alg_none_upper = format!("{}.{}.", b64(&json!({"alg": "None", "typ": "JWT"})), b64(&valid));
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&valid)
+    );
+    let alg_none_upper = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "None", "typ": "JWT"})),
+        b64(&valid)
+    );
     let hs512 = sign(Algorithm::HS512, secret, &valid);
     let wrong_key = sign(
         Algorithm::HS256,
@@ -215,7 +246,11 @@ async fn forged_expired_and_misused_tokens_get_401() {
     let signature = genuine.rsplit('.').next().unwrap();
     let mut raised = valid.clone();
     raised["exp"] = json!(now() + 86_400 * 365);
-    let tampered = format!("{}.{}.{signature}", genuine.split('.').next().unwrap(), b64(&raised));
+    let tampered = format!(
+        "{}.{}.{signature}",
+        genuine.split('.').next().unwrap(),
+        b64(&raised)
+    );
     let expired = sign(
         Algorithm::HS256,
         secret,
@@ -241,7 +276,10 @@ async fn forged_expired_and_misused_tokens_get_401() {
         ("bad signature", wrong_key),
         ("tampered claims", tampered),
         ("expired", expired),
-        ("refresh token used as access token", admin.refresh_token.clone()),
+        (
+            "refresh token used as access token",
+            admin.refresh_token.clone(),
+        ),
         ("typ refresh", refresh_typed),
         ("no typ", untyped),
         ("organization not the user's", other_org),
@@ -273,7 +311,10 @@ async fn missing_or_malformed_authorization_gets_401() {
         admin.token.clone(),
     ] {
         let resp = app
-            .send(app.request(Method::GET, "/auth/me").header("authorization", &value))
+            .send(
+                app.request(Method::GET, "/auth/me")
+                    .header("authorization", &value),
+            )
             .await;
         assert_eq!(resp.status, 401, "Authorization: {value:?}: {}", resp.text);
         assert_problem(&resp, 401);
@@ -354,9 +395,12 @@ async fn logout_ends_only_that_session() {
     let admin = app.signup("Acme").await;
     let laptop = app.login_session(&admin.email, &admin.password).await;
 
-    app.post_json_anon("/auth/logout", &json!({"refresh_token": admin.refresh_token}))
-        .await
-        .assert_status(204);
+    app.post_json_anon(
+        "/auth/logout",
+        &json!({"refresh_token": admin.refresh_token}),
+    )
+    .await
+    .assert_status(204);
 
     assert_problem(&app.refresh(&admin.refresh_token).await, 401);
     app.refresh(&laptop.refresh_token).await.assert_status(200);
@@ -372,7 +416,11 @@ async fn a_deactivated_user_is_locked_out_until_reactivated() {
     app.get(&user, "/auth/me").await.assert_status(200);
 
     let patch = app
-        .patch_json(&admin, &format!("/users/{}", user.user_id), &json!({"is_active": false}))
+        .patch_json(
+            &admin,
+            &format!("/users/{}", user.user_id),
+            &json!({"is_active": false}),
+        )
         .await;
     patch.assert_status(200);
     assert_eq!(patch.body["is_active"], false);
@@ -384,9 +432,13 @@ async fn a_deactivated_user_is_locked_out_until_reactivated() {
     // the admin is unaffected
     app.get(&admin, "/auth/me").await.assert_status(200);
 
-    app.patch_json(&admin, &format!("/users/{}", user.user_id), &json!({"is_active": true}))
-        .await
-        .assert_status(200);
+    app.patch_json(
+        &admin,
+        &format!("/users/{}", user.user_id),
+        &json!({"is_active": true}),
+    )
+    .await
+    .assert_status(200);
     let back = app.login_session(&user.email, &user.password).await;
     app.get(&back, "/auth/me").await.assert_status(200);
 }
@@ -400,7 +452,9 @@ async fn repeated_wrong_passwords_are_limited_per_account() {
     let colleague = app.create_user(&admin, "USER").await;
 
     for attempt in 1..=5 {
-        let resp = app.login(&admin.email, &format!("wrong password {attempt}")).await;
+        let resp = app
+            .login(&admin.email, &format!("wrong password {attempt}"))
+            .await;
         assert_eq!(resp.status, 401, "attempt {attempt}: {}", resp.text);
     }
     // even the right password is refused for now
@@ -412,7 +466,10 @@ async fn repeated_wrong_passwords_are_limited_per_account() {
         .expect("Retry-After header")
         .parse()
         .expect("Retry-After in seconds");
-    assert!((1..=3600).contains(&retry_after), "Retry-After: {retry_after}");
+    assert!(
+        (1..=3600).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
     assert!(limited.body.get("access_token").is_none());
     assert!(app.logs().contains(r#""audit":"login_throttled""#));
     // another account from the same address is unaffected
@@ -428,9 +485,7 @@ async fn repeated_wrong_passwords_are_limited_per_account() {
 #[tokio::test]
 async fn signup_rejects_invalid_fields_with_422() {
     let app = TestApp::spawn().await;
-    let valid = || {
-        json!({"email": unique_email("v"), "password": DEFAULT_PASSWORD, "full_name": "Val", "organization_name": "Org"})
-    };
+    let valid = || json!({"email": unique_email("v"), "password": DEFAULT_PASSWORD, "full_name": "Val", "organization_name": "Org"});
     let with = |field: &str, value: Value| {
         let mut body = valid();
         body[field] = value;
@@ -443,23 +498,66 @@ async fn signup_rejects_invalid_fields_with_422() {
     };
 
     let mut cases: Vec<(&str, Value, &str)> = vec![
-        ("short password", with("password", json!("1234567")), "password"),
-        ("huge password", with("password", json!("p".repeat(1025))), "password"),
-        ("over-long full_name", with("full_name", json!("n".repeat(201))), "full_name"),
-        ("blank full_name", with("full_name", json!("   ")), "full_name"),
+        (
+            "short password",
+            with("password", json!("1234567")),
+            "password",
+        ),
+        (
+            "huge password",
+            with("password", json!("p".repeat(1025))),
+            "password",
+        ),
+        (
+            "over-long full_name",
+            with("full_name", json!("n".repeat(201))),
+            "full_name",
+        ),
+        (
+            "blank full_name",
+            with("full_name", json!("   ")),
+            "full_name",
+        ),
         (
             "over-long organization_name",
             with("organization_name", json!("o".repeat(201))),
             "organization_name",
         ),
-        ("over-long email", with("email", json!(format!("{}@example.com", "e".repeat(250)))), "email"),
+        (
+            "over-long email",
+            with("email", json!(format!("{}@example.com", "e".repeat(250)))),
+            "email",
+        ),
         ("missing email", without("email"), "email"),
         ("missing password", without("password"), "password"),
         ("email not a string", with("email", json!(42)), "email"),
-        ("full_name null", with("full_name", Value::Null), "full_name"),
+        (
+            "full_name null",
+            with("full_name", Value::Null),
+            "full_name",
+        ),
         ("extra field", with("role", json!("USER")), "role"),
     ];
-    for bad in ["", "ana", "ana@", "@example.com", "ana@example", "a b@example.com", "ana@@example.com"] {
+    cases.push((
+        "control character in full_name",
+        with("full_name", json!("Ada\u{0}Lovelace")),
+        "full_name",
+    ));
+    cases.push((
+        "control character in organization_name",
+        with("organization_name", json!("Acme\u{7}")),
+        "organization_name",
+    ));
+    for bad in [
+        "",
+        "ana",
+        "ana@",
+        "@example.com",
+        "ana@example",
+        "a b@example.com",
+        "ana@@example.com",
+        "ana\u{0}@example.com",
+    ] {
         cases.push(("bad e-mail", with("email", json!(bad)), "email"));
     }
     for (name, body, field) in cases {
@@ -482,7 +580,9 @@ async fn auth_routes_reject_malformed_bodies_without_500() {
     ] {
         let truncated = format!(r#"{{"{first_field}": "#);
         for malformed in [truncated.as_str(), "{,}", "nul"] {
-            let resp = app.post_raw(None, path, "application/json", malformed.to_owned()).await;
+            let resp = app
+                .post_raw(None, path, "application/json", malformed.to_owned())
+                .await;
             assert_eq!(resp.status, 400, "{path} {malformed}: {}", resp.text);
             assert_eq!(assert_problem(&resp, 400), "malformed_json", "{path}");
         }
@@ -491,7 +591,10 @@ async fn auth_routes_reject_malformed_bodies_without_500() {
         let not_json = app.post_raw(None, path, "text/plain", "{}").await;
         assert_problem(&not_json, 415);
         let no_type = app
-            .send(app.request(Method::POST, path).body(r#"{"refresh_token":"x"}"#))
+            .send(
+                app.request(Method::POST, path)
+                    .body(r#"{"refresh_token":"x"}"#),
+            )
             .await;
         assert_problem(&no_type, 415);
         let array = app.post_raw(None, path, "application/json", "[]").await;
@@ -500,7 +603,10 @@ async fn auth_routes_reject_malformed_bodies_without_500() {
         assert_problem(&object_missing_fields, 422);
     }
     let extra = app
-        .post_json_anon("/auth/login", &json!({"email": "a@b.co", "password": "12345678", "remember": true}))
+        .post_json_anon(
+            "/auth/login",
+            &json!({"email": "a@b.co", "password": "12345678", "remember": true}),
+        )
         .await;
     assert_invalid_field(&extra, "remember");
     let wrong_type = app
@@ -517,4 +623,123 @@ async fn an_oversized_body_gets_413() {
     let resp = app.post_json_anon("/auth/login", &huge).await;
 
     assert_problem(&resp, 413);
+}
+
+#[tokio::test]
+async fn odd_login_input_is_refused_without_500() {
+    let app = TestApp::spawn().await;
+    app.signup("Acme").await;
+    let mut failures = Vec::new();
+
+    for email in [
+        "a\u{0}b@example.com".to_owned(),
+        // random, so that PostgreSQL cannot compress it below its index row limit
+        format!("{}@example.com", kpix_tests::random_alphanumeric(10_000)),
+        "".to_owned(),
+        "   ".to_owned(),
+        "\u{202e}admin@example.com".to_owned(),
+    ] {
+        let resp = app.login(&email, DEFAULT_PASSWORD).await;
+        if resp.status == 401 || resp.status == 422 {
+            assert_problem(&resp, resp.status);
+        } else {
+            failures.push(format!(
+                "e-mail {:?}: {} {}",
+                truncate(&email),
+                resp.status,
+                resp.text
+            ));
+        }
+    }
+    let nul_password = app.login("someone@example.com", "pass\u{0}word").await;
+    if nul_password.status != 401 {
+        failures.push(format!(
+            "NUL in password: {} {}",
+            nul_password.status, nul_password.text
+        ));
+    }
+    let errors: Vec<_> = app
+        .logs()
+        .lines()
+        .filter(|l| l.contains(r#""level":"ERROR""#))
+        .map(truncate_line)
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{failures:#?}\nerrors logged: {errors:#?}"
+    );
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+fn truncate_line(text: &str) -> String {
+    text.chars().take(600).collect()
+}
+
+#[tokio::test]
+async fn a_json_content_type_with_parameters_is_accepted() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let body = json!({"email": admin.email, "password": admin.password}).to_string();
+
+    let resp = app
+        .post_raw(None, "/auth/login", "application/json; charset=utf-8", body)
+        .await;
+
+    resp.assert_status(200);
+}
+
+#[tokio::test]
+async fn concurrent_signups_with_one_email_create_one_account() {
+    let app = TestApp::spawn().await;
+    let email = unique_email("race");
+    let body = json!({"email": email, "password": DEFAULT_PASSWORD, "full_name": "Racer", "organization_name": "Race"});
+
+    let results = join_all((0..6).map(|_| app.post_json_anon("/auth/signup", &body))).await;
+
+    let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    for resp in results.iter().filter(|r| r.status != 201) {
+        assert_eq!(assert_problem(resp, 409), "email_taken");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_gets_401() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let db = app.db().await;
+    sqlx::query("update refresh_token set expires_at = now() - interval '1 second'")
+        .execute(&db)
+        .await
+        .unwrap();
+
+    assert_problem(&app.refresh(&admin.refresh_token).await, 401);
+}
+
+#[tokio::test]
+async fn an_access_token_stops_working_when_its_lifetime_ends() {
+    let app = TestApp::spawn_with(&[("ACCESS_TOKEN_TTL_SECONDS", "1")]).await;
+    let admin = app.signup("Acme").await;
+    app.get(&admin, "/auth/me").await.assert_status(200);
+
+    // 1 s of lifetime plus the verifier's few seconds of clock leeway
+    let expired = kpix_tests::poll_until(std::time::Duration::from_secs(20), || async {
+        let resp = app.get(&admin, "/auth/me").await;
+        (resp.status != 200).then_some(resp)
+    })
+    .await;
+
+    assert_problem(&expired, 401);
+    // a refresh gives a working token again
+    let renewed = app.refresh(&admin.refresh_token).await;
+    renewed.assert_status(200);
+    let token = renewed.body["access_token"].as_str().unwrap();
+    me_with_token(&app, token).await.assert_status(200);
 }

@@ -54,9 +54,22 @@ async fn metrics_count_requests_by_route() {
     let metrics = app.get_anon("/metrics").await;
 
     metrics.assert_status(200);
-    assert!(metrics.header("content-type").unwrap_or_default().starts_with("text/plain"));
-    assert!(metrics.text.contains("http_requests_total"), "{}", metrics.text);
-    assert!(metrics.text.contains("/api/v1/auth/me") || metrics.text.contains("/auth/me"), "{}", metrics.text);
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/plain")
+    );
+    assert!(
+        metrics.text.contains("http_requests_total"),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics.text.contains("/api/v1/auth/me") || metrics.text.contains("/auth/me"),
+        "{}",
+        metrics.text
+    );
 }
 
 // -- OpenAPI ----------------------------------------------------------------
@@ -64,7 +77,11 @@ async fn metrics_count_requests_by_route() {
 async fn openapi(app: &TestApp) -> Value {
     let resp = app.get_anon("/openapi.json").await;
     resp.assert_status(200);
-    assert!(resp.header("content-type").unwrap_or_default().starts_with("application/json"));
+    assert!(
+        resp.header("content-type")
+            .unwrap_or_default()
+            .starts_with("application/json")
+    );
     assert!(resp.body.is_object(), "not JSON: {}", resp.text);
     resp.body
 }
@@ -75,7 +92,10 @@ async fn the_openapi_document_lists_the_auth_user_and_team_paths() {
 
     let doc = openapi(&app).await;
 
-    assert!(doc["openapi"].as_str().unwrap_or_default().starts_with('3'), "{doc}");
+    assert!(
+        doc["openapi"].as_str().unwrap_or_default().starts_with('3'),
+        "{doc}"
+    );
     let paths = doc["paths"].as_object().expect("paths object");
     let expected = [
         ("/auth/signup", "post"),
@@ -97,17 +117,25 @@ async fn the_openapi_document_lists_the_auth_user_and_team_paths() {
         ("/teams/{id}/members/{user_id}", "delete"),
     ];
     for (path, method) in expected {
-        let operation = &paths.get(path).unwrap_or_else(|| panic!("{path} missing; paths: {:?}", paths.keys()))[method];
+        let operation = &paths
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} missing; paths: {:?}", paths.keys()))[method];
         assert!(operation.is_object(), "{method} {path} missing");
     }
-    assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "no bearer scheme");
+    assert!(
+        doc["components"]["securitySchemes"]["bearer"].is_object(),
+        "no bearer scheme"
+    );
 }
 
 #[tokio::test]
 async fn every_documented_operation_is_served() {
     let app = TestApp::spawn().await;
     let doc = openapi(&app).await;
-    let base = doc["servers"][0]["url"].as_str().unwrap_or("/api/v1").to_owned();
+    let base = doc["servers"][0]["url"]
+        .as_str()
+        .unwrap_or("/api/v1")
+        .to_owned();
     let paths = doc["paths"].as_object().expect("paths object");
     assert!(!paths.is_empty());
 
@@ -131,9 +159,16 @@ async fn every_documented_operation_is_served() {
                 continue;
             }
             let resp = app
-                .send(app.request(method.clone(), &format!("{base}{concrete}")).json(&json!({})))
+                .send(
+                    app.request(method.clone(), &format!("{base}{concrete}"))
+                        .json(&json!({})),
+                )
                 .await;
-            assert_ne!(resp.status, 405, "documented {method} {path} is not served: {}", resp.text);
+            assert_ne!(
+                resp.status, 405,
+                "documented {method} {path} is not served: {}",
+                resp.text
+            );
             assert!(
                 !(resp.status == 404 && resp.body["code"] == "route_not_found"),
                 "documented {method} {path} is not served: {}",
@@ -264,7 +299,10 @@ async fn preflight(app: &TestApp, origin: &str) -> kpix_tests::TestResponse {
         app.request(Method::OPTIONS, "/auth/login")
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type,authorization"),
+            .header(
+                "access-control-request-headers",
+                "content-type,authorization",
+            ),
     )
     .await
 }
@@ -275,22 +313,46 @@ async fn a_preflight_from_an_allowed_origin_is_allowed() {
 
     let resp = preflight(&app, ALLOWED).await;
 
-    assert!(resp.status == 200 || resp.status == 204, "{}: {}", resp.status, resp.text);
+    assert!(
+        resp.status == 200 || resp.status == 204,
+        "{}: {}",
+        resp.status,
+        resp.text
+    );
     assert_eq!(resp.header("access-control-allow-origin"), Some(ALLOWED));
-    let methods = resp.header("access-control-allow-methods").unwrap_or_default().to_uppercase();
-    assert!(methods.contains("POST") && methods.contains("PATCH"), "{methods}");
-    let headers = resp.header("access-control-allow-headers").unwrap_or_default().to_lowercase();
-    assert!(headers.contains("authorization") && headers.contains("content-type"), "{headers}");
+    let methods = resp
+        .header("access-control-allow-methods")
+        .unwrap_or_default()
+        .to_uppercase();
+    assert!(
+        methods.contains("POST") && methods.contains("PATCH"),
+        "{methods}"
+    );
+    let headers = resp
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        headers.contains("authorization") && headers.contains("content-type"),
+        "{headers}"
+    );
     // the second origin of the list works too
     let admin_origin = preflight(&app, "https://admin.example.com").await;
-    assert_eq!(admin_origin.header("access-control-allow-origin"), Some("https://admin.example.com"));
+    assert_eq!(
+        admin_origin.header("access-control-allow-origin"),
+        Some("https://admin.example.com")
+    );
 }
 
 #[tokio::test]
 async fn a_preflight_from_another_origin_gets_no_allow_origin() {
     let app = cors_app().await;
 
-    for origin in ["https://evil.example.com", "http://app.example.com", "https://app.example.com.evil.io"] {
+    for origin in [
+        "https://evil.example.com",
+        "http://app.example.com",
+        "https://app.example.com.evil.io",
+    ] {
         let resp = preflight(&app, origin).await;
         assert_eq!(resp.header("access-control-allow-origin"), None, "{origin}");
     }
@@ -301,16 +363,28 @@ async fn an_allowed_origin_reads_responses_and_their_headers() {
     let app = cors_app().await;
 
     let resp = app
-        .send(app.request(Method::GET, "/health/live").header("origin", ALLOWED))
+        .send(
+            app.request(Method::GET, "/health/live")
+                .header("origin", ALLOWED),
+        )
         .await;
     let refused = app
-        .send(app.request(Method::GET, "/health/live").header("origin", "https://evil.example.com"))
+        .send(
+            app.request(Method::GET, "/health/live")
+                .header("origin", "https://evil.example.com"),
+        )
         .await;
 
     resp.assert_status(200);
     assert_eq!(resp.header("access-control-allow-origin"), Some(ALLOWED));
-    let exposed = resp.header("access-control-expose-headers").unwrap_or_default().to_lowercase();
-    assert!(exposed.contains("x-request-id") && exposed.contains("link"), "{exposed}");
+    let exposed = resp
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        exposed.contains("x-request-id") && exposed.contains("link"),
+        "{exposed}"
+    );
     assert_eq!(refused.header("access-control-allow-origin"), None);
 }
 
@@ -342,13 +416,22 @@ async fn run_with(env: &[(&'static str, String)]) -> kpix_tests::Finished {
 }
 
 fn assert_refused(finished: &kpix_tests::Finished, variable: &str) {
-    assert!(!finished.status.success(), "exited with success: {finished:?}");
-    assert!(finished.stderr.contains(variable), "stderr does not name {variable}: {finished:?}");
+    assert!(
+        !finished.status.success(),
+        "exited with success: {finished:?}"
+    );
+    assert!(
+        finished.stderr.contains(variable),
+        "stderr does not name {variable}: {finished:?}"
+    );
 }
 
 #[tokio::test]
 async fn the_api_refuses_to_start_without_a_jwt_secret() {
-    let env: Vec<_> = base_env("").into_iter().filter(|(k, _)| *k != "JWT_SECRET").collect();
+    let env: Vec<_> = base_env("")
+        .into_iter()
+        .filter(|(k, _)| *k != "JWT_SECRET")
+        .collect();
 
     let finished = run_with(&env).await;
 
@@ -362,7 +445,10 @@ async fn the_api_refuses_a_jwt_secret_shorter_than_32_bytes() {
     let finished = run_with(&base_env(&secret)).await;
 
     assert_refused(&finished, "JWT_SECRET");
-    assert!(!finished.stderr.contains(&secret) && !finished.stdout.contains(&secret), "the secret was printed");
+    assert!(
+        !finished.stderr.contains(&secret) && !finished.stdout.contains(&secret),
+        "the secret was printed"
+    );
 }
 
 #[tokio::test]
@@ -409,7 +495,10 @@ async fn the_api_refuses_invalid_settings_naming_them() {
 async fn the_api_exits_with_an_error_when_the_database_is_unreachable() {
     let mut env = base_env(&random_alphanumeric(48));
     env.retain(|(k, _)| *k != "DATABASE_URL");
-    env.push(("DATABASE_URL", "postgres://postgres@127.0.0.1:1/kpix".to_owned()));
+    env.push((
+        "DATABASE_URL",
+        "postgres://postgres@127.0.0.1:1/kpix".to_owned(),
+    ));
 
     let finished = run_with(&env).await;
 

@@ -108,9 +108,13 @@ async fn admins_list_all_users_and_everyone_lists_active_members() {
     let admin = app.signup("Acme").await;
     let alice = app.create_user(&admin, "USER").await;
     let gone = app.create_user(&admin, "USER").await;
-    app.patch_json(&admin, &format!("/users/{}", gone.user_id), &json!({"is_active": false}))
-        .await
-        .assert_status(200);
+    app.patch_json(
+        &admin,
+        &format!("/users/{}", gone.user_id),
+        &json!({"is_active": false}),
+    )
+    .await
+    .assert_status(200);
 
     let all = app.get(&admin, "/users").await;
     let members = app.get(&alice, "/users/members").await;
@@ -137,7 +141,11 @@ async fn an_admin_renames_and_changes_roles() {
     let user = app.create_user(&admin, "USER").await;
 
     let renamed = app
-        .patch_json(&admin, &format!("/users/{}", user.user_id), &json!({"full_name": "  New Name "}))
+        .patch_json(
+            &admin,
+            &format!("/users/{}", user.user_id),
+            &json!({"full_name": "  New Name "}),
+        )
         .await;
     renamed.assert_status(200);
     assert_eq!(renamed.body["full_name"], "New Name");
@@ -145,19 +153,35 @@ async fn an_admin_renames_and_changes_roles() {
     assert_eq!(renamed.body["is_active"], true);
 
     // the promotion applies to the token the user already holds
-    assert_problem(&app.post_json(&user, "/teams", &json!({"name": "Ops"})).await, 403);
-    app.patch_json(&admin, &format!("/users/{}", user.user_id), &json!({"role": "ADMIN"}))
-        .await
-        .assert_status(200);
+    assert_problem(
+        &app.post_json(&user, "/teams", &json!({"name": "Ops"}))
+            .await,
+        403,
+    );
+    app.patch_json(
+        &admin,
+        &format!("/users/{}", user.user_id),
+        &json!({"role": "ADMIN"}),
+    )
+    .await
+    .assert_status(200);
     app.post_json(&user, "/teams", &json!({"name": "Ops"}))
         .await
         .assert_status(201);
 
     // and so does a demotion
-    app.patch_json(&admin, &format!("/users/{}", user.user_id), &json!({"role": "USER"}))
-        .await
-        .assert_status(200);
-    assert_problem(&app.post_json(&user, "/teams", &json!({"name": "Sales"})).await, 403);
+    app.patch_json(
+        &admin,
+        &format!("/users/{}", user.user_id),
+        &json!({"role": "USER"}),
+    )
+    .await
+    .assert_status(200);
+    assert_problem(
+        &app.post_json(&user, "/teams", &json!({"name": "Sales"}))
+            .await,
+        403,
+    );
     assert!(app.logs().contains(r#""audit":"user_role_changed""#));
 }
 
@@ -174,13 +198,78 @@ async fn the_last_active_admin_cannot_be_removed() {
     // nothing changed
     let still = app.get(&admin, &me).await;
     still.assert_status(200);
-    assert_eq!((still.body["role"].as_str(), still.body["is_active"].as_bool()), (Some("ADMIN"), Some(true)));
+    assert_eq!(
+        (
+            still.body["role"].as_str(),
+            still.body["is_active"].as_bool()
+        ),
+        (Some("ADMIN"), Some(true))
+    );
 
     // with a second admin, the first may step down
     let second = app.create_user(&admin, "ADMIN").await;
     app.patch_json(&second, &me, &json!({"role": "USER"}))
         .await
         .assert_status(200);
+}
+
+#[tokio::test]
+async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
+    let app = TestApp::spawn().await;
+    let first = app.signup("Acme").await;
+    let second = app.create_user(&first, "ADMIN").await;
+
+    let demote = json!({"role": "USER"});
+    let (first_path, second_path) = (
+        format!("/users/{}", first.user_id),
+        format!("/users/{}", second.user_id),
+    );
+    let (a, b) = tokio::join!(
+        app.patch_json(&first, &second_path, &demote),
+        app.patch_json(&second, &first_path, &demote),
+    );
+
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert!(
+        statuses == [200, 403] || statuses == [200, 409],
+        "{} {} / {} {}",
+        a.status,
+        a.text,
+        b.status,
+        b.text
+    );
+    let first_role = app.get(&first, "/auth/me").await.body["role"].clone();
+    let second_role = app.get(&second, "/auth/me").await.body["role"].clone();
+    let roles = [first_role, second_role];
+    assert_eq!(
+        roles.iter().filter(|r| **r == "ADMIN").count(),
+        1,
+        "{roles:?}"
+    );
+}
+
+#[tokio::test]
+async fn names_at_the_length_limit_are_accepted_in_characters_not_bytes() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let accented = "é".repeat(200);
+
+    let team = app
+        .post_json(&admin, "/teams", &json!({"name": accented}))
+        .await;
+    let user = app
+        .patch_json(
+            &admin,
+            &format!("/users/{}", admin.user_id),
+            &json!({"full_name": accented}),
+        )
+        .await;
+
+    team.assert_status(201);
+    assert_eq!(team.body["name"], accented.as_str());
+    user.assert_status(200);
+    assert_eq!(user.body["full_name"], accented.as_str());
 }
 
 // -- USER limits ------------------------------------------------------------
@@ -199,13 +288,33 @@ async fn a_user_gets_403_on_admin_routes() {
         (Method::GET, "/users".into(), None),
         (Method::POST, "/users".into(), Some(new_user)),
         (Method::GET, format!("/users/{}", colleague.user_id), None),
-        (Method::PATCH, format!("/users/{}", colleague.user_id), Some(json!({"is_active": false}))),
-        (Method::PATCH, format!("/users/{}", user.user_id), Some(json!({"role": "ADMIN"}))),
+        (
+            Method::PATCH,
+            format!("/users/{}", colleague.user_id),
+            Some(json!({"is_active": false})),
+        ),
+        (
+            Method::PATCH,
+            format!("/users/{}", user.user_id),
+            Some(json!({"role": "ADMIN"})),
+        ),
         (Method::POST, "/teams".into(), Some(json!({"name": "Mine"}))),
-        (Method::PATCH, format!("/teams/{team}"), Some(json!({"name": "Renamed"}))),
+        (
+            Method::PATCH,
+            format!("/teams/{team}"),
+            Some(json!({"name": "Renamed"})),
+        ),
         (Method::DELETE, format!("/teams/{team}"), None),
-        (Method::POST, format!("/teams/{team}/members"), Some(json!({"user_id": user.user_id}))),
-        (Method::DELETE, format!("/teams/{team}/members/{}", colleague.user_id), None),
+        (
+            Method::POST,
+            format!("/teams/{team}/members"),
+            Some(json!({"user_id": user.user_id})),
+        ),
+        (
+            Method::DELETE,
+            format!("/teams/{team}/members/{}", colleague.user_id),
+            None,
+        ),
     ];
     for (method, path, body) in cases {
         let resp = send_json(&app, &user, method.clone(), &path, body.as_ref()).await;
@@ -219,9 +328,16 @@ async fn a_user_gets_403_on_admin_routes() {
     let team_now = app.get(&admin, &format!("/teams/{team}")).await;
     team_now.assert_status(200);
     assert_eq!(team_now.body["name"], "Ops");
-    let members: Vec<_> = team_now.body["members"].as_array().unwrap().iter().map(|m| m["user_id"].clone()).collect();
+    let members: Vec<_> = team_now.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_id"].clone())
+        .collect();
     assert_eq!(members, vec![json!(colleague.user_id)]);
-    let colleague_now = app.get(&admin, &format!("/users/{}", colleague.user_id)).await;
+    let colleague_now = app
+        .get(&admin, &format!("/users/{}", colleague.user_id))
+        .await;
     assert_eq!(colleague_now.body["is_active"], true);
 }
 
@@ -280,30 +396,47 @@ async fn teams_lifecycle() {
     let admin = app.signup("Acme").await;
     let user = app.create_user(&admin, "USER").await;
 
-    let created = app.post_json(&admin, "/teams", &json!({"name": "  Quality "})).await;
+    let created = app
+        .post_json(&admin, "/teams", &json!({"name": "  Quality "}))
+        .await;
     created.assert_status(201);
     assert_eq!(created.body["name"], "Quality");
-    assert_eq!(created.body["organization_id"], admin.organization_id.to_string());
+    assert_eq!(
+        created.body["organization_id"],
+        admin.organization_id.to_string()
+    );
     assert_eq!(created.body["members"], json!([]));
     let team = created.id();
     let path = format!("/teams/{team}");
 
-    let duplicate = app.post_json(&admin, "/teams", &json!({"name": "Quality"})).await;
+    let duplicate = app
+        .post_json(&admin, "/teams", &json!({"name": "Quality"}))
+        .await;
     assert_eq!(assert_problem(&duplicate, 409), "team_name_taken");
 
-    let renamed = app.patch_json(&admin, &path, &json!({"name": "Quality & Safety"})).await;
+    let renamed = app
+        .patch_json(&admin, &path, &json!({"name": "Quality & Safety"}))
+        .await;
     renamed.assert_status(200);
     assert_eq!(renamed.body["name"], "Quality & Safety");
 
     let added = app
-        .post_json(&admin, &format!("{path}/members"), &json!({"user_id": user.user_id}))
+        .post_json(
+            &admin,
+            &format!("{path}/members"),
+            &json!({"user_id": user.user_id}),
+        )
         .await;
     added.assert_status(201);
     let member = &added.body["members"][0];
     assert_eq!(member["user_id"], user.user_id.to_string());
     assert_eq!(member["email"], user.email.as_str());
     let again = app
-        .post_json(&admin, &format!("{path}/members"), &json!({"user_id": user.user_id}))
+        .post_json(
+            &admin,
+            &format!("{path}/members"),
+            &json!({"user_id": user.user_id}),
+        )
         .await;
     assert_eq!(assert_problem(&again, 409), "already_member");
 
@@ -337,16 +470,44 @@ async fn another_organizations_users_and_teams_are_404() {
 
     let cases: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, format!("/users/{}", user_a.user_id), None),
-        (Method::PATCH, format!("/users/{}", user_a.user_id), Some(json!({"is_active": false}))),
-        (Method::PATCH, format!("/users/{}", admin_a.user_id), Some(json!({"role": "USER"}))),
+        (
+            Method::PATCH,
+            format!("/users/{}", user_a.user_id),
+            Some(json!({"is_active": false})),
+        ),
+        (
+            Method::PATCH,
+            format!("/users/{}", admin_a.user_id),
+            Some(json!({"role": "USER"})),
+        ),
         (Method::GET, format!("/teams/{team_a}"), None),
-        (Method::PATCH, format!("/teams/{team_a}"), Some(json!({"name": "Taken over"}))),
+        (
+            Method::PATCH,
+            format!("/teams/{team_a}"),
+            Some(json!({"name": "Taken over"})),
+        ),
         (Method::DELETE, format!("/teams/{team_a}"), None),
-        (Method::POST, format!("/teams/{team_a}/members"), Some(json!({"user_id": user_b.user_id}))),
-        (Method::DELETE, format!("/teams/{team_a}/members/{}", user_a.user_id), None),
+        (
+            Method::POST,
+            format!("/teams/{team_a}/members"),
+            Some(json!({"user_id": user_b.user_id})),
+        ),
+        (
+            Method::DELETE,
+            format!("/teams/{team_a}/members/{}", user_a.user_id),
+            None,
+        ),
         // B's own team, A's user
-        (Method::POST, format!("/teams/{team_b}/members"), Some(json!({"user_id": user_a.user_id}))),
-        (Method::DELETE, format!("/teams/{team_b}/members/{}", user_a.user_id), None),
+        (
+            Method::POST,
+            format!("/teams/{team_b}/members"),
+            Some(json!({"user_id": user_a.user_id})),
+        ),
+        (
+            Method::DELETE,
+            format!("/teams/{team_b}/members/{}", user_a.user_id),
+            None,
+        ),
     ];
     for (method, path, body) in cases {
         let resp = send_json(&app, &admin_b, method.clone(), &path, body.as_ref()).await;
@@ -363,7 +524,10 @@ async fn another_organizations_users_and_teams_are_404() {
         assert!(!list.contains(&admin_a.user_id.to_string()));
     }
     assert_eq!(teams_b, vec![team_b.to_string()]);
-    assert_eq!(app.get(&admin_b, &format!("/teams/{team_b}")).await.body["members"], json!([]));
+    assert_eq!(
+        app.get(&admin_b, &format!("/teams/{team_b}")).await.body["members"],
+        json!([])
+    );
 
     // and A's data is untouched
     let team_now = app.get(&admin_a, &format!("/teams/{team_a}")).await;
@@ -382,8 +546,14 @@ async fn another_organizations_id_looks_exactly_like_a_missing_one() {
     let admin_b = app.signup("Globex").await;
 
     for (foreign, missing) in [
-        (format!("/users/{}", admin_a.user_id), format!("/users/{}", Uuid::now_v7())),
-        (format!("/teams/{team_a}"), format!("/teams/{}", Uuid::now_v7())),
+        (
+            format!("/users/{}", admin_a.user_id),
+            format!("/users/{}", Uuid::now_v7()),
+        ),
+        (
+            format!("/teams/{team_a}"),
+            format!("/teams/{}", Uuid::now_v7()),
+        ),
     ] {
         let foreign = app.get(&admin_b, &foreign).await;
         let missing = app.get(&admin_b, &missing).await;
@@ -404,13 +574,33 @@ async fn non_uuid_path_ids_are_400() {
     let cases: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, "/users/not-a-uuid".into(), None),
         (Method::GET, "/users/123".into(), None),
-        (Method::PATCH, "/users/not-a-uuid".into(), Some(json!({"full_name": "X"}))),
+        (
+            Method::PATCH,
+            "/users/not-a-uuid".into(),
+            Some(json!({"full_name": "X"})),
+        ),
         (Method::GET, "/teams/not-a-uuid".into(), None),
-        (Method::PATCH, "/teams/not-a-uuid".into(), Some(json!({"name": "X"}))),
+        (
+            Method::PATCH,
+            "/teams/not-a-uuid".into(),
+            Some(json!({"name": "X"})),
+        ),
         (Method::DELETE, "/teams/not-a-uuid".into(), None),
-        (Method::POST, "/teams/not-a-uuid/members".into(), Some(json!({"user_id": admin.user_id}))),
-        (Method::DELETE, format!("/teams/{team}/members/not-a-uuid"), None),
-        (Method::DELETE, format!("/teams/not-a-uuid/members/{}", admin.user_id), None),
+        (
+            Method::POST,
+            "/teams/not-a-uuid/members".into(),
+            Some(json!({"user_id": admin.user_id})),
+        ),
+        (
+            Method::DELETE,
+            format!("/teams/{team}/members/not-a-uuid"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/teams/not-a-uuid/members/{}", admin.user_id),
+            None,
+        ),
         (Method::GET, format!("/teams/{}", "9".repeat(5000)), None),
     ];
     for (method, path, body) in cases {
@@ -437,21 +627,114 @@ async fn invalid_user_bodies_are_422_naming_the_field() {
     };
 
     let cases: Vec<(Method, &str, Value, &str)> = vec![
-        (Method::POST, "/users", create("email", json!("not-an-email")), "email"),
-        (Method::POST, "/users", create("email", json!("a b@example.com")), "email"),
-        (Method::POST, "/users", create("email", Value::Null), "email"),
-        (Method::POST, "/users", create("password", json!("short")), "password"),
-        (Method::POST, "/users", create("full_name", json!("n".repeat(201))), "full_name"),
-        (Method::POST, "/users", create("full_name", json!("")), "full_name"),
-        (Method::POST, "/users", create("role", json!("ROOT")), "role"),
-        (Method::POST, "/users", create("organization_id", json!(Uuid::now_v7())), "organization_id"),
-        (Method::POST, "/users", create("is_active", json!(false)), "is_active"),
-        (Method::PATCH, &user_path, json!({"is_active": "no"}), "is_active"),
-        (Method::PATCH, &user_path, json!({"role": "SUPERUSER"}), "role"),
-        (Method::PATCH, &user_path, json!({"full_name": "n".repeat(201)}), "full_name"),
-        (Method::PATCH, &user_path, json!({"full_name": "   "}), "full_name"),
-        (Method::PATCH, &user_path, json!({"full_name": 12}), "full_name"),
-        (Method::PATCH, &user_path, json!({"email": "new@example.com"}), "email"),
+        (
+            Method::POST,
+            "/users",
+            create("email", json!("not-an-email")),
+            "email",
+        ),
+        (
+            Method::POST,
+            "/users",
+            create("email", json!("a b@example.com")),
+            "email",
+        ),
+        (
+            Method::POST,
+            "/users",
+            create("email", Value::Null),
+            "email",
+        ),
+        (
+            Method::POST,
+            "/users",
+            create("password", json!("short")),
+            "password",
+        ),
+        (
+            Method::POST,
+            "/users",
+            create("full_name", json!("n".repeat(201))),
+            "full_name",
+        ),
+        (
+            Method::POST,
+            "/users",
+            create("full_name", json!("")),
+            "full_name",
+        ),
+        (
+            Method::POST,
+            "/users",
+            create("role", json!("ROOT")),
+            "role",
+        ),
+        (
+            Method::POST,
+            "/users",
+            create("organization_id", json!(Uuid::now_v7())),
+            "organization_id",
+        ),
+        (
+            Method::POST,
+            "/users",
+            create("is_active", json!(false)),
+            "is_active",
+        ),
+        (
+            Method::PATCH,
+            &user_path,
+            json!({"is_active": "no"}),
+            "is_active",
+        ),
+        (
+            Method::PATCH,
+            &user_path,
+            json!({"role": "SUPERUSER"}),
+            "role",
+        ),
+        (
+            Method::PATCH,
+            &user_path,
+            json!({"full_name": "n".repeat(201)}),
+            "full_name",
+        ),
+        (
+            Method::PATCH,
+            &user_path,
+            json!({"full_name": "   "}),
+            "full_name",
+        ),
+        (
+            Method::PATCH,
+            &user_path,
+            json!({"full_name": 12}),
+            "full_name",
+        ),
+        (
+            Method::PATCH,
+            &user_path,
+            json!({"full_name": "Bob\u{0}by"}),
+            "full_name",
+        ),
+        (
+            Method::POST,
+            "/users",
+            create("full_name", json!("Bob\u{1b}[31m")),
+            "full_name",
+        ),
+        (
+            Method::POST,
+            "/users",
+            create("email", json!("bob\u{0}@example.com")),
+            "email",
+        ),
+        (
+            Method::PATCH,
+            &user_path,
+            json!({"email": "new@example.com"}),
+            "email",
+        ),
     ];
     for (method, path, body, field) in cases {
         let resp = send_json(&app, &admin, method.clone(), path, Some(&body)).await;
@@ -460,7 +743,10 @@ async fn invalid_user_bodies_are_422_naming_the_field() {
     }
     // nothing changed
     let now = app.get(&admin, &user_path).await;
-    assert_eq!((now.body["is_active"].as_bool(), now.body["role"].as_str()), (Some(true), Some("USER")));
+    assert_eq!(
+        (now.body["is_active"].as_bool(), now.body["role"].as_str()),
+        (Some(true), Some("USER"))
+    );
 }
 
 #[tokio::test]
@@ -479,7 +765,9 @@ async fn a_wrong_type_for_a_role_is_422_naming_the_field() {
             )
             .await;
         assert_invalid_field(&created, "role");
-        let patched = app.patch_json(&admin, &user_path, &json!({"role": role})).await;
+        let patched = app
+            .patch_json(&admin, &user_path, &json!({"role": role}))
+            .await;
         assert_invalid_field(&patched, "role");
     }
 }
@@ -496,14 +784,46 @@ async fn invalid_team_bodies_are_422_naming_the_field() {
         (Method::POST, "/teams", json!({}), "name"),
         (Method::POST, "/teams", json!({"name": ""}), "name"),
         (Method::POST, "/teams", json!({"name": "   "}), "name"),
-        (Method::POST, "/teams", json!({"name": "t".repeat(201)}), "name"),
+        (
+            Method::POST,
+            "/teams",
+            json!({"name": "t".repeat(201)}),
+            "name",
+        ),
         (Method::POST, "/teams", json!({"name": 5}), "name"),
-        (Method::POST, "/teams", json!({"name": "Ok", "color": "red"}), "color"),
-        (Method::PATCH, &team_path, json!({"name": "t".repeat(201)}), "name"),
+        (
+            Method::POST,
+            "/teams",
+            json!({"name": "Ok", "color": "red"}),
+            "color",
+        ),
+        (
+            Method::PATCH,
+            &team_path,
+            json!({"name": "t".repeat(201)}),
+            "name",
+        ),
         (Method::PATCH, &team_path, json!({"name": null}), "name"),
+        (Method::POST, "/teams", json!({"name": "Ops\u{0}"}), "name"),
+        (
+            Method::PATCH,
+            &team_path,
+            json!({"name": "Ops\u{8}"}),
+            "name",
+        ),
         (Method::POST, &members_path, json!({}), "user_id"),
-        (Method::POST, &members_path, json!({"user_id": "not-a-uuid"}), "user_id"),
-        (Method::POST, &members_path, json!({"user_id": 42}), "user_id"),
+        (
+            Method::POST,
+            &members_path,
+            json!({"user_id": "not-a-uuid"}),
+            "user_id",
+        ),
+        (
+            Method::POST,
+            &members_path,
+            json!({"user_id": 42}),
+            "user_id",
+        ),
     ];
     for (method, path, body, field) in cases {
         let resp = send_json(&app, &admin, method.clone(), path, Some(&body)).await;
@@ -572,7 +892,10 @@ async fn user_lists_are_paginated_with_a_next_link() {
         assert!(pages <= 5, "too many pages");
         match page.next_link() {
             Some(next) => {
-                assert!(next.starts_with("/api/v1/users?") || next.starts_with(&app.url("/users?")), "next link {next:?} does not point at /api/v1/users");
+                assert!(
+                    next.starts_with("/api/v1/users?") || next.starts_with(&app.url("/users?")),
+                    "next link {next:?} does not point at /api/v1/users"
+                );
                 url = app.resolve_link(&next);
             }
             None => break,
@@ -591,12 +914,20 @@ async fn bad_pagination_parameters_are_422() {
     let app = TestApp::spawn().await;
     let admin = app.signup("Acme").await;
 
-    for query in ["limit=0", "limit=1001", "limit=abc", "limit=-1", "cursor=not-a-cursor"] {
+    for query in [
+        "limit=0",
+        "limit=1001",
+        "limit=abc",
+        "limit=-1",
+        "cursor=not-a-cursor",
+    ] {
         for path in ["/users", "/users/members", "/teams"] {
             let resp = app.get(&admin, &format!("{path}?{query}")).await;
             assert_eq!(resp.status, 422, "{path}?{query}: {}", resp.text);
             assert_problem(&resp, 422);
         }
     }
-    app.get(&admin, "/users?limit=1000").await.assert_status(200);
+    app.get(&admin, "/users?limit=1000")
+        .await
+        .assert_status(200);
 }

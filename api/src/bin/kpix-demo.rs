@@ -28,6 +28,7 @@ kpix-demo: create a demo organization in a kpix database
 
 usage: kpix-demo [--database-url URL] [--organization-name NAME] [--password PASSWORD]
                  [--kpis N] [--values-per-kpi M] [--seed S]
+       kpix-demo --report-sql overview|top-risks|direction|missing
 
   --database-url URL        PostgreSQL URL (default: $DATABASE_URL); migrations are applied first
   --organization-name NAME  default \"Démo Industrie\"; the logins are <name>@<slug of NAME>.example
@@ -36,6 +37,9 @@ usage: kpix-demo [--database-url URL] [--organization-name NAME] [--password PAS
                             ~40-KPI realistic demo
   --values-per-kpi M        with --kpis: M values per KPI, the last M periods (default 100)
   --seed S                  random seed (default 42); the same seed gives the same data
+  --report-sql NAME         print the SQL the API runs for that report, as a pgbench script
+                            (variables :organization_id :user_id :is_admin :today :limit
+                            :week_start; no filters), and exit
 ";
 
 const BATCH: usize = 5_000;
@@ -48,6 +52,7 @@ struct Args {
     kpis: Option<usize>,
     values_per_kpi: usize,
     seed: u64,
+    report_sql: Option<String>,
 }
 
 fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -59,6 +64,7 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Option<Args>, Str
         kpis: None,
         values_per_kpi: 100,
         seed: 42,
+        report_sql: None,
     };
     while let Some(arg) = raw.next() {
         if arg == "-h" || arg == "--help" {
@@ -87,8 +93,12 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Option<Args>, Str
             "--kpis" => args.kpis = Some(number(value()?)? as usize),
             "--values-per-kpi" => args.values_per_kpi = number(value()?)? as usize,
             "--seed" => args.seed = number(value()?)?,
+            "--report-sql" => args.report_sql = Some(value()?),
             other => return Err(format!("unknown argument '{other}'")),
         }
+    }
+    if args.report_sql.is_some() {
+        return Ok(Some(args));
     }
     args.database_url = database_url
         .filter(|u| !u.trim().is_empty())
@@ -118,6 +128,18 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(name) = &args.report_sql {
+        return match report_sql(name) {
+            Some(script) => {
+                println!("{script}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("kpix-demo: --report-sql: no report named '{name}'");
+                ExitCode::from(2)
+            }
+        };
+    }
     match run(&args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -125,6 +147,24 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A report's statement with its parameters as pgbench variables, the
+/// filters (process name, dashboard id) left null.
+fn report_sql(name: &str) -> Option<String> {
+    let statement = db::reports::statements()
+        .into_iter()
+        .find(|s| s.name == name)?;
+    let mut sql = statement.sql;
+    // from the highest number down, so that $1 does not eat the start of $10
+    for (i, param) in statement.params.iter().enumerate().rev() {
+        let value = match *param {
+            "process_name" | "dashboard_id" => "null".to_owned(),
+            other => format!(":{other}"),
+        };
+        sql = sql.replace(&format!("${}", i + 1), &value);
+    }
+    Some(format!("{sql};"))
 }
 
 // ---------------------------------------------------------------------------
@@ -1039,6 +1079,27 @@ mod tests {
         assert!(args(&["--bogus"]).is_err());
         assert!(args(&["--password", "short"]).is_err());
         assert!(args(&["--help"]).unwrap().is_none());
+        let sql = parse_args(["--report-sql".to_owned(), "missing".to_owned()].into_iter());
+        assert_eq!(sql.unwrap().unwrap().report_sql.as_deref(), Some("missing"));
+    }
+
+    #[test]
+    fn report_sql_uses_pgbench_variables() {
+        for name in ["overview", "top-risks", "direction", "missing"] {
+            let sql = report_sql(name).unwrap();
+            assert!(!sql.contains('$'), "{name}: {sql}");
+            assert!(
+                sql.contains(":organization_id") && sql.contains(":is_admin"),
+                "{name}"
+            );
+            assert!(sql.contains("null::text is null"), "{name}");
+        }
+        assert!(
+            report_sql("direction")
+                .unwrap()
+                .contains(":week_start::timestamptz")
+        );
+        assert!(report_sql("nope").is_none());
     }
 
     #[test]

@@ -167,6 +167,9 @@ async fn read_form(state: &AppState, multipart: &mut Multipart, key: &str, limit
                 let filename = field.file_name().map(|f| f.chars().take(255).collect::<String>());
                 let mut upload: Option<(Upload, ImportType)> = None;
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    if chunk.is_empty() {
+                        continue;
+                    }
                     if upload.is_none() {
                         let kind = jobs::sniff_upload(&chunk[..chunk.len().min(8192)]).ok_or_else(|| {
                             ApiError::UnsupportedMediaType("the file is neither CSV nor a spreadsheet (XLSX, XLS, ODS)".into())

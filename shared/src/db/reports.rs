@@ -62,7 +62,7 @@ const DASHBOARD_SUMMARY: &str = "select vd.id as dashboard_id, vd.title, vd.proc
 /// `ac`: open actions (OPEN, IN_PROGRESS) of the KPIs in `s`, per dashboard;
 /// overdue when the due date is before `$6` (today, UTC).
 const OPEN_ACTIONS: &str = "select s.dashboard_id, count(*) as open_actions, \
-    count(*) filter (where a.due_date < $6) as overdue_actions \
+    count(*) filter (where a.due_date < $6::date) as overdue_actions \
     from action_plan a join s on s.id = a.kpi_id \
     where a.organization_id = $1 and a.status in ('OPEN', 'IN_PROGRESS') \
     group by s.dashboard_id";
@@ -305,14 +305,10 @@ impl ReportScope<'_> {
 // ---------------------------------------------------------------------------
 // queries
 
-/// Per visible dashboard: KPI counts by latest status, open and overdue
-/// actions. Sorted by process name (nulls last), title, id.
-pub async fn overview(
-    conn: &mut PgConnection,
-    scope: ReportScope<'_>,
-) -> Result<Vec<DashboardSummary>, sqlx::Error> {
+/// The statement of [`overview`].
+pub fn overview_sql() -> String {
     let vd = visible_dashboards();
-    let rows: Vec<DashboardCounts> = sqlx::query_as(sql!(
+    format!(
         "with vd as materialized ({vd}), \
          s as materialized ( \
            select k.id, k.dashboard_id, lv.status from vd join kpi k on k.dashboard_id = vd.id \
@@ -322,16 +318,40 @@ pub async fn overview(
          ac as ({OPEN_ACTIONS}) \
          select * from ({DASHBOARD_SUMMARY}) x \
          order by lower(x.process_name) nulls last, x.title, x.dashboard_id"
-    ))
-    .bind(scope.caller.organization_id)
-    .bind(scope.caller.user_id)
-    .bind(scope.caller.is_admin())
-    .bind(scope.process_name())
-    .bind(scope.filter.dashboard_id)
-    .bind(scope.today)
-    .fetch_all(conn)
-    .await?;
+    )
+}
+
+/// Per visible dashboard: KPI counts by latest status, open and overdue
+/// actions. Sorted by process name (nulls last), title, id.
+pub async fn overview(
+    conn: &mut PgConnection,
+    scope: ReportScope<'_>,
+) -> Result<Vec<DashboardSummary>, sqlx::Error> {
+    let rows: Vec<DashboardCounts> = sqlx::query_as(sqlx::AssertSqlSafe(overview_sql()))
+        .bind(scope.caller.organization_id)
+        .bind(scope.caller.user_id)
+        .bind(scope.caller.is_admin())
+        .bind(scope.process_name())
+        .bind(scope.filter.dashboard_id)
+        .bind(scope.today)
+        .fetch_all(conn)
+        .await?;
     Ok(rows.into_iter().map(DashboardSummary::from).collect())
+}
+
+/// The statement of [`top_risks`].
+pub fn top_risks_sql() -> String {
+    let vd = visible_dashboards();
+    format!(
+        "with vd as materialized ({vd}) \
+         select k.id as kpi_id, k.dashboard_id, vd.title as dashboard_title, k.name, k.code, k.unit, \
+           x.status, x.critical, x.value, x.period_start, x.period_end \
+         from vd join kpi k on k.dashboard_id = vd.id \
+         cross join lateral ({LATEST_VALUE}) x \
+         where k.is_active and x.status in ('RED', 'ORANGE') \
+         order by x.critical desc, {DISTANCE} desc, k.name, k.id \
+         limit $6"
+    )
 }
 
 /// Active KPIs whose latest value is RED or ORANGE: critical first, then the
@@ -341,25 +361,15 @@ pub async fn top_risks(
     scope: ReportScope<'_>,
     limit: i64,
 ) -> Result<Vec<KpiSnapshot>, sqlx::Error> {
-    let vd = visible_dashboards();
-    sqlx::query_as(sql!(
-        "with vd as materialized ({vd}) \
-         select k.id as kpi_id, k.dashboard_id, vd.title as dashboard_title, k.name, k.code, k.unit, \
-           x.status, x.critical, x.value, x.period_start, x.period_end \
-         from vd join kpi k on k.dashboard_id = vd.id \
-         cross join lateral ({LATEST_VALUE}) x \
-         where k.is_active and x.status in ('RED', 'ORANGE') \
-         order by x.critical desc, {DISTANCE} desc, k.name, k.id \
-         limit $6"
-    ))
-    .bind(scope.caller.organization_id)
-    .bind(scope.caller.user_id)
-    .bind(scope.caller.is_admin())
-    .bind(scope.process_name())
-    .bind(scope.filter.dashboard_id)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+    sqlx::query_as(sqlx::AssertSqlSafe(top_risks_sql()))
+        .bind(scope.caller.organization_id)
+        .bind(scope.caller.user_id)
+        .bind(scope.caller.is_admin())
+        .bind(scope.process_name())
+        .bind(scope.filter.dashboard_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
 }
 
 /// The direction summary: the lists of the wire contract plus the per-dashboard
@@ -405,7 +415,7 @@ const TREND: &str = "x.id as kpi_id, x.dashboard_id, x.dashboard_title, x.name, 
 /// Action summary columns of `x` (a row of `a`).
 const ACTION: &str = "x.id as action_id, x.kpi_id, x.kpi_name, x.dashboard_id, x.dashboard_title, \
     x.title, x.status, x.due_date, x.owner_id, x.progress, \
-    coalesce(x.due_date < $6 and x.status in ('OPEN', 'IN_PROGRESS'), false) as is_late, \
+    coalesce(x.due_date < $6::date and x.status in ('OPEN', 'IN_PROGRESS'), false) as is_late, \
     x.closed_at, x.updated_at";
 
 /// One list as a JSON array (`[]` when empty).
@@ -413,14 +423,8 @@ fn list(columns: &str, rest: &str) -> String {
     format!("(select coalesce(json_agg(l), '[]') from (select {columns} {rest}) l)")
 }
 
-/// Everything of the direction summary in one statement: the active visible
-/// KPIs with their two latest values are read once (`s`), their open and
-/// recently closed actions once (`a`), and each list is a bounded slice.
-pub async fn direction(
-    conn: &mut PgConnection,
-    scope: ReportScope<'_>,
-    limit: i64,
-) -> Result<DirectionReport, sqlx::Error> {
+/// The statement of [`direction`].
+pub fn direction_sql() -> String {
     let red_first = format!("x.critical desc, {DISTANCE} desc, x.name, x.id");
     let lists = [
         list(
@@ -429,7 +433,7 @@ pub async fn direction(
         ),
         list(
             ACTION,
-            "from a x where x.status in ('OPEN', 'IN_PROGRESS') and x.due_date < $6 \
+            "from a x where x.status in ('OPEN', 'IN_PROGRESS') and x.due_date < $6::date \
              order by x.due_date, x.id limit $7",
         ),
         list(
@@ -446,17 +450,17 @@ pub async fn direction(
         ),
         list(
             ACTION,
-            "from a x where x.status in ('OPEN', 'IN_PROGRESS') and x.due_date between $6 and $6 + 2 \
+            "from a x where x.status in ('OPEN', 'IN_PROGRESS') and x.due_date between $6::date and $6::date + 2 \
              order by x.due_date, x.id limit $7",
         ),
         list(
             ACTION,
-            "from a x where x.status in ('OPEN', 'IN_PROGRESS') and x.due_date between $6 and $6 + 7 \
+            "from a x where x.status in ('OPEN', 'IN_PROGRESS') and x.due_date between $6::date and $6::date + 7 \
              order by x.due_date, x.id limit $7",
         ),
         list(
             ACTION,
-            "from a x where x.status in ('DONE', 'CANCELLED') and x.closed_at >= $8 \
+            "from a x where x.status in ('DONE', 'CANCELLED') and x.closed_at >= $8::timestamptz \
              order by x.closed_at desc, x.id desc limit $7",
         ),
         list(
@@ -482,7 +486,7 @@ pub async fn direction(
         dash,
     ] = lists;
     let vd = visible_dashboards();
-    let row: DirectionRow = sqlx::query_as(sql!(
+    format!(
         "with vd as materialized ({vd}), \
          s as materialized ( \
            select k.id, k.name, k.code, k.unit, k.direction, k.dashboard_id, \
@@ -506,9 +510,9 @@ pub async fn direction(
              ap.closed_at, ap.updated_at, s.name as kpi_name, s.dashboard_id, s.dashboard_title \
            from action_plan ap join s on s.id = ap.kpi_id \
            where ap.organization_id = $1 \
-             and (ap.status in ('OPEN', 'IN_PROGRESS') or ap.closed_at >= $8)), \
+             and (ap.status in ('OPEN', 'IN_PROGRESS') or ap.closed_at >= $8::timestamptz)), \
          ac as (select a.dashboard_id, count(*) as open_actions, \
-           count(*) filter (where a.due_date < $6) as overdue_actions \
+           count(*) filter (where a.due_date < $6::date) as overdue_actions \
            from a where a.status in ('OPEN', 'IN_PROGRESS') group by a.dashboard_id), \
          ds as ({DASHBOARD_SUMMARY}) \
          select {top_red} as top_red_kpis, {overdue} as overdue_actions, {latest} as latest_values, \
@@ -516,17 +520,28 @@ pub async fn direction(
            {due_48h} as upcoming_actions_48h, {due_7d} as upcoming_actions_7d, \
            {closed} as closed_actions_this_week, {red_alone} as red_kpis_without_action, \
            {dash} as dashboards"
-    ))
-    .bind(scope.caller.organization_id)
-    .bind(scope.caller.user_id)
-    .bind(scope.caller.is_admin())
-    .bind(scope.process_name())
-    .bind(scope.filter.dashboard_id)
-    .bind(scope.today)
-    .bind(limit)
-    .bind(scope.week_start())
-    .fetch_one(conn)
-    .await?;
+    )
+}
+
+/// Everything of the direction summary in one statement: the active visible
+/// KPIs with their two latest values are read once (`s`), their open and
+/// recently closed actions once (`a`), and each list is a bounded slice.
+pub async fn direction(
+    conn: &mut PgConnection,
+    scope: ReportScope<'_>,
+    limit: i64,
+) -> Result<DirectionReport, sqlx::Error> {
+    let row: DirectionRow = sqlx::query_as(sqlx::AssertSqlSafe(direction_sql()))
+        .bind(scope.caller.organization_id)
+        .bind(scope.caller.user_id)
+        .bind(scope.caller.is_admin())
+        .bind(scope.process_name())
+        .bind(scope.filter.dashboard_id)
+        .bind(scope.today)
+        .bind(limit)
+        .bind(scope.week_start())
+        .fetch_one(conn)
+        .await?;
     let dashboards = row
         .dashboards
         .0
@@ -547,16 +562,10 @@ pub async fn direction(
     })
 }
 
-/// Late data entries: active KPIs with no value for their last completed
-/// period as of today, oldest expected period first, then by dashboard title,
-/// name and id; with the total before the limit.
-pub async fn missing(
-    conn: &mut PgConnection,
-    scope: ReportScope<'_>,
-    limit: i64,
-) -> Result<(Vec<MissingEntry>, i64), sqlx::Error> {
+/// The statement of [`missing`].
+pub fn missing_sql() -> String {
     let vd = visible_dashboards();
-    let rows: Vec<MissingEntry> = sqlx::query_as(sql!(
+    format!(
         "with vd as materialized ({vd}) \
          select k.id as kpi_id, k.name, k.code, k.dashboard_id, vd.title as dashboard_title, \
            k.frequency, e.period_start as expected_period_start, \
@@ -568,18 +577,100 @@ pub async fn missing(
            select 1 from kpi_value v where v.kpi_id = k.id and v.period_start = e.period_start) \
          order by e.period_end, vd.title, k.name, k.id \
          limit $7"
-    ))
-    .bind(scope.caller.organization_id)
-    .bind(scope.caller.user_id)
-    .bind(scope.caller.is_admin())
-    .bind(scope.process_name())
-    .bind(scope.filter.dashboard_id)
-    .bind(scope.today)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+    )
+}
+
+/// Late data entries: active KPIs with no value for their last completed
+/// period as of today, oldest expected period first, then by dashboard title,
+/// name and id; with the total before the limit.
+pub async fn missing(
+    conn: &mut PgConnection,
+    scope: ReportScope<'_>,
+    limit: i64,
+) -> Result<(Vec<MissingEntry>, i64), sqlx::Error> {
+    let rows: Vec<MissingEntry> = sqlx::query_as(sqlx::AssertSqlSafe(missing_sql()))
+        .bind(scope.caller.organization_id)
+        .bind(scope.caller.user_id)
+        .bind(scope.caller.is_admin())
+        .bind(scope.process_name())
+        .bind(scope.filter.dashboard_id)
+        .bind(scope.today)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
     let total = rows.first().map_or(0, |r| r.total);
     Ok((rows, total))
+}
+
+/// A report's statement and the names of its parameters `$1`, `$2`, …, for
+/// running it outside the API (the benchmark compares both).
+#[derive(Debug, Clone)]
+pub struct ReportStatement {
+    /// The endpoint's last path segment.
+    pub name: &'static str,
+    pub sql: String,
+    pub params: &'static [&'static str],
+}
+
+/// Every report statement, as the API runs it.
+pub fn statements() -> Vec<ReportStatement> {
+    const OVERVIEW: &[&str] = &[
+        "organization_id",
+        "user_id",
+        "is_admin",
+        "process_name",
+        "dashboard_id",
+        "today",
+    ];
+    const TOP_RISKS: &[&str] = &[
+        "organization_id",
+        "user_id",
+        "is_admin",
+        "process_name",
+        "dashboard_id",
+        "limit",
+    ];
+    const DIRECTION: &[&str] = &[
+        "organization_id",
+        "user_id",
+        "is_admin",
+        "process_name",
+        "dashboard_id",
+        "today",
+        "limit",
+        "week_start",
+    ];
+    const MISSING: &[&str] = &[
+        "organization_id",
+        "user_id",
+        "is_admin",
+        "process_name",
+        "dashboard_id",
+        "today",
+        "limit",
+    ];
+    vec![
+        ReportStatement {
+            name: "overview",
+            sql: overview_sql(),
+            params: OVERVIEW,
+        },
+        ReportStatement {
+            name: "top-risks",
+            sql: top_risks_sql(),
+            params: TOP_RISKS,
+        },
+        ReportStatement {
+            name: "direction",
+            sql: direction_sql(),
+            params: DIRECTION,
+        },
+        ReportStatement {
+            name: "missing",
+            sql: missing_sql(),
+            params: MISSING,
+        },
+    ]
 }
 
 #[cfg(test)]

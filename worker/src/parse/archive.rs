@@ -231,8 +231,8 @@ pub(crate) fn check_zip(bytes: &[u8], kind: FileKind, limits: &Limits) -> Result
             )));
         }
     }
-    if let Scan::Ods(estimate) = &scan {
-        estimate.check(limits)?;
+    if let Scan::Ods(estimate) = &mut scan {
+        estimate.finish(limits)?;
     }
     Ok(())
 }
@@ -380,6 +380,11 @@ struct OdsEstimate {
     table: TableEstimate,
     row: Option<RowEstimate>,
     cell: Option<CellEstimate>,
+    /// calamine reads a table until `</table:table>` and an annotation until
+    /// `</office:annotation>`, ignoring the end of the document: it would loop forever.
+    table_open: bool,
+    annotation_open: bool,
+    in_cell: bool,
 }
 
 #[derive(Debug, Default)]
@@ -418,10 +423,21 @@ fn repeat_attr(attrs: &[u8], key: &[u8]) -> u64 {
 
 impl OdsEstimate {
     fn on_event(&mut self, event: &Event<'_>, limits: &Limits) -> Result<(), ParseError> {
+        if self.annotation_open {
+            if let Event::End {
+                name: b"office:annotation",
+            } = event
+            {
+                self.annotation_open = false;
+            }
+            return Ok(());
+        }
         match *event {
             Event::Start { name, attrs, empty } => match name {
+                b"office:annotation" => self.annotation_open = !empty,
                 b"table:table" => {
                     self.end_table();
+                    self.table_open |= !empty;
                 }
                 b"table:table-row" => {
                     self.end_row();
@@ -435,6 +451,7 @@ impl OdsEstimate {
                 }
                 b"table:table-cell" | b"table:covered-table-cell" => {
                     self.end_cell();
+                    self.in_cell = !empty;
                     let Some(row) = self.row.as_mut() else {
                         return Ok(());
                     };
@@ -478,9 +495,15 @@ impl OdsEstimate {
                 _ => {}
             },
             Event::End { name } => match name {
-                b"table:table" => self.end_table(),
+                b"table:table" if !self.in_cell => {
+                    self.table_open = false;
+                    self.end_table();
+                }
                 b"table:table-row" => self.end_row(),
-                b"table:table-cell" | b"table:covered-table-cell" => self.end_cell(),
+                b"table:table-cell" | b"table:covered-table-cell" => {
+                    self.in_cell = false;
+                    self.end_cell();
+                }
                 _ => {}
             },
             Event::Text(n) => {
@@ -490,6 +513,17 @@ impl OdsEstimate {
             }
         }
         // Fail as soon as the estimate is over, rather than after scanning everything.
+        self.check(limits)
+    }
+
+    /// At the end of `content.xml`: refuses a document calamine would never finish reading.
+    fn finish(&mut self, limits: &Limits) -> Result<(), ParseError> {
+        self.end_table();
+        if self.table_open || self.annotation_open {
+            return Err(ParseError::Malformed(
+                "the sheet data ends before its table does".to_owned(),
+            ));
+        }
         self.check(limits)
     }
 
@@ -609,8 +643,7 @@ mod tests {
         };
         let mut scanner = Scanner::default();
         scanner.feed::<ParseError>(content.as_bytes(), &mut |e| estimate.on_event(&e, &limits))?;
-        estimate.end_table();
-        estimate.check(&limits)?;
+        estimate.finish(&limits)?;
         Ok(estimate)
     }
 
@@ -627,6 +660,19 @@ mod tests {
         assert!(matches!(ods_estimate(rows), Err(ParseError::Hostile(_))));
         let spaces = r#"<table:table><table:table-row table:number-rows-repeated="100"><table:table-cell office:value-type="string" table:number-columns-repeated="100"><text:p><text:s text:c="100000"/></text:p></table:table-cell></table:table-row></table:table>"#;
         assert!(matches!(ods_estimate(spaces), Err(ParseError::Hostile(_))));
+    }
+
+    #[test]
+    fn ods_tables_and_annotations_must_be_closed() {
+        let cell = r#"<table:table-cell office:value-type="string"><text:p>x</text:p></table:table-cell>"#;
+        assert!(ods_estimate(&format!("<table:table><table:table-row>{cell}</table:table-row></table:table>")).is_ok());
+        assert!(ods_estimate("<table:table/>").is_ok());
+        let open = format!("<table:table><table:table-row>{cell}</table:table-row>");
+        assert!(matches!(ods_estimate(&open), Err(ParseError::Malformed(_))));
+        let closed_in_cell = r#"<table:table><table:table-row><table:table-cell office:value-type="string"><text:p></table:table></text:p></table:table-cell></table:table-row>"#;
+        assert!(matches!(ods_estimate(closed_in_cell), Err(ParseError::Malformed(_))));
+        let annotation = r#"<table:table><table:table-row><table:table-cell office:value-type="string"><office:annotation><text:p>n</text:p></table:table-cell></table:table-row></table:table>"#;
+        assert!(matches!(ods_estimate(annotation), Err(ParseError::Malformed(_))));
     }
 
     #[test]

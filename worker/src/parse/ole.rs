@@ -321,10 +321,13 @@ fn check_biff(stream: &[u8], limits: &Limits) -> Result<(), ParseError> {
                 return Err(ParseError::Encrypted);
             }
             0x0085 => {
-                if let Some(pos) = u32_at(record.data, 0) {
-                    sheet_offsets.push(pos as usize);
+                let pos = u32_at(record.data, 0).map_or(usize::MAX, |p| p as usize);
+                if pos > stream.len() {
+                    return Err(corrupt("a sheet starts past the end of the workbook"));
                 }
+                sheet_offsets.push(pos);
             }
+            0x0809 if record.data.len() < 2 => return Err(corrupt("short BOF record")),
             0x00FC => sst_sizes = sst_string_sizes(&record),
             0x000A => break,
             _ => {}
