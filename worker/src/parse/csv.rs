@@ -665,6 +665,28 @@ mod tests {
         assert!(matches!(err, ParseError::NotASpreadsheet), "{err}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_csv_like_bytes(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"kpi;period;value,\t\"\r\n a1,5%\xe9\xc3\xa9".to_vec()),
+                0..400,
+            ),
+        ) {
+            let limits = Limits { max_line_bytes: 64, max_field_bytes: 16, max_rows: 5, ..Limits::default() };
+            let mut header = b"kpi;period;value\n".to_vec();
+            header.extend_from_slice(&bytes);
+            for input in [&bytes, &header] {
+                let mut previous = 0;
+                let _ = parse_reader(input.as_slice(), &limits, &mut |r| {
+                    assert!(r.row > previous);
+                    previous = r.row;
+                    Ok(())
+                });
+            }
+        }
+    }
+
     #[test]
     fn callback_errors_stop_parsing() {
         let mut seen = 0;

@@ -940,8 +940,9 @@ fn fuzz_structured_mutations() {
             let _ = tx.send(());
         });
         if rx.recv_timeout(Duration::from_secs(20)).is_err() {
-            std::fs::write("/tmp/kpix-fuzz-hang.bin", &bytes).unwrap();
-            panic!("iteration {i} ({kind}) hung or panicked; input in /tmp/kpix-fuzz-hang.bin");
+            let path = std::env::temp_dir().join("kpix-fuzz-hang.bin");
+            std::fs::write(&path, &bytes).unwrap();
+            panic!("iteration {i} ({kind}) hung or panicked; input in {}", path.display());
         }
     }
 }
