@@ -10,10 +10,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if let Err(e) = telemetry::init(config.common.log_format) {
-        eprintln!("kpix-api: {e}");
-        return std::process::ExitCode::from(2);
-    }
+    let _telemetry = match telemetry::init(config.common.log_format, config.common.otel_endpoint.as_deref(), "kpix-api") {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("kpix-api: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

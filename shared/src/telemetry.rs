@@ -1,30 +1,55 @@
-//! Structured logging: JSON lines (default) or pretty output, filtered by `RUST_LOG`.
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+//! Structured logging: JSON lines (default) or pretty output, filtered by
+//! `RUST_LOG`; and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, traces
+//! exported over OTLP/HTTP.
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
+use tracing_subscriber::{EnvFilter, Layer, fmt, prelude::*};
 
-use crate::config::LogFormat;
+use crate::config::{ConfigError, LogFormat};
 
 const DEFAULT_FILTER: &str = "info,sqlx=warn";
 
-/// Installs the global subscriber; call once at process start. An invalid
-/// `RUST_LOG` is an error, not silently replaced.
-pub fn init(format: LogFormat) -> Result<(), crate::config::ConfigError> {
-    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| DEFAULT_FILTER.to_owned());
-    let filter = EnvFilter::try_new(&directives).map_err(|e| crate::config::ConfigError {
-        name: "RUST_LOG",
-        reason: e.to_string(),
-    })?;
-    let registry = tracing_subscriber::registry().with(filter);
-    match format {
-        LogFormat::Json => registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            )
-            .init(),
-        LogFormat::Pretty => registry.with(fmt::layer()).init(),
+/// Keeps the trace exporter alive; dropping it flushes pending spans.
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("telemetry: flushing traces failed: {e}");
+        }
     }
-    Ok(())
+}
+
+/// Installs the global subscriber; call once at process start. An invalid
+/// `RUST_LOG` or exporter setting is an error, not silently replaced.
+pub fn init(format: LogFormat, otel_endpoint: Option<&str>, service: &'static str) -> Result<Telemetry, ConfigError> {
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| DEFAULT_FILTER.to_owned());
+    let filter = EnvFilter::try_new(&directives).map_err(|e| ConfigError { name: "RUST_LOG", reason: e.to_string() })?;
+    let output = match format {
+        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false).boxed(),
+        LogFormat::Pretty => fmt::layer().boxed(),
+    };
+    let provider = otel_endpoint.map(|endpoint| tracer_provider(endpoint, service)).transpose()?;
+    let traces = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
+    tracing_subscriber::registry().with(filter).with(output).with(traces).init();
+    Ok(Telemetry { provider })
+}
+
+/// The exporter reads `OTEL_EXPORTER_OTLP_ENDPOINT` (and the other standard
+/// `OTEL_*` variables) itself and posts to `<endpoint>/v1/traces`.
+fn tracer_provider(endpoint: &str, service: &'static str) -> Result<SdkTracerProvider, ConfigError> {
+    let invalid = |reason: String| ConfigError { name: "OTEL_EXPORTER_OTLP_ENDPOINT", reason };
+    url::Url::parse(endpoint).map_err(|e| invalid(format!("'{endpoint}' is not a URL: {e}")))?;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(Resource::builder().with_service_name(service).build())
+        .build())
 }

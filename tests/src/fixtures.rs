@@ -87,9 +87,18 @@ pub fn kpi_body(overrides: &Value) -> Value {
 
 /// `POST /dashboards/{id}/kpis` with [`kpi_body`]`(overrides)`; expects 201
 /// and returns the KPI.
-pub async fn create_kpi(app: &TestApp, session: &Session, dashboard_id: Uuid, overrides: &Value) -> Value {
+pub async fn create_kpi(
+    app: &TestApp,
+    session: &Session,
+    dashboard_id: Uuid,
+    overrides: &Value,
+) -> Value {
     let resp = app
-        .post_json(session, &format!("/dashboards/{dashboard_id}/kpis"), &kpi_body(overrides))
+        .post_json(
+            session,
+            &format!("/dashboards/{dashboard_id}/kpis"),
+            &kpi_body(overrides),
+        )
         .await;
     resp.assert_status(201);
     resp.body
@@ -101,7 +110,13 @@ pub async fn kpi(app: &TestApp, session: &Session, dashboard_id: Uuid, overrides
 }
 
 /// `POST /kpis/{id}/values` {period_start, value}.
-pub async fn post_value(app: &TestApp, session: &Session, kpi_id: Uuid, date: &str, value: &Value) -> TestResponse {
+pub async fn post_value(
+    app: &TestApp,
+    session: &Session,
+    kpi_id: Uuid,
+    date: &str,
+    value: &Value,
+) -> TestResponse {
     app.post_json(
         session,
         &format!("/kpis/{kpi_id}/values"),
@@ -112,7 +127,13 @@ pub async fn post_value(app: &TestApp, session: &Session, kpi_id: Uuid, date: &s
 
 /// Enters `value` for the period containing `date`; expects 201 and returns
 /// the stored value.
-pub async fn add_value(app: &TestApp, session: &Session, kpi_id: Uuid, date: &str, value: &Value) -> Value {
+pub async fn add_value(
+    app: &TestApp,
+    session: &Session,
+    kpi_id: Uuid,
+    date: &str,
+    value: &Value,
+) -> Value {
     let resp = post_value(app, session, kpi_id, date, value).await;
     resp.assert_status(201);
     resp.body
@@ -127,7 +148,12 @@ pub async fn get_ok(app: &TestApp, session: &Session, path: &str) -> Value {
 
 /// `POST /kpis/{id}/actions` with a title and `overrides`; expects 201 and
 /// returns the action.
-pub async fn create_action(app: &TestApp, session: &Session, kpi_id: Uuid, overrides: &Value) -> Value {
+pub async fn create_action(
+    app: &TestApp,
+    session: &Session,
+    kpi_id: Uuid,
+    overrides: &Value,
+) -> Value {
     let resp = app
         .post_json(
             session,
@@ -142,16 +168,29 @@ pub async fn create_action(app: &TestApp, session: &Session, kpi_id: Uuid, overr
 /// `POST /kpis/{id}/comments`; expects 201 and returns the comment.
 pub async fn comment_kpi(app: &TestApp, session: &Session, kpi_id: Uuid, content: &str) -> Value {
     let resp = app
-        .post_json(session, &format!("/kpis/{kpi_id}/comments"), &json!({"content": content}))
+        .post_json(
+            session,
+            &format!("/kpis/{kpi_id}/comments"),
+            &json!({"content": content}),
+        )
         .await;
     resp.assert_status(201);
     resp.body
 }
 
 /// `POST /actions/{id}/comments`; expects 201 and returns the comment.
-pub async fn comment_action(app: &TestApp, session: &Session, action_id: Uuid, content: &str) -> Value {
+pub async fn comment_action(
+    app: &TestApp,
+    session: &Session,
+    action_id: Uuid,
+    content: &str,
+) -> Value {
     let resp = app
-        .post_json(session, &format!("/actions/{action_id}/comments"), &json!({"content": content}))
+        .post_json(
+            session,
+            &format!("/actions/{action_id}/comments"),
+            &json!({"content": content}),
+        )
         .await;
     resp.assert_status(201);
     resp.body
@@ -159,9 +198,13 @@ pub async fn comment_action(app: &TestApp, session: &Session, action_id: Uuid, c
 
 /// Deactivates a user (`admin` is an ADMIN of their organization).
 pub async fn deactivate_user(app: &TestApp, admin: &Session, user_id: Uuid) {
-    app.patch_json(admin, &format!("/users/{user_id}"), &json!({"is_active": false}))
-        .await
-        .assert_status(200);
+    app.patch_json(
+        admin,
+        &format!("/users/{user_id}"),
+        &json!({"is_active": false}),
+    )
+    .await
+    .assert_status(200);
 }
 
 /// Follows `Link: rel="next"` from `first` (a path under `/api/v1`) and
@@ -171,7 +214,9 @@ pub async fn collect_pages(app: &TestApp, session: &Session, first: &str) -> (Ve
     let mut url = app.url(first);
     let mut pages = 0;
     loop {
-        let page = app.send(app.raw().get(&url).bearer_auth(&session.token)).await;
+        let page = app
+            .send(app.raw().get(&url).bearer_auth(&session.token))
+            .await;
         page.assert_status(200);
         items.extend(
             page.body

@@ -26,7 +26,6 @@
 //! - `KPIX_TEST_KEEP_DB=1`: keep the test databases for inspection.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-/// Fixture builders for dashboards, KPIs, values, actions and comments.
 pub mod fixtures;
 
 use std::{

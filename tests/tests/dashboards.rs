@@ -60,10 +60,18 @@ async fn a_created_dashboard_is_owned_by_its_creator_and_has_an_empty_summary() 
     assert_eq!(body["owner_id"], user.user_id.to_string());
     assert_eq!(body["organization_id"], user.organization_id.to_string());
     assert_eq!(body["team_id"], Value::Null);
-    assert!(body["created_at"].is_string() && body["updated_at"].is_string(), "{body}");
+    assert!(
+        body["created_at"].is_string() && body["updated_at"].is_string(),
+        "{body}"
+    );
     assert_eq!(
         summary(body),
-        (0, json!({"GREEN": 0, "ORANGE": 0, "RED": 0}), 0, Value::Null)
+        (
+            0,
+            json!({"GREEN": 0, "ORANGE": 0, "RED": 0}),
+            0,
+            Value::Null
+        )
     );
     let fetched = get_ok(&app, &user, &format!("/dashboards/{}", created.id())).await;
     assert_eq!(&fetched, body);
@@ -74,13 +82,28 @@ async fn dashboards_are_listed_newest_first_and_filtered_by_process_name() {
     let app = TestApp::spawn().await;
     let admin = app.signup("Acme").await;
     let first = id_of(
-        &create_dashboard(&app, &admin, &json!({"title": "A", "process_name": "Logistics"})).await,
+        &create_dashboard(
+            &app,
+            &admin,
+            &json!({"title": "A", "process_name": "Logistics"}),
+        )
+        .await,
     );
     let second = id_of(
-        &create_dashboard(&app, &admin, &json!({"title": "B", "process_name": "Quality"})).await,
+        &create_dashboard(
+            &app,
+            &admin,
+            &json!({"title": "B", "process_name": "Quality"}),
+        )
+        .await,
     );
     let third = id_of(
-        &create_dashboard(&app, &admin, &json!({"title": "C", "process_name": "Logistics"})).await,
+        &create_dashboard(
+            &app,
+            &admin,
+            &json!({"title": "C", "process_name": "Logistics"}),
+        )
+        .await,
     );
 
     let all = get_ok(&app, &admin, "/dashboards").await;
@@ -94,7 +117,10 @@ async fn dashboards_are_listed_newest_first_and_filtered_by_process_name() {
     assert_eq!(none, json!([]));
     // list items carry the summary too
     assert_eq!(all[0]["total_kpis"], 0);
-    assert_eq!(all[0]["status_breakdown"], json!({"GREEN": 0, "ORANGE": 0, "RED": 0}));
+    assert_eq!(
+        all[0]["status_breakdown"],
+        json!({"GREEN": 0, "ORANGE": 0, "RED": 0})
+    );
 }
 
 #[tokio::test]
@@ -110,7 +136,9 @@ async fn patch_leaves_absent_fields_unchanged_and_null_clears_them() {
     .await;
     let path = format!("/dashboards/{}", id_of(&created));
 
-    let renamed = app.patch_json(&admin, &path, &json!({"title": "Plant 2"})).await;
+    let renamed = app
+        .patch_json(&admin, &path, &json!({"title": "Plant 2"}))
+        .await;
     renamed.assert_status(200);
     assert_eq!(renamed.body["title"], "Plant 2");
     assert_eq!(renamed.body["description"], "Line 2");
@@ -151,7 +179,8 @@ async fn a_deleted_dashboard_is_gone_with_its_kpis() {
     assert_problem(&app.get(&admin, &path).await, 404);
     assert_problem(&app.delete(&admin, &path).await, 404);
     assert_problem(
-        &app.patch_json(&admin, &path, &json!({"title": "Back"})).await,
+        &app.patch_json(&admin, &path, &json!({"title": "Back"}))
+            .await,
         404,
     );
     assert_problem(&app.get(&admin, &format!("/kpis/{kpi_id}")).await, 404);
@@ -172,7 +201,10 @@ async fn an_organization_wide_dashboard_is_seen_by_every_user() {
         app.get(session, &format!("/dashboards/{board}"))
             .await
             .assert_status(200);
-        assert_eq!(ids(&get_ok(&app, session, "/dashboards").await), vec![board]);
+        assert_eq!(
+            ids(&get_ok(&app, session, "/dashboards").await),
+            vec![board]
+        );
         app.get(session, &format!("/dashboards/{board}/kpis"))
             .await
             .assert_status(200);
@@ -220,7 +252,8 @@ async fn a_team_dashboard_is_seen_by_team_members_admins_and_its_owner_only() {
     assert_problem(&app.get(&outsider, &format!("/kpis/{kpi_id}")).await, 404);
     // and writes are 404 too, not 403: the outsider must not learn it exists
     assert_problem(
-        &app.patch_json(&outsider, &path, &json!({"title": "Mine"})).await,
+        &app.patch_json(&outsider, &path, &json!({"title": "Mine"}))
+            .await,
         404,
     );
     assert_problem(&app.delete(&outsider, &path).await, 404);
@@ -244,9 +277,13 @@ async fn the_owner_still_sees_a_team_dashboard_after_leaving_the_team() {
         .await
         .assert_status(200);
     assert_eq!(ids(&get_ok(&app, &owner, "/dashboards").await), vec![board]);
-    app.patch_json(&owner, &format!("/dashboards/{board}"), &json!({"title": "Still mine"}))
-        .await
-        .assert_status(200);
+    app.patch_json(
+        &owner,
+        &format!("/dashboards/{board}"),
+        &json!({"title": "Still mine"}),
+    )
+    .await
+    .assert_status(200);
 }
 
 #[tokio::test]
@@ -261,16 +298,32 @@ async fn a_user_shares_a_dashboard_only_with_a_team_they_belong_to() {
     let foreign_team = app.create_team(&other_org, "Foreign").await;
 
     let refused = app
-        .post_json(&user, "/dashboards", &json!({"title": "X", "team_id": theirs}))
+        .post_json(
+            &user,
+            "/dashboards",
+            &json!({"title": "X", "team_id": theirs}),
+        )
         .await;
     let foreign = app
-        .post_json(&admin, "/dashboards", &json!({"title": "X", "team_id": foreign_team}))
+        .post_json(
+            &admin,
+            "/dashboards",
+            &json!({"title": "X", "team_id": foreign_team}),
+        )
         .await;
     let allowed = app
-        .post_json(&user, "/dashboards", &json!({"title": "X", "team_id": mine}))
+        .post_json(
+            &user,
+            "/dashboards",
+            &json!({"title": "X", "team_id": mine}),
+        )
         .await;
     let by_admin = app
-        .post_json(&admin, "/dashboards", &json!({"title": "Y", "team_id": theirs}))
+        .post_json(
+            &admin,
+            "/dashboards",
+            &json!({"title": "Y", "team_id": theirs}),
+        )
         .await;
 
     assert_invalid_field(&refused, "team_id");
@@ -349,7 +402,8 @@ async fn the_owner_hands_a_dashboard_over_to_an_active_user() {
     assert_eq!(to_successor.body["owner_id"], successor.user_id.to_string());
     // the former owner is now just another user
     assert_problem(
-        &app.patch_json(&owner, &path, &json!({"title": "Back"})).await,
+        &app.patch_json(&owner, &path, &json!({"title": "Back"}))
+            .await,
         403,
     );
     app.patch_json(&successor, &path, &json!({"title": "Mine now"}))
@@ -467,15 +521,30 @@ async fn worst_status_is_the_worst_latest_colour_or_null() {
     };
     assert_eq!(
         summary(&of(greens).await),
-        (1, json!({"GREEN": 1, "ORANGE": 0, "RED": 0}), 0, json!("GREEN"))
+        (
+            1,
+            json!({"GREEN": 1, "ORANGE": 0, "RED": 0}),
+            0,
+            json!("GREEN")
+        )
     );
     assert_eq!(
         summary(&of(oranges).await),
-        (2, json!({"GREEN": 1, "ORANGE": 1, "RED": 0}), 0, json!("ORANGE"))
+        (
+            2,
+            json!({"GREEN": 1, "ORANGE": 1, "RED": 0}),
+            0,
+            json!("ORANGE")
+        )
     );
     assert_eq!(
         summary(&of(empty).await),
-        (1, json!({"GREEN": 0, "ORANGE": 0, "RED": 0}), 1, Value::Null)
+        (
+            1,
+            json!({"GREEN": 0, "ORANGE": 0, "RED": 0}),
+            1,
+            Value::Null
+        )
     );
 }
 
@@ -492,9 +561,13 @@ async fn deactivating_or_deleting_a_kpi_updates_the_summary() {
     let path = format!("/dashboards/{board}");
     assert_eq!(get_ok(&app, &admin, &path).await["worst_status"], "RED");
 
-    app.patch_json(&admin, &format!("/kpis/{red_id}"), &json!({"is_active": false}))
-        .await
-        .assert_status(200);
+    app.patch_json(
+        &admin,
+        &format!("/kpis/{red_id}"),
+        &json!({"is_active": false}),
+    )
+    .await
+    .assert_status(200);
     let after_deactivation = get_ok(&app, &admin, &path).await;
     app.delete(&admin, &format!("/kpis/{green}"))
         .await
@@ -503,11 +576,21 @@ async fn deactivating_or_deleting_a_kpi_updates_the_summary() {
 
     assert_eq!(
         summary(&after_deactivation),
-        (1, json!({"GREEN": 1, "ORANGE": 0, "RED": 0}), 0, json!("GREEN"))
+        (
+            1,
+            json!({"GREEN": 1, "ORANGE": 0, "RED": 0}),
+            0,
+            json!("GREEN")
+        )
     );
     assert_eq!(
         summary(&after_delete),
-        (0, json!({"GREEN": 0, "ORANGE": 0, "RED": 0}), 0, Value::Null)
+        (
+            0,
+            json!({"GREEN": 0, "ORANGE": 0, "RED": 0}),
+            0,
+            Value::Null
+        )
     );
 }
 
@@ -530,7 +613,9 @@ async fn dashboards_are_paginated_with_a_next_link_keeping_the_filter() {
     }
     let other = dashboard(&app, &admin, "Unfiled").await;
 
-    let first = app.get(&admin, "/dashboards?limit=2&process_name=Ops").await;
+    let first = app
+        .get(&admin, "/dashboards?limit=2&process_name=Ops")
+        .await;
     first.assert_status(200);
     let next = first.next_link().expect("a next link on a full page");
     assert!(
@@ -540,7 +625,11 @@ async fn dashboards_are_paginated_with_a_next_link_keeping_the_filter() {
     let (items, pages) = collect_pages(&app, &admin, "/dashboards?limit=2&process_name=Ops").await;
 
     created.reverse();
-    assert_eq!(ids(&Value::Array(items)), created, "every page, newest first, once");
+    assert_eq!(
+        ids(&Value::Array(items)),
+        created,
+        "every page, newest first, once"
+    );
     assert_eq!(pages, 3);
     assert!(!created.contains(&other));
     let last = app.get(&admin, "/dashboards?limit=6").await;
@@ -572,7 +661,9 @@ async fn bad_limits_on_core_lists_are_422_naming_limit() {
         app.get(&admin, &format!("{path}?limit=1000"))
             .await
             .assert_status(200);
-        let bad_cursor = app.get(&admin, &format!("{path}?cursor=not-a-cursor")).await;
+        let bad_cursor = app
+            .get(&admin, &format!("{path}?cursor=not-a-cursor"))
+            .await;
         assert_eq!(bad_cursor.status, 422, "{path}: {}", bad_cursor.text);
         assert_problem(&bad_cursor, 422);
     }
@@ -590,8 +681,18 @@ async fn invalid_dashboard_bodies_are_422_naming_the_field() {
     let cases: Vec<(Method, &str, Value, &str)> = vec![
         (Method::POST, "/dashboards", json!({}), "title"),
         (Method::POST, "/dashboards", json!({"title": ""}), "title"),
-        (Method::POST, "/dashboards", json!({"title": "   "}), "title"),
-        (Method::POST, "/dashboards", json!({"title": "t".repeat(201)}), "title"),
+        (
+            Method::POST,
+            "/dashboards",
+            json!({"title": "   "}),
+            "title",
+        ),
+        (
+            Method::POST,
+            "/dashboards",
+            json!({"title": "t".repeat(201)}),
+            "title",
+        ),
         (Method::POST, "/dashboards", json!({"title": 12}), "title"),
         (
             Method::POST,
@@ -624,7 +725,12 @@ async fn invalid_dashboard_bodies_are_422_naming_the_field() {
             "colour",
         ),
         (Method::PATCH, &path, json!({"title": ""}), "title"),
-        (Method::PATCH, &path, json!({"title": "t".repeat(201)}), "title"),
+        (
+            Method::PATCH,
+            &path,
+            json!({"title": "t".repeat(201)}),
+            "title",
+        ),
         (
             Method::PATCH,
             &path,
@@ -667,7 +773,10 @@ async fn malformed_json_on_core_writes_is_400() {
         (Method::POST, format!("/kpis/{kpi_id}/actions")),
         (Method::PATCH, format!("/actions/{}", id_of(&action))),
         (Method::POST, format!("/kpis/{kpi_id}/comments")),
-        (Method::POST, format!("/actions/{}/comments", id_of(&action))),
+        (
+            Method::POST,
+            format!("/actions/{}/comments", id_of(&action)),
+        ),
     ] {
         for raw in ["{,}", "{\"title\": ", "[1, 2"] {
             let resp = app

@@ -7,8 +7,8 @@ use kpix_tests::{
     Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
     fixtures::{
         add_value, collect_pages, comment_action, comment_kpi, create_action, create_kpi,
-        dashboard, deactivate_user, exact_number, get_ok, id_of, ids, kpi, kpi_body,
-        number_text, team_dashboard,
+        dashboard, deactivate_user, exact_number, get_ok, id_of, ids, kpi, kpi_body, number_text,
+        team_dashboard,
     },
 };
 use reqwest::Method;
@@ -39,7 +39,12 @@ fn judged(value: &Value) -> (String, String, String, String) {
     )
 }
 
-fn judged_as(status: &str, green: &str, orange: &str, red: &str) -> (String, String, String, String) {
+fn judged_as(
+    status: &str,
+    green: &str,
+    orange: &str,
+    red: &str,
+) -> (String, String, String, String) {
     (status.into(), green.into(), orange.into(), red.into())
 }
 
@@ -87,7 +92,10 @@ async fn a_kpi_is_created_with_every_field() {
     assert_eq!(number_text(&body["threshold_orange"]), "3.75");
     assert_eq!(number_text(&body["threshold_red"]), "10");
     assert_eq!(body["is_active"], false);
-    assert!(body["created_at"].is_string() && body["updated_at"].is_string(), "{body}");
+    assert!(
+        body["created_at"].is_string() && body["updated_at"].is_string(),
+        "{body}"
+    );
     for field in [
         "latest_value",
         "latest_status",
@@ -96,7 +104,10 @@ async fn a_kpi_is_created_with_every_field() {
     ] {
         assert_eq!(body[field], Value::Null, "{field}: {body}");
     }
-    assert_eq!(&get_ok(&app, &admin, &format!("/kpis/{}", created.id())).await, body);
+    assert_eq!(
+        &get_ok(&app, &admin, &format!("/kpis/{}", created.id())).await,
+        body
+    );
     assert!(app.logs().contains(r#""audit":"kpi_created""#));
 }
 
@@ -137,7 +148,8 @@ async fn kpis_are_listed_per_dashboard_in_creation_order_with_pages() {
     let elsewhere = kpi(&app, &admin, other, &json!({})).await;
 
     let listed = get_ok(&app, &admin, &format!("/dashboards/{board}/kpis")).await;
-    let (paged, pages) = collect_pages(&app, &admin, &format!("/dashboards/{board}/kpis?limit=2")).await;
+    let (paged, pages) =
+        collect_pages(&app, &admin, &format!("/dashboards/{board}/kpis?limit=2")).await;
 
     assert_eq!(ids(&listed), created);
     assert_eq!(ids(&Value::Array(paged)), created);
@@ -188,7 +200,14 @@ async fn decimals_round_trip_exactly_as_json_numbers() {
     let kpi_id = id_of(&created);
 
     let stored = add_value(&app, &admin, kpi_id, "2025-03-01", &exact_number("12.345")).await;
-    let small = add_value(&app, &admin, kpi_id, "2025-04-01", &exact_number("0.30000000000000004")).await;
+    let small = add_value(
+        &app,
+        &admin,
+        kpi_id,
+        "2025-04-01",
+        &exact_number("0.30000000000000004"),
+    )
+    .await;
     let fetched = get_ok(&app, &admin, &format!("/kpis/{kpi_id}")).await;
     let values = get_ok(&app, &admin, &format!("/kpis/{kpi_id}/values")).await;
 
@@ -203,7 +222,9 @@ async fn decimals_round_trip_exactly_as_json_numbers() {
     assert_eq!(number_text(&values[1]["value"]), "12.345");
     assert_eq!(number_text(&fetched["latest_value"]), "0.30000000000000004");
     // and the raw text carries numbers, not strings
-    let raw = app.get(&admin, &format!("/values/{}", id_of(&stored))).await;
+    let raw = app
+        .get(&admin, &format!("/values/{}", id_of(&stored)))
+        .await;
     assert!(raw.text.contains(r#""value":12.345"#), "{}", raw.text);
 }
 
@@ -216,12 +237,16 @@ async fn misordered_thresholds_are_422_naming_the_threshold() {
     let board = dashboard(&app, &admin, "Plant").await;
     let path = format!("/dashboards/{board}/kpis");
     let up = |green: i64, orange: i64, red: Value| {
-        kpi_body(&json!({"direction": "UP_IS_BETTER", "threshold_green": green,
-                         "threshold_orange": orange, "threshold_red": red}))
+        kpi_body(
+            &json!({"direction": "UP_IS_BETTER", "threshold_green": green,
+                         "threshold_orange": orange, "threshold_red": red}),
+        )
     };
     let down = |green: i64, orange: i64, red: Value| {
-        kpi_body(&json!({"direction": "DOWN_IS_BETTER", "threshold_green": green,
-                         "threshold_orange": orange, "threshold_red": red}))
+        kpi_body(
+            &json!({"direction": "DOWN_IS_BETTER", "threshold_green": green,
+                         "threshold_orange": orange, "threshold_red": red}),
+        )
     };
 
     for (body, field) in [
@@ -291,8 +316,14 @@ async fn invalid_kpi_bodies_are_422_naming_the_field() {
         (kpi_body(&json!({"name": ""})), "name"),
         (kpi_body(&json!({"name": "n".repeat(201)})), "name"),
         (kpi_body(&json!({"code": "c".repeat(51)})), "code"),
-        (kpi_body(&json!({"threshold_green": "abc"})), "threshold_green"),
-        (kpi_body(&json!({"threshold_orange": true})), "threshold_orange"),
+        (
+            kpi_body(&json!({"threshold_green": "abc"})),
+            "threshold_green",
+        ),
+        (
+            kpi_body(&json!({"threshold_orange": true})),
+            "threshold_orange",
+        ),
         (kpi_body(&json!({"threshold_red": "high"})), "threshold_red"),
         (kpi_body(&json!({"owner_id": "nobody"})), "owner_id"),
         (kpi_body(&json!({"is_active": "yes"})), "is_active"),
@@ -338,7 +369,11 @@ async fn a_duplicate_code_in_the_organization_is_409_whatever_its_case() {
         )
         .await;
     let renamed = app
-        .patch_json(&admin, &format!("/kpis/{second}"), &json!({"code": "Log-Otd"}))
+        .patch_json(
+            &admin,
+            &format!("/kpis/{second}"),
+            &json!({"code": "Log-Otd"}),
+        )
         .await;
     let in_other_org = app
         .post_json(
@@ -352,7 +387,10 @@ async fn a_duplicate_code_in_the_organization_is_409_whatever_its_case() {
     assert_eq!(assert_problem(&renamed, 409), "kpi_code_taken");
     in_other_org.assert_status(201);
     assert_eq!(in_other_org.body["code"], "LOG-OTD");
-    assert_eq!(get_ok(&app, &admin, &format!("/kpis/{second}")).await["code"], "LOG-LT");
+    assert_eq!(
+        get_ok(&app, &admin, &format!("/kpis/{second}")).await["code"],
+        "LOG-LT"
+    );
     // a freed code can be taken again; null clears a code
     app.patch_json(&admin, &format!("/kpis/{second}"), &json!({"code": null}))
         .await
@@ -382,7 +420,10 @@ async fn owner_id_must_be_an_active_user_of_the_organization() {
         assert_invalid_field(&created, "owner_id");
         assert_invalid_field(&patched, "owner_id");
     }
-    assert_eq!(get_ok(&app, &admin, &path).await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        get_ok(&app, &admin, &path).await.as_array().unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -397,7 +438,11 @@ async fn a_kpi_whose_owner_was_deactivated_can_still_be_edited() {
     deactivate_user(&app, &admin, leaver.user_id).await;
 
     let patched = app
-        .patch_json(&admin, &format!("/kpis/{kpi_id}"), &json!({"threshold_green": 95}))
+        .patch_json(
+            &admin,
+            &format!("/kpis/{kpi_id}"),
+            &json!({"threshold_green": 95}),
+        )
         .await;
 
     patched.assert_status(200);
@@ -415,10 +460,18 @@ async fn the_frequency_of_a_kpi_with_values_cannot_change() {
     add_value(&app, &admin, with_values, "2025-03-01", &json!(1)).await;
 
     let free = app
-        .patch_json(&admin, &format!("/kpis/{empty}"), &json!({"frequency": "WEEKLY"}))
+        .patch_json(
+            &admin,
+            &format!("/kpis/{empty}"),
+            &json!({"frequency": "WEEKLY"}),
+        )
         .await;
     let refused = app
-        .patch_json(&admin, &format!("/kpis/{with_values}"), &json!({"frequency": "WEEKLY"}))
+        .patch_json(
+            &admin,
+            &format!("/kpis/{with_values}"),
+            &json!({"frequency": "WEEKLY"}),
+        )
         .await;
 
     free.assert_status(200);
@@ -442,7 +495,9 @@ async fn patch_changes_only_the_fields_sent_and_null_clears() {
     .await;
     let path = format!("/kpis/{}", id_of(&created));
 
-    let renamed = app.patch_json(&admin, &path, &json!({"name": "Output"})).await;
+    let renamed = app
+        .patch_json(&admin, &path, &json!({"name": "Output"}))
+        .await;
     renamed.assert_status(200);
     for field in [
         "code",
@@ -544,7 +599,10 @@ async fn recompute_history_recolours_every_stored_value() {
         async move { get_ok(app, admin, &path).await }
     };
     assert_eq!(judged(&now(&a).await), judged_as("RED", "96", "90", "60"));
-    assert_eq!(judged(&now(&b).await), judged_as("ORANGE", "96", "90", "60"));
+    assert_eq!(
+        judged(&now(&b).await),
+        judged_as("ORANGE", "96", "90", "60")
+    );
     let c_now = now(&c).await;
     assert_eq!(judged(&c_now), judged_as("RED", "96", "90", "60"));
     assert_eq!(c_now["critical"], true, "55 <= red 60");
@@ -600,9 +658,15 @@ async fn only_the_dashboard_owner_or_an_admin_may_write_its_kpis() {
     );
     // …and changes nothing
     let create = app
-        .post_json(&colleague, &format!("/dashboards/{board}/kpis"), &kpi_body(&json!({})))
+        .post_json(
+            &colleague,
+            &format!("/dashboards/{board}/kpis"),
+            &kpi_body(&json!({})),
+        )
         .await;
-    let patch = app.patch_json(&colleague, &path, &json!({"name": "Mine"})).await;
+    let patch = app
+        .patch_json(&colleague, &path, &json!({"name": "Mine"}))
+        .await;
     let patch_recompute = app
         .patch_json(&colleague, &path, &json!({"recompute_history": true}))
         .await;
@@ -612,9 +676,13 @@ async fn only_the_dashboard_owner_or_an_admin_may_write_its_kpis() {
     }
     assert_eq!(get_ok(&app, &admin, &path).await["name"], "By owner");
 
-    app.patch_json(&owner, &format!("/kpis/{by_admin}"), &json!({"name": "Renamed by owner"}))
-        .await
-        .assert_status(200);
+    app.patch_json(
+        &owner,
+        &format!("/kpis/{by_admin}"),
+        &json!({"name": "Renamed by owner"}),
+    )
+    .await
+    .assert_status(200);
     app.patch_json(&admin, &path, &json!({"name": "Renamed by admin"}))
         .await
         .assert_status(200);
@@ -642,7 +710,10 @@ async fn kpis_of_a_team_dashboard_are_404_to_users_outside_the_team() {
 
     app.get(&member, &path).await.assert_status(200);
     // a member who is not the dashboard owner sees but may not change
-    assert_problem(&app.patch_json(&member, &path, &json!({"name": "X"})).await, 403);
+    assert_problem(
+        &app.patch_json(&member, &path, &json!({"name": "X"})).await,
+        403,
+    );
     let cases: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, path.clone(), None),
         (Method::PATCH, path.clone(), Some(json!({"name": "X"}))),
@@ -686,9 +757,14 @@ async fn another_organizations_kpi_is_404_for_read_and_write() {
         assert_problem(&resp, 404);
     }
     let foreign = app.get(&admin_b, &path).await;
-    let missing = app.get(&admin_b, &format!("/kpis/{}", Uuid::now_v7())).await;
+    let missing = app
+        .get(&admin_b, &format!("/kpis/{}", Uuid::now_v7()))
+        .await;
     assert_eq!(foreign.body, missing.body);
-    assert_eq!(get_ok(&app, &admin_a, &path).await["name"], "On-time delivery");
+    assert_eq!(
+        get_ok(&app, &admin_a, &path).await["name"],
+        "On-time delivery"
+    );
 }
 
 // -- delete -------------------------------------------------------------------
@@ -722,7 +798,8 @@ async fn deleting_a_kpi_deletes_its_values_actions_and_comments() {
         assert_problem(&app.get(&admin, &path).await, 404);
     }
     assert_problem(
-        &app.delete(&admin, &format!("/comments/{}", id_of(&on_action))).await,
+        &app.delete(&admin, &format!("/comments/{}", id_of(&on_action)))
+            .await,
         404,
     );
     let db = app.db().await;
@@ -744,7 +821,11 @@ async fn deleting_a_kpi_deletes_its_values_actions_and_comments() {
         .await
         .assert_status(200);
     assert_eq!(
-        get_ok(&app, &admin, &format!("/kpis/{kept}/comments")).await.as_array().unwrap().len(),
+        get_ok(&app, &admin, &format!("/kpis/{kept}/comments"))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
     assert_problem(&app.delete(&admin, &format!("/kpis/{doomed}")).await, 404);

@@ -25,10 +25,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if let Err(e) = telemetry::init(config.common.log_format) {
-        eprintln!("kpix-worker: {e}");
-        return std::process::ExitCode::from(2);
-    }
+    let _telemetry = match telemetry::init(config.common.log_format, config.common.otel_endpoint.as_deref(), "kpix-worker") {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("kpix-worker: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

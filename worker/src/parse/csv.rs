@@ -333,6 +333,7 @@ struct RecordGuard<R> {
     line: u64,
     record_line: u64,
     offset: u64,
+    after_cr: bool,
     between_records: bool,
     /// (byte offset, line) of the first byte of each record read ahead.
     starts: VecDeque<(u64, u64)>,
@@ -349,6 +350,7 @@ impl<R> RecordGuard<R> {
             line: 1,
             record_line: 1,
             offset: 0,
+            after_cr: false,
             between_records: true,
             starts: VecDeque::new(),
         }
@@ -372,9 +374,11 @@ impl<R> RecordGuard<R> {
                 self.between_records = false;
             }
             self.offset += 1;
-            if b == b'\n' {
+            // CRLF, LF and a lone CR each end a line.
+            if b == b'\r' || (b == b'\n' && !self.after_cr) {
                 self.line += 1;
             }
+            self.after_cr = b == b'\r';
             self.state = match (self.state, b) {
                 (QuoteState::Quoted, b'"') => QuoteState::QuotedQuote,
                 (QuoteState::Quoted, _) => QuoteState::Quoted,
@@ -553,6 +557,13 @@ mod tests {
         let (_, records) = parse(&bytes).unwrap();
         assert_eq!(records[0].kpi, "Taux de service");
         assert_eq!(records[0].value, Ok(dec("91.6")));
+    }
+
+    #[test]
+    fn old_mac_line_endings() {
+        let (_, records) = parse(b"kpi;period;value\rA;1;2\r\rB;1;3\r").unwrap();
+        let rows: Vec<u64> = records.iter().map(|r| r.row).collect();
+        assert_eq!(rows, vec![2, 4]);
     }
 
     #[test]

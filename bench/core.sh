@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Core domain: 1,000 KPIs (10 dashboards x 100, DAILY) x 100 values, then
+# 50 concurrent clients for 30 s on each of
+#   GET  /api/v1/kpis/{id}/values          (random KPI, default limit 100)
+#   GET  /api/v1/dashboards/{id}/kpis      (random dashboard of 100 KPIs)
+#   POST /api/v1/kpis/{id}/values          (every request a new KPI x day: 201)
+# each beside pgbench running the same SQL statements at the same concurrency
+# (-c 50 -j 2 -M prepared) as the database's own ceiling.
+# Target: API >= 0.5 x pgbench, p99 < 20 ms.
+#   bench/core.sh     (env: CORE_SECONDS, CORE_CLIENTS, CORE_WARMUP_SECONDS)
+source "$(dirname "$0")/lib.sh"
+
+RUN_S="${CORE_SECONDS:-30}"
+CLIENTS="${CORE_CLIENTS:-50}"
+WARMUP_S="${CORE_WARMUP_SECONDS:-3}"
+DASHBOARDS=10
+PER_DASHBOARD=100
+KPIS=$((DASHBOARDS * PER_DASHBOARD))
+VALUES_PER_KPI=100
+PASSWORD="bench password 0123"
+
+bench_init core
+start_api
+py() { python3 "$BENCH_DIR/kpix_bench.py" "$@"; }
+export BENCH_DIR
+
+admin="$(py signup "$API_URL" "bench-admin@example.com" "$PASSWORD")"
+read -r TOKEN USER_ID ORG_ID < <(python3 -c 'import json,sys; a=json.loads(sys.argv[1]); print(a["token"], a["user_id"], a["organization_id"])' "$admin")
+blog "creating $DASHBOARDS dashboards x $PER_DASHBOARD KPIs through the API"
+t0=$(date +%s.%N)
+py kpis "$API_URL" "$TOKEN" "$DASHBOARDS" "$PER_DASHBOARD" C "$BENCH_TMP/kpis.json"
+t1=$(date +%s.%N)
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); open(sys.argv[2],"w").write("\n".join(k["id"] for k in d["kpis"])+"\n"); open(sys.argv[3],"w").write("\n".join(d["dashboards"])+"\n")' \
+  "$BENCH_TMP/kpis.json" "$BENCH_TMP/kpi_ids.txt" "$BENCH_TMP/dashboard_ids.txt"
+
+blog "loading $VALUES_PER_KPI values per KPI by SQL"
+sql <<SQL
+-- UUID v7 as the application makes them (time-ordered), for the pgbench inserts too
+create function bench_uuidv7() returns uuid language sql volatile as \$\$
+  select encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing
+    substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3)
+    from 1 for 6), 52, 1), 53, 1), 'hex')::uuid
+\$\$;
+-- the status rule of shared/src/domain/status.rs (all KPIs are UP_IS_BETTER)
+insert into kpi_value (id, organization_id, kpi_id, period_start, period_end, value, status, critical,
+  threshold_green, threshold_orange, threshold_red, direction, created_by)
+select bench_uuidv7(), k.organization_id, k.id, x.day, x.day, x.v,
+  case when x.v >= k.threshold_green then 'GREEN' when x.v >= k.threshold_orange then 'ORANGE' else 'RED' end,
+  x.v < k.threshold_orange and k.threshold_red is not null and x.v <= k.threshold_red,
+  k.threshold_green, k.threshold_orange, k.threshold_red, k.direction, '$USER_ID'
+from kpi k cross join generate_series(0, $VALUES_PER_KPI - 1) g
+cross join lateral (select date '2024-01-01' + g as day, round((random() * 100)::numeric, 2) as v) x;
+-- id lookups for pgbench, which draws integers
+create table bench_kpi (n int primary key, id uuid not null);
+insert into bench_kpi select row_number() over (order by id), id from kpi;
+create table bench_dashboard (n int primary key, id uuid not null);
+insert into bench_dashboard select row_number() over (order by id), id from dashboard;
+vacuum analyze;
+SQL
+t2=$(date +%s.%N)
+rows="$(sql -c 'select count(*) from kpi_value')"
+blog "kpi_value has $rows rows"
+
+# API phase: warm-up (pool, statement caches), then the measured run.
+api_run() {
+  local label="$1" script="$2" path="$3" ids="$4"
+  BENCH_TOKEN="$TOKEN" BENCH_PATH="$path" BENCH_IDS="$ids" BENCH_THREADS=2 BENCH_LABEL="${label}_warmup" \
+    wrk -t2 -c"$CLIENTS" -d"${WARMUP_S}s" --timeout 10s -s "$BENCH_DIR/wrk/$script" "$API_URL" >/dev/null
+  wait_for_quiet
+  echo "load $(load_now)" >"$BENCH_TMP/$label.load"
+  blog "API $label: $CLIENTS connections, ${RUN_S}s (load $(load_now))"
+  BENCH_TOKEN="$TOKEN" BENCH_PATH="$path" BENCH_IDS="$ids" BENCH_THREADS=2 BENCH_LABEL="$label" \
+    wrk -t2 -c"$CLIENTS" -d"${RUN_S}s" --timeout 10s -s "$BENCH_DIR/wrk/$script" "$API_URL" >"$BENCH_TMP/$label.txt"
+}
+
+# pgbench phase: the same statements, same concurrency.
+pg_run() {
+  local label="$1" script="$2"; shift 2
+  wait_for_quiet
+  echo "load $(load_now)" >"$BENCH_TMP/$label.load"
+  blog "pgbench $label: -c $CLIENTS -j 2 -T $RUN_S -M prepared (load $(load_now))"
+  pgbench "$DB_URL" -n -c "$CLIENTS" -j 2 -T "$RUN_S" -M prepared -r \
+    -D uid="$USER_ID" -D org="$ORG_ID" -D admin=true -D kpis="$KPIS" -D dashboards="$DASHBOARDS" \
+    -D clients="$CLIENTS" -D c=0 "$@" -f "$BENCH_DIR/sql/$script" >"$BENCH_TMP/$label.txt" 2>&1 \
+    || { cat "$BENCH_TMP/$label.txt" >&2; bdie "pgbench $label failed"; }
+}
+
+api_run api_get_values get_random.lua "/api/v1/kpis/{id}/values" "$BENCH_TMP/kpi_ids.txt"
+pg_run pg_get_values get_values.sql
+api_run api_dashboard_kpis get_random.lua "/api/v1/dashboards/{id}/kpis" "$BENCH_TMP/dashboard_ids.txt"
+pg_run pg_dashboard_kpis dashboard_kpis.sql
+
+# POST: the warm-up writes days from 2029-01-01 on, the measured run from
+# 2030-01-01 (up to 1,000 requests per day of KPIs), pgbench from 2040-01-01.
+before_post="$(sql -c "select count(*) from kpi_value where period_start >= '2030-01-01' and period_start < '2040-01-01'")"
+BENCH_TOKEN="$TOKEN" BENCH_IDS="$BENCH_TMP/kpi_ids.txt" BENCH_THREADS=2 BENCH_START=2029-01-01 BENCH_LABEL=warmup \
+  wrk -t2 -c"$CLIENTS" -d"${WARMUP_S}s" --timeout 10s -s "$BENCH_DIR/wrk/post_values.lua" "$API_URL" >/dev/null
+wait_for_quiet
+echo "load $(load_now)" >"$BENCH_TMP/api_post_values.load"
+blog "API api_post_values: $CLIENTS connections, ${RUN_S}s (load $(load_now))"
+BENCH_TOKEN="$TOKEN" BENCH_IDS="$BENCH_TMP/kpi_ids.txt" BENCH_THREADS=2 BENCH_START=2030-01-01 BENCH_LABEL=api_post_values \
+  wrk -t2 -c"$CLIENTS" -d"${RUN_S}s" --timeout 10s -s "$BENCH_DIR/wrk/post_values.lua" "$API_URL" >"$BENCH_TMP/api_post_values.txt"
+after_post="$(sql -c "select count(*) from kpi_value where period_start >= '2030-01-01' and period_start < '2040-01-01'")"
+pg_run pg_post_values post_value.sql -D start=2040-01-01
+pg_rows="$(sql -c "select count(*) from kpi_value where period_start >= '2040-01-01'")"
+api_rss="$(rss_mib "$API_PID")"
+
+python3 - "$BENCH_TMP" "$CLIENTS" "$RUN_S" "$rows" "$((after_post - before_post))" "$pg_rows" "$api_rss" \
+  "$(python3 -c "print(round($t1 - $t0, 1), round($t2 - $t1, 1))")" <<'EOF'
+import json, re, sys
+tmp, clients, run_s, rows, api_inserted, pg_inserted, api_rss, setup = sys.argv[1:]
+def wrk(name):
+    for line in open(f"{tmp}/{name}.txt"):
+        if line.startswith("WRKJSON "):
+            return json.loads(line[8:])
+    sys.exit(f"no wrk result for {name}:\n" + open(f"{tmp}/{name}.txt").read())
+def pgbench(name):
+    text = open(f"{tmp}/{name}.txt").read()
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", text).group(1))
+    lat = float(re.search(r"latency average = ([\d.]+) ms", text).group(1))
+    failed = int(re.search(r"number of failed transactions: (\d+)", text).group(1))
+    done = int(re.search(r"number of transactions actually processed: (\d+)", text).group(1))
+    return {"tps": tps, "lat": lat, "failed": failed, "done": done}
+def load(name):
+    return open(f"{tmp}/{name}.load").read().split(" ", 1)[1].strip()
+print()
+print(f"kpix core benchmark  (1,000 KPIs x 100 values = {int(rows):,} rows; {clients} clients x {run_s} s; release build, loopback)")
+print(f"set-up: 10 dashboards + 1,000 KPIs through the API in {setup.split()[0]} s, values by SQL in {setup.split()[1]} s")
+print()
+head = f"{'endpoint':<30}{'API req/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'non-2xx':>8}{'pgbench tps':>12}{'pg avg ms':>10}{'ratio':>7}  verdict"
+print(head)
+print("-" * len(head))
+rows_out = []
+for label, a, p in (("GET /kpis/{id}/values", "api_get_values", "pg_get_values"),
+                    ("GET /dashboards/{id}/kpis", "api_dashboard_kpis", "pg_dashboard_kpis"),
+                    ("POST /kpis/{id}/values", "api_post_values", "pg_post_values")):
+    r, g = wrk(a), pgbench(p)
+    ratio = r["rps"] / g["tps"]
+    ok = ratio >= 0.5 and r["p99_ms"] < 20
+    non2xx = r["non_2xx_3xx"] + sum(r["socket_errors"].values())
+    verdict = ("PASS" if ok else "FAIL") + ("" if ratio >= 0.5 else " (ratio)") + ("" if r["p99_ms"] < 20 else " (p99)")
+    print(f"{label:<30}{r['rps']:>10.1f}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}{r['max_ms']:>8.1f}{non2xx:>8}{g['tps']:>12.1f}{g['lat']:>10.2f}{ratio:>7.2f}  {verdict}")
+    rows_out.append((label, r, g, a, p))
+print()
+for label, r, g, a, p in rows_out:
+    st = " ".join(f"{k}:{v}" for k, v in sorted(r["statuses"].items()))
+    print(f"{label:<30} API statuses {st}; socket errors {r['socket_errors']}; pgbench failed tx {g['failed']}")
+    print(f"{'':<30} load average at start: API {load(a)}, pgbench {load(p)}")
+post = wrk("api_post_values")
+print()
+print(f"POST check: 201 responses {post['statuses'].get('201', 0)}, rows the API inserted {api_inserted}, rows pgbench inserted {pg_inserted}")
+print(f"kpix-api peak / current RSS: {api_rss.split()[0]} / {api_rss.split()[1]} MiB")
+EOF
