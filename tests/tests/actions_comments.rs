@@ -337,6 +337,36 @@ async fn invalid_action_bodies_are_422_naming_the_field() {
     );
 }
 
+#[tokio::test]
+async fn a_wrong_json_type_for_an_action_status_is_422_not_400() {
+    // well-formed JSON with a value of the wrong type is invalid data (422
+    // naming the field), not a malformed body (400)
+    let (app, admin, kpi_id) = setup().await;
+    let action = create_action(&app, &admin, kpi_id, &json!({})).await;
+    let action_path = format!("/actions/{}", id_of(&action));
+
+    for value in [json!(1), json!(true), json!(["DONE"])] {
+        let created = app
+            .post_json(
+                &admin,
+                &format!("/kpis/{kpi_id}/actions"),
+                &json!({"title": "T", "status": value}),
+            )
+            .await;
+        let patched = app
+            .patch_json(&admin, &action_path, &json!({"status": value}))
+            .await;
+        assert_eq!(created.status, 422, "POST status {value}: {}", created.text);
+        assert_invalid_field(&created, "status");
+        assert_eq!(
+            patched.status, 422,
+            "PATCH status {value}: {}",
+            patched.text
+        );
+        assert_invalid_field(&patched, "status");
+    }
+}
+
 // -- is_late ------------------------------------------------------------------
 
 #[tokio::test]

@@ -778,7 +778,7 @@ async fn malformed_json_on_core_writes_is_400() {
             format!("/actions/{}/comments", id_of(&action)),
         ),
     ] {
-        for raw in ["{,}", "{\"title\": ", "[1, 2"] {
+        for raw in ["{,}", "{\"title\": ", "{\"title\": \"x\"", "not json"] {
             let resp = app
                 .send(
                     app.authed(&admin, method.clone(), &path)
@@ -789,6 +789,31 @@ async fn malformed_json_on_core_writes_is_400() {
             assert_eq!(resp.status, 400, "{method} {path} {raw:?}: {}", resp.text);
             assert_problem(&resp, 400);
         }
+    }
+}
+
+#[tokio::test]
+async fn a_truncated_body_is_400_even_when_its_beginning_has_the_wrong_shape() {
+    // a body that is not complete JSON is malformed (400) whatever the
+    // deserializer met first; only well-formed JSON with bad values is 422
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let board = dashboard(&app, &admin, "Plant").await;
+    let kpi_id = kpi(&app, &admin, board, &json!({})).await;
+
+    for (path, raw) in [
+        ("/dashboards".to_owned(), "[1, 2"),
+        ("/dashboards".to_owned(), r#"{"title": 5, "descr"#),
+        (
+            format!("/kpis/{kpi_id}/values"),
+            r#"{"value": "abc", "period_st"#,
+        ),
+    ] {
+        let resp = app
+            .post_raw(Some(&admin), &path, "application/json", raw)
+            .await;
+        assert_eq!(resp.status, 400, "POST {path} {raw:?}: {}", resp.text);
+        assert_problem(&resp, 400);
     }
 }
 

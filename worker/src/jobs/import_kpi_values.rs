@@ -299,7 +299,10 @@ fn parse_and_validate(
         // is tried as an id, then a code, then a name
         match resolver.resolve(KpiColumn::Auto, record) {
             Ok(row) => {
-                if !(atomic && rows_rejected > 0) && !stop_writing.load(Ordering::Relaxed) {
+                // atomic imports stop writing at the first invalid row: it would all roll back
+                let discarding = atomic && rows_rejected > 0;
+                let writing = !discarding && !stop_writing.load(Ordering::Relaxed);
+                if writing {
                     batch.push(row);
                     if batch.len() == BATCH_ROWS {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));

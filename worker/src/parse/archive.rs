@@ -664,15 +664,27 @@ mod tests {
 
     #[test]
     fn ods_tables_and_annotations_must_be_closed() {
-        let cell = r#"<table:table-cell office:value-type="string"><text:p>x</text:p></table:table-cell>"#;
-        assert!(ods_estimate(&format!("<table:table><table:table-row>{cell}</table:table-row></table:table>")).is_ok());
+        let cell =
+            r#"<table:table-cell office:value-type="string"><text:p>x</text:p></table:table-cell>"#;
+        assert!(
+            ods_estimate(&format!(
+                "<table:table><table:table-row>{cell}</table:table-row></table:table>"
+            ))
+            .is_ok()
+        );
         assert!(ods_estimate("<table:table/>").is_ok());
         let open = format!("<table:table><table:table-row>{cell}</table:table-row>");
         assert!(matches!(ods_estimate(&open), Err(ParseError::Malformed(_))));
         let closed_in_cell = r#"<table:table><table:table-row><table:table-cell office:value-type="string"><text:p></table:table></text:p></table:table-cell></table:table-row>"#;
-        assert!(matches!(ods_estimate(closed_in_cell), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            ods_estimate(closed_in_cell),
+            Err(ParseError::Malformed(_))
+        ));
         let annotation = r#"<table:table><table:table-row><table:table-cell office:value-type="string"><office:annotation><text:p>n</text:p></table:table-cell></table:table-row></table:table>"#;
-        assert!(matches!(ods_estimate(annotation), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            ods_estimate(annotation),
+            Err(ParseError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -423,8 +423,14 @@ mod tests {
     #[test]
     fn floats_convert_as_excel_displays_them() {
         assert_eq!(f64_to_decimal(0.1 + 0.2), Ok(dec("0.3")));
-        assert_eq!(f64_to_decimal(95.65000000000001), Ok(dec("95.65")));
-        assert_eq!(f64_to_decimal(97.23999999999999), Ok(dec("97.24")));
+        assert_eq!(
+            f64_to_decimal(f64::from_bits(95.65_f64.to_bits() + 1)),
+            Ok(dec("95.65"))
+        );
+        assert_eq!(
+            f64_to_decimal(f64::from_bits(97.24_f64.to_bits() - 1)),
+            Ok(dec("97.24"))
+        );
         assert_eq!(f64_to_decimal(-2.5), Ok(dec("-2.5")));
         assert_eq!(f64_to_decimal(1e-12), Ok(dec("0.000000000001")));
         assert_eq!(f64_to_decimal(123_456_789_012.5), Ok(dec("123456789012.5")));
@@ -523,7 +529,7 @@ mod tests {
         let digits = n.to_string();
         let mut out = String::new();
         for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 out.push(sep);
             }
             out.push(c);

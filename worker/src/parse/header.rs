@@ -384,7 +384,8 @@ mod tests {
 
     #[test]
     fn recognises_french_and_english_headers() {
-        let cases: &[(&[&str], KpiColumn, usize, usize, usize, Option<usize>)] = &[
+        type Case<'a> = (&'a [&'a str], KpiColumn, usize, usize, usize, Option<usize>);
+        let cases: &[Case<'_>] = &[
             (
                 &["kpi_code", "period", "value", "comment"],
                 KpiColumn::Code,

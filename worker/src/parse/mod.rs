@@ -182,15 +182,15 @@ pub fn parse_file(
 /// Formats a byte count for messages.
 fn human_bytes(n: u64) -> String {
     const KIB: u64 = 1024;
-    if n >= KIB * KIB * KIB && n % (KIB * KIB * KIB) == 0 {
+    if n >= KIB * KIB * KIB && n.is_multiple_of(KIB * KIB * KIB) {
         format!("{} GiB", n / (KIB * KIB * KIB))
     } else if n >= KIB * KIB * KIB {
         format!("{:.1} GiB", n as f64 / (KIB * KIB * KIB) as f64)
-    } else if n >= KIB * KIB && n % (KIB * KIB) == 0 {
+    } else if n >= KIB * KIB && n.is_multiple_of(KIB * KIB) {
         format!("{} MiB", n / (KIB * KIB))
     } else if n >= KIB * KIB {
         format!("{:.1} MiB", n as f64 / (KIB * KIB) as f64)
-    } else if n >= KIB && n % KIB == 0 {
+    } else if n >= KIB && n.is_multiple_of(KIB) {
         format!("{} KiB", n / KIB)
     } else {
         format!("{n} bytes")

@@ -851,9 +851,16 @@ fn refuses_an_xls_with_absurd_dimensions() {
 fn refuses_every_truncation_of_an_xls() {
     let xls = generated_xls();
     // Past the last EOF record only padding is cut.
-    let end = xls.windows(4).rposition(|w| w == [0x0A, 0x00, 0x00, 0x00]).unwrap() + 4;
+    let end = xls
+        .windows(4)
+        .rposition(|w| w == [0x0A, 0x00, 0x00, 0x00])
+        .unwrap()
+        + 4;
     for cut in (0..end).step_by(7) {
-        assert!(parse_all(&xls[..cut], FileKind::Xls).is_err(), "cut at {cut}");
+        assert!(
+            parse_all(&xls[..cut], FileKind::Xls).is_err(),
+            "cut at {cut}"
+        );
     }
 }
 
@@ -875,13 +882,19 @@ fn fuzz_structured_mutations() {
         state ^= state << 17;
         state
     };
-    let iterations: usize = std::env::var("FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let iterations: usize = std::env::var("FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let xlsx = generated_xlsx();
     let xls = generated_xls();
     let ods = {
         let content = ods_content(&format!(
             "<table:table table:name=\"S\"><table:table-row>{}{}{}</table:table-row><table:table-row table:number-rows-repeated=\"3\">{}<table:table-cell office:value-type=\"date\" office:date-value=\"2025-01-31\"/><table:table-cell office:value-type=\"float\" office:value=\"1.5\" table:number-columns-repeated=\"2\"/></table:table-row></table:table>",
-            ods_text("kpi"), ods_text("period"), ods_text("value"), ods_text("A")
+            ods_text("kpi"),
+            ods_text("period"),
+            ods_text("value"),
+            ods_text("A")
         ));
         ods_of(&content)
     };
@@ -906,7 +919,14 @@ fn fuzz_structured_mutations() {
         let which = i % 3;
         let (bytes, kind) = match which {
             0 => {
-                let target = ["xl/worksheets/sheet2.xml", "xl/sharedStrings.xml", "xl/styles.xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml"][(rand() % 6) as usize];
+                let target = [
+                    "xl/worksheets/sheet2.xml",
+                    "xl/sharedStrings.xml",
+                    "xl/styles.xml",
+                    "xl/workbook.xml",
+                    "xl/_rels/workbook.xml.rels",
+                    "[Content_Types].xml",
+                ][(rand() % 6) as usize];
                 let bytes = rewrite_zip(&xlsx, |name, mut content| {
                     if name == target {
                         mutate(&mut content, &mut rand);
@@ -942,7 +962,10 @@ fn fuzz_structured_mutations() {
         if rx.recv_timeout(Duration::from_secs(20)).is_err() {
             let path = std::env::temp_dir().join("kpix-fuzz-hang.bin");
             std::fs::write(&path, &bytes).unwrap();
-            panic!("iteration {i} ({kind}) hung or panicked; input in {}", path.display());
+            panic!(
+                "iteration {i} ({kind}) hung or panicked; input in {}",
+                path.display()
+            );
         }
     }
 }
