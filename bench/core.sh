@@ -17,7 +17,7 @@ DASHBOARDS=10
 PER_DASHBOARD=100
 KPIS=$((DASHBOARDS * PER_DASHBOARD))
 VALUES_PER_KPI=100
-PASSWORD="bench password 0123"
+PASSWORD="bench-password-0123"
 
 bench_init core
 start_api
@@ -105,7 +105,7 @@ pg_run pg_post_values post_value.sql -D start=2040-01-01
 pg_rows="$(sql -c "select count(*) from kpi_value where period_start >= '2040-01-01'")"
 api_rss="$(rss_mib "$API_PID")"
 
-python3 - "$BENCH_TMP" "$CLIENTS" "$RUN_S" "$rows" "$((after_post - before_post))" "$pg_rows" "$api_rss" \
+BENCH_VERSION="$(bench_version)" python3 - "$BENCH_TMP" "$CLIENTS" "$RUN_S" "$rows" "$((after_post - before_post))" "$pg_rows" "$api_rss" \
   "$(python3 -c "print(round($t1 - $t0, 1), round($t2 - $t1, 1))")" <<'EOF'
 import json, re, sys
 tmp, clients, run_s, rows, api_inserted, pg_inserted, api_rss, setup = sys.argv[1:]
@@ -125,6 +125,7 @@ def load(name):
     return open(f"{tmp}/{name}.load").read().split(" ", 1)[1].strip()
 print()
 print(f"kpix core benchmark  (1,000 KPIs x 100 values = {int(rows):,} rows; {clients} clients x {run_s} s; release build, loopback)")
+print("measured: " + __import__("os").environ["BENCH_VERSION"])
 print(f"set-up: 10 dashboards + 1,000 KPIs through the API in {setup.split()[0]} s, values by SQL in {setup.split()[1]} s")
 print()
 head = f"{'endpoint':<30}{'API req/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'non-2xx':>8}{'pgbench tps':>12}{'pg avg ms':>10}{'ratio':>7}  verdict"

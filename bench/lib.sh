@@ -7,7 +7,8 @@ set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 KPIX_ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/kpix-target}"
-BIN="$CARGO_TARGET_DIR/release"
+# KPIX_BENCH_BIN: run other binaries (an A/B build) instead of building this tree
+BIN="${KPIX_BENCH_BIN:-$CARGO_TARGET_DIR/release}"
 PG_ADMIN_URL="${KPIX_BENCH_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 blog() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
@@ -48,7 +49,7 @@ bench_init() {
   for tool in wrk psql pgbench python3 curl; do
     command -v "$tool" >/dev/null 2>&1 || bdie "$tool is missing (wrk: apt-get install -y wrk)"
   done
-  if [ -z "${KPIX_BENCH_NO_BUILD:-}" ]; then
+  if [ -z "${KPIX_BENCH_NO_BUILD:-}" ] && [ -z "${KPIX_BENCH_BIN:-}" ]; then
     blog "building release binaries (cargo waits if another build holds the lock)"
     (cd "$KPIX_ROOT" && cargo build --release -q -p kpix-api -p kpix-worker --bins) >&2
   fi
@@ -95,7 +96,7 @@ start_api() {
 # start_worker: sets WORKER_PID (a fresh process, so its VmHWM is this run's).
 start_worker() {
   bench_env
-  WORKER_POLL_MILLIS="${WORKER_POLL_MILLIS:-200}" "$BIN/kpix-worker" >"$BENCH_TMP/worker.log" 2>&1 &
+  "$BIN/kpix-worker" >"$BENCH_TMP/worker.log" 2>&1 &
   WORKER_PID=$!
   BENCH_PIDS+=("$WORKER_PID")
   sleep 1
@@ -130,3 +131,13 @@ wait_for_quiet() {
 }
 
 sql() { psql "$DB_URL" -v ON_ERROR_STOP=1 -qAt "$@"; }
+
+# What was measured: the commit, and whether the tree had uncommitted changes.
+bench_version() {
+  local rev dirty=""
+  rev="$(git -C "$KPIX_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  git -C "$KPIX_ROOT" diff --quiet HEAD -- api shared worker migrations Cargo.toml Cargo.lock 2>/dev/null || dirty=" + uncommitted changes"
+  local bins=""
+  [ -n "${KPIX_BENCH_BIN:-}" ] && bins=", binaries from $KPIX_BENCH_BIN"
+  echo "commit $rev$dirty$bins, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
+}

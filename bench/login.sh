@@ -9,7 +9,7 @@ SECONDS_RUN="${LOGIN_SECONDS:-20}"
 LOGIN_C="${LOGIN_CONNECTIONS:-32}"
 HEALTH_C="${HEALTH_CONNECTIONS:-4}"
 USERS_N="${BENCH_USERS_N:-50}"
-PASSWORD="bench password 0123"
+PASSWORD="bench-password-0123"
 
 bench_init login
 start_api
@@ -62,21 +62,23 @@ forget_pid "$flood"
 BENCH_LABEL=me_idle BENCH_TOKEN="$token" BENCH_PATH=/api/v1/auth/me BENCH_IDS="$BENCH_TMP/none.txt" \
   wrk -t1 -c2 -d5s --timeout 30s -s "$BENCH_DIR/wrk/get_random.lua" "$API_URL" >"$BENCH_TMP/me_idle.txt"
 api_rss="$(rss_mib "$API_PID")"
+api_threads="$(awk '/^Threads/ {print $2}' "/proc/$API_PID/status")"
 issued="$(sql -c "select count(*) from refresh_token")"
 
-python3 - "$BENCH_TMP" "$load_before" "$load_after" "$api_rss" "$issued" "$USERS_N" "$LOGIN_C" "$HEALTH_C" <<'EOF'
+BENCH_VERSION="$(bench_version)" python3 - "$BENCH_TMP" "$load_before" "$load_after" "$api_rss" "$issued" "$USERS_N" "$LOGIN_C" "$HEALTH_C" "$api_threads" <<'EOF'
 import json, sys
-tmp, load_before, load_after, api_rss, issued, users, login_c, health_c = sys.argv[1:]
+tmp, load_before, load_after, api_rss, issued, users, login_c, health_c, threads = sys.argv[1:]
 def run(name):
     for line in open(f"{tmp}/{name}.txt"):
         if line.startswith("WRKJSON "):
             return json.loads(line[8:])
     sys.exit(f"no wrk result in {name}.txt:\n" + open(f"{tmp}/{name}.txt").read())
-login, health, idle = run("login"), run("health_under_flood"), run("health_idle")
+login, health, idle = run("login"), run("health"), run("health_idle")
 login2, me, me_idle = run("login2"), run("me"), run("me_idle")
 ok = login["statuses"].get("200", 0)
 print()
 print(f"kpix login benchmark  ({users} users, release build, loopback)")
+print("measured: " + __import__("os").environ["BENCH_VERSION"])
 print(f"load average before: {load_before}   after: {load_after}")
 print()
 print(f"{'phase':<28}{'conns':>6}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  statuses")
@@ -92,5 +94,5 @@ print(f"non-200 logins:                 {login['requests'] - ok}   socket errors
 verdict = "PASS" if health["p99_ms"] < 10 else "FAIL"
 print(f"/health/live p99 under flood:   {health['p99_ms']:.2f} ms  (target < 10 ms: {verdict})")
 print(f"GET /auth/me p99 under flood:   {me['p99_ms']:.2f} ms (idle {me_idle['p99_ms']:.2f} ms); non-200 {me['requests'] - me['statuses'].get('200', 0)}")
-print(f"kpix-api peak / current RSS:    {api_rss.split()[0]} / {api_rss.split()[1]} MiB")
+print(f"kpix-api peak / current RSS:    {api_rss.split()[0]} / {api_rss.split()[1]} MiB; threads {threads}")
 EOF

@@ -2,8 +2,10 @@
 # Reporting benchmark: builds the release binaries, fills a fresh database with
 # kpix-demo (10,000 KPIs x 100 values by default), starts kpix-api, then for
 # each /reporting endpoint measures p50 / p99 / requests per second over HTTP
-# (wrk, 20 concurrent connections) and the same SQL run directly (pgbench,
-# prepared statements, 20 clients), and prints both with their ratio.
+# (wrk, 20 concurrent connections) and the same SQL run directly (pgbench, 20
+# clients, `-M extended`: unnamed statements planned with their parameters, as
+# the API sends them; the SQL comes from `kpix-demo --report-sql`), and prints
+# both with their ratio, plus each statement's EXPLAIN ANALYZE timing.
 #
 #   bench/reporting.sh                     # the full run (about 3 minutes plus the build)
 #   KPIS=1000 DURATION=5 bench/reporting.sh
@@ -123,7 +125,7 @@ for name in "${ENDPOINTS[@]}"; do
 
     # warm-up of both paths, then the measurements
     wrk -t"$THREADS" -c"$CLIENTS" -d3s --timeout 30s -H "Authorization: Bearer $TOKEN" "$url" >/dev/null
-    pgbench -n -M prepared -c "$CLIENTS" -j "$THREADS" -T 3 -f "$WORK/$name.sql" "${VARS[@]}" "$DB_URL" >/dev/null 2>&1
+    pgbench -n -M extended -c "$CLIENTS" -j "$THREADS" -T 3 -f "$WORK/$name.sql" "${VARS[@]}" "$DB_URL" >/dev/null 2>&1
 
     wrk -t"$THREADS" -c"$CLIENTS" -d"${DURATION}s" --timeout 30s --latency -H "Authorization: Bearer $TOKEN" "$url" >"$WORK/$name.wrk"
     if grep -q "Non-2xx" "$WORK/$name.wrk"; then cat "$WORK/$name.wrk" >&2; echo "bench: errors under load" >&2; exit 1; fi
@@ -131,7 +133,7 @@ for name in "${ENDPOINTS[@]}"; do
     http_rps=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$WORK/$name.wrk")
 
     mkdir -p "$WORK/$name.logs"
-    (cd "$WORK/$name.logs" && pgbench -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$DURATION" -l \
+    (cd "$WORK/$name.logs" && pgbench -n -M extended -c "$CLIENTS" -j "$THREADS" -T "$DURATION" -l \
         -f "$WORK/$name.sql" "${VARS[@]}" "$DB_URL" >"$WORK/$name.pgbench" 2>&1) \
         || { cat "$WORK/$name.pgbench" >&2; exit 1; }
     read -r sql_p50 sql_p99 < <(pgbench_percentiles "$WORK/$name.logs"/pgbench_log.*)

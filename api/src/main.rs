@@ -10,7 +10,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let _telemetry = match telemetry::init(config.common.log_format, config.common.otel_endpoint.as_deref(), "kpix-api") {
+    let _telemetry = match telemetry::init(
+        config.common.log_format,
+        config.common.otel_endpoint.as_deref(),
+        "kpix-api",
+    ) {
         Ok(telemetry) => telemetry,
         Err(e) => {
             eprintln!("kpix-api: {e}");
@@ -27,13 +31,22 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: ApiConfig) -> anyhow::Result<()> {
+    let mut shutdown = Box::pin(kpix_api::shutdown_signal()?);
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let bind_addr = config.bind_addr;
     tracing::info!(config = ?config, "starting kpix-api");
-    let state = kpix_api::build_state(config, Some(metrics)).await?;
+    // SIGTERM during start-up (migrations) stops the process cleanly
+    let state = tokio::select! {
+        state = kpix_api::build_state(config, Some(metrics)) => state?,
+        () = &mut shutdown => {
+            tracing::info!("stopped during start-up");
+            return Ok(());
+        }
+    };
     let listener = tokio::net::TcpListener::bind(bind_addr).await?;
     // the real address (port 0 picks one): tests and scripts read this line
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    kpix_api::serve(listener, kpix_api::build_router(state)).await?;
+    kpix_api::serve(listener, kpix_api::build_router(state), shutdown).await?;
+    tracing::info!("kpix-api stopped cleanly");
     Ok(())
 }

@@ -58,11 +58,23 @@ mod tests {
 
     #[test]
     fn uploads_are_sniffed_by_content() {
-        assert_eq!(sniff_upload(b"kpi_code,period,value\n"), Some(ImportType::Csv));
-        assert_eq!(sniff_upload("Indicateur;P\u{e9}riode".as_bytes()), Some(ImportType::Csv));
-        assert_eq!(sniff_upload(b"\xef\xbb\xbfkpi;period"), Some(ImportType::Csv));
+        assert_eq!(
+            sniff_upload(b"kpi_code,period,value\n"),
+            Some(ImportType::Csv)
+        );
+        assert_eq!(
+            sniff_upload("Indicateur;P\u{e9}riode".as_bytes()),
+            Some(ImportType::Csv)
+        );
+        assert_eq!(
+            sniff_upload(b"\xef\xbb\xbfkpi;period"),
+            Some(ImportType::Csv)
+        );
         assert_eq!(sniff_upload(b"PK\x03\x04rest"), Some(ImportType::Excel));
-        assert_eq!(sniff_upload(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0]), Some(ImportType::Excel));
+        assert_eq!(
+            sniff_upload(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0]),
+            Some(ImportType::Excel)
+        );
         assert_eq!(sniff_upload(b"\x7fELF\x02\x01\x01\x00"), None);
         assert_eq!(sniff_upload(b""), None);
     }

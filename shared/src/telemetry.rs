@@ -26,23 +26,49 @@ impl Drop for Telemetry {
 
 /// Installs the global subscriber; call once at process start. An invalid
 /// `RUST_LOG` or exporter setting is an error, not silently replaced.
-pub fn init(format: LogFormat, otel_endpoint: Option<&str>, service: &'static str) -> Result<Telemetry, ConfigError> {
+pub fn init(
+    format: LogFormat,
+    otel_endpoint: Option<&str>,
+    service: &'static str,
+) -> Result<Telemetry, ConfigError> {
     let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| DEFAULT_FILTER.to_owned());
-    let filter = EnvFilter::try_new(&directives).map_err(|e| ConfigError { name: "RUST_LOG", reason: e.to_string() })?;
+    let filter = EnvFilter::try_new(&directives).map_err(|e| ConfigError {
+        name: "RUST_LOG",
+        reason: e.to_string(),
+    })?;
     let output = match format {
-        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false).boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
         LogFormat::Pretty => fmt::layer().boxed(),
     };
-    let provider = otel_endpoint.map(|endpoint| tracer_provider(endpoint, service)).transpose()?;
-    let traces = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
-    tracing_subscriber::registry().with(filter).with(output).with(traces).init();
+    let provider = otel_endpoint
+        .map(|endpoint| tracer_provider(endpoint, service))
+        .transpose()?;
+    let traces = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .with(traces)
+        .init();
     Ok(Telemetry { provider })
 }
 
 /// The exporter reads `OTEL_EXPORTER_OTLP_ENDPOINT` (and the other standard
 /// `OTEL_*` variables) itself and posts to `<endpoint>/v1/traces`.
-fn tracer_provider(endpoint: &str, service: &'static str) -> Result<SdkTracerProvider, ConfigError> {
-    let invalid = |reason: String| ConfigError { name: "OTEL_EXPORTER_OTLP_ENDPOINT", reason };
+fn tracer_provider(
+    endpoint: &str,
+    service: &'static str,
+) -> Result<SdkTracerProvider, ConfigError> {
+    let invalid = |reason: String| ConfigError {
+        name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+        reason,
+    };
     url::Url::parse(endpoint).map_err(|e| invalid(format!("'{endpoint}' is not a URL: {e}")))?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()

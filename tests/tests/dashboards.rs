@@ -778,7 +778,7 @@ async fn malformed_json_on_core_writes_is_400() {
             format!("/actions/{}/comments", id_of(&action)),
         ),
     ] {
-        for raw in ["{,}", "{\"title\": ", "{\"title\": \"x\"", "not json"] {
+        for raw in ["{,}", "{\"", "not json", ""] {
             let resp = app
                 .send(
                     app.authed(&admin, method.clone(), &path)

@@ -31,17 +31,35 @@ impl Fixture {
     async fn with_app(app: TestApp) -> Fixture {
         let admin = app.signup("Import Org").await;
         let dashboard = app
-            .post_json(&admin, "/dashboards", &json!({"title": "Usine", "process_name": "Production"}))
+            .post_json(
+                &admin,
+                "/dashboards",
+                &json!({"title": "Usine", "process_name": "Production"}),
+            )
             .await
             .assert_status(201)
             .id();
         let mut kpis = Vec::new();
         for (code, name, frequency, direction, green, orange) in [
-            ("LOG-OTD", "Taux de service", "MONTHLY", "UP_IS_BETTER", 95, 90),
+            (
+                "LOG-OTD",
+                "Taux de service",
+                "MONTHLY",
+                "UP_IS_BETTER",
+                95,
+                90,
+            ),
             ("PROD-TRS", "TRS ligne 2", "MONTHLY", "UP_IS_BETTER", 85, 75),
             ("QUA-REB", "Taux de rebut", "WEEKLY", "DOWN_IS_BETTER", 2, 3),
             ("RH-ABS", "Absentéisme", "MONTHLY", "DOWN_IS_BETTER", 4, 6),
-            ("Q-TRIM", "Satisfaction trimestrielle", "QUARTERLY", "UP_IS_BETTER", 80, 70),
+            (
+                "Q-TRIM",
+                "Satisfaction trimestrielle",
+                "QUARTERLY",
+                "UP_IS_BETTER",
+                80,
+                70,
+            ),
         ] {
             let body = json!({"code": code, "name": name, "unit": "%", "frequency": frequency,
                 "direction": direction, "threshold_green": green, "threshold_orange": orange});
@@ -56,10 +74,19 @@ impl Fixture {
     }
 
     fn kpi(&self, code: &str) -> Uuid {
-        self.kpis.iter().find(|(c, _)| c == code).map(|(_, id)| *id).expect("fixture KPI")
+        self.kpis
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, id)| *id)
+            .expect("fixture KPI")
     }
 
-    async fn upload(&self, filename: &str, bytes: Vec<u8>, fields: &[(&str, &str)]) -> TestResponse {
+    async fn upload(
+        &self,
+        filename: &str,
+        bytes: Vec<u8>,
+        fields: &[(&str, &str)],
+    ) -> TestResponse {
         upload_as(&self.app, &self.admin, filename, bytes, fields).await
     }
 
@@ -71,24 +98,46 @@ impl Fixture {
     }
 
     async fn values(&self, code: &str) -> Vec<Value> {
-        let resp = self.app.get(&self.admin, &format!("/kpis/{}/values?limit=1000", self.kpi(code))).await;
+        let resp = self
+            .app
+            .get(
+                &self.admin,
+                &format!("/kpis/{}/values?limit=1000", self.kpi(code)),
+            )
+            .await;
         resp.assert_status(200);
         resp.body.as_array().unwrap().clone()
     }
 
     async fn errors(&self, job: &Value) -> Vec<Value> {
-        let resp = self.app.get(&self.admin, &format!("/imports/jobs/{}/errors", job["id"].as_str().unwrap())).await;
+        let resp = self
+            .app
+            .get(
+                &self.admin,
+                &format!("/imports/jobs/{}/errors", job["id"].as_str().unwrap()),
+            )
+            .await;
         resp.assert_status(200);
         resp.body.as_array().unwrap().clone()
     }
 }
 
-async fn upload_as(app: &TestApp, session: &Session, filename: &str, bytes: Vec<u8>, fields: &[(&str, &str)]) -> TestResponse {
+async fn upload_as(
+    app: &TestApp,
+    session: &Session,
+    filename: &str,
+    bytes: Vec<u8>,
+    fields: &[(&str, &str)],
+) -> TestResponse {
     let mut form = Form::new().part("file", Part::bytes(bytes).file_name(filename.to_owned()));
     for (name, value) in fields {
         form = form.text(name.to_string(), value.to_string());
     }
-    app.send(app.authed(session, Method::POST, "/imports/kpi-values").multipart(form)).await
+    app.send(
+        app.authed(session, Method::POST, "/imports/kpi-values")
+            .multipart(form),
+    )
+    .await
 }
 
 async fn wait_job(app: &TestApp, session: &Session, id: Uuid) -> Value {
@@ -115,7 +164,12 @@ fn value_of(values: &[Value], period_start: &str) -> f64 {
 
 fn counts(job: &Value) -> (i64, i64, i64, i64) {
     let n = |f: &str| job[f].as_i64().unwrap();
-    (n("rows_total"), n("rows_inserted"), n("rows_updated"), n("rows_rejected"))
+    (
+        n("rows_total"),
+        n("rows_inserted"),
+        n("rows_updated"),
+        n("rows_rejected"),
+    )
 }
 
 #[tokio::test]
@@ -123,7 +177,13 @@ async fn every_sample_file_imports_completely() {
     let fx = Fixture::new().await;
     let _worker = fx.app.spawn_worker().await;
 
-    let job = fx.import("valeurs_2025_excel_fr.csv", sample("valeurs_2025_excel_fr.csv"), &[]).await;
+    let job = fx
+        .import(
+            "valeurs_2025_excel_fr.csv",
+            sample("valeurs_2025_excel_fr.csv"),
+            &[],
+        )
+        .await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
     assert_eq!(job["type"], "CSV");
     assert_eq!(counts(&job), (36, 36, 0, 0));
@@ -133,18 +193,41 @@ async fn every_sample_file_imports_completely() {
     assert_eq!(otd[0]["period_start"], "2025-12-01", "newest period first");
     assert_eq!(otd[0]["period_end"], "2025-12-31");
 
-    let job = fx.import("rebut_hebdo_utf8_bom.csv", sample("rebut_hebdo_utf8_bom.csv"), &[]).await;
+    let job = fx
+        .import(
+            "rebut_hebdo_utf8_bom.csv",
+            sample("rebut_hebdo_utf8_bom.csv"),
+            &[],
+        )
+        .await;
     assert_eq!(counts(&job), (26, 26, 0, 0), "{job}");
     let rebut = fx.values("QUA-REB").await;
     // 2025-W01 is the ISO week starting Monday 2024-12-30
     assert_eq!(value_of(&rebut, "2024-12-30"), 2.88);
-    assert_eq!(rebut.iter().find(|v| v["period_start"] == "2024-12-30").unwrap()["period_end"], "2025-01-05");
+    assert_eq!(
+        rebut
+            .iter()
+            .find(|v| v["period_start"] == "2024-12-30")
+            .unwrap()["period_end"],
+        "2025-01-05"
+    );
 
-    let job = fx.import("indicateurs_2024.xlsx", sample("indicateurs_2024.xlsx"), &[]).await;
+    let job = fx
+        .import(
+            "indicateurs_2024.xlsx",
+            sample("indicateurs_2024.xlsx"),
+            &[],
+        )
+        .await;
     assert_eq!(job["type"], "EXCEL");
     assert_eq!(counts(&job), (36, 36, 0, 0), "{job}");
     let trs = fx.values("PROD-TRS").await;
-    assert_eq!(trs.iter().filter(|v| v["period_start"].as_str().unwrap().starts_with("2024-")).count(), 12);
+    assert_eq!(
+        trs.iter()
+            .filter(|v| v["period_start"].as_str().unwrap().starts_with("2024-"))
+            .count(),
+        12
+    );
     assert!(fx.errors(&job).await.is_empty());
 }
 
@@ -154,13 +237,25 @@ async fn csv_dialects_numbers_and_period_forms_are_understood() {
     let _worker = fx.app.spawn_worker().await;
     // semicolons, decimal comma, thousands with spaces and no-break spaces, percent, title row
     let semicolon = "Export du 3 mars\n\nCode;Mois;Valeur;Commentaire\nLOG-OTD;2024-01;1 234,5;début\nLOG-OTD;2024-02;1\u{a0}000,25;\nLOG-OTD;29/03/2024;95 %;\"avec ; dedans\"\n";
-    let job = fx.import("semicolon.csv", semicolon.as_bytes().to_vec(), &[]).await;
-    assert_eq!(counts(&job), (3, 3, 0, 0), "{job} {:?}", fx.errors(&job).await);
+    let job = fx
+        .import("semicolon.csv", semicolon.as_bytes().to_vec(), &[])
+        .await;
+    assert_eq!(
+        counts(&job),
+        (3, 3, 0, 0),
+        "{job} {:?}",
+        fx.errors(&job).await
+    );
     let otd = fx.values("LOG-OTD").await;
     assert_eq!(value_of(&otd, "2024-01-01"), 1234.5);
     assert_eq!(value_of(&otd, "2024-02-01"), 1000.25);
     assert_eq!(value_of(&otd, "2024-03-01"), 95.0);
-    assert_eq!(otd.iter().find(|v| v["period_start"] == "2024-03-01").unwrap()["comment"], "avec ; dedans");
+    assert_eq!(
+        otd.iter()
+            .find(|v| v["period_start"] == "2024-03-01")
+            .unwrap()["comment"],
+        "avec ; dedans"
+    );
 
     // tabs, ISO weeks and quarters
     let tabs = "kpi\tperiod\tvalue\nQUA-REB\t2025-W12\t1.5\nQ-TRIM\t2025-Q2\t81\n";
@@ -172,9 +267,15 @@ async fn csv_dialects_numbers_and_period_forms_are_understood() {
     assert_eq!(quarter[0]["period_end"], "2025-06-30");
 
     // Windows-1252 with an accented KPI name and header, commas
-    let cp1252: Vec<u8> = b"Indicateur,P\xe9riode,Valeur\nAbsent\xe9isme,31/01/2025,\"4,2\"\n".to_vec();
+    let cp1252: Vec<u8> =
+        b"Indicateur,P\xe9riode,Valeur\nAbsent\xe9isme,31/01/2025,\"4,2\"\n".to_vec();
     let job = fx.import("absences.csv", cp1252, &[]).await;
-    assert_eq!(counts(&job), (1, 1, 0, 0), "{job} {:?}", fx.errors(&job).await);
+    assert_eq!(
+        counts(&job),
+        (1, 1, 0, 0),
+        "{job} {:?}",
+        fx.errors(&job).await
+    );
     assert_eq!(value_of(&fx.values("RH-ABS").await, "2025-01-01"), 4.2);
 }
 
@@ -193,12 +294,21 @@ async fn spreadsheets_with_date_cells_and_serials_import() {
         let row = 3 + i as u32;
         let date = rust_xlsxwriter::ExcelDateTime::from_ymd(2025, month, 15).unwrap();
         sheet.write_string(row, 0, "PROD-TRS").unwrap();
-        sheet.write_datetime_with_format(row, 1, &date, &date_format).unwrap();
-        sheet.write_number(row, 2, 80.0 + f64::from(month) / 10.0).unwrap();
+        sheet
+            .write_datetime_with_format(row, 1, &date, &date_format)
+            .unwrap();
+        sheet
+            .write_number(row, 2, 80.0 + f64::from(month) / 10.0)
+            .unwrap();
     }
     let bytes = workbook.save_to_buffer().unwrap();
     let job = fx.import("suivi.xlsx", bytes, &[]).await;
-    assert_eq!(counts(&job), (6, 6, 0, 0), "{job} {:?}", fx.errors(&job).await);
+    assert_eq!(
+        counts(&job),
+        (6, 6, 0, 0),
+        "{job} {:?}",
+        fx.errors(&job).await
+    );
     let trs = fx.values("PROD-TRS").await;
     assert_eq!(value_of(&trs, "2025-06-01"), 80.6);
     assert_eq!(value_of(&trs, "2025-01-01"), 80.1);
@@ -217,15 +327,43 @@ async fn atomic_import_writes_nothing_and_reports_every_error() {
     assert_eq!(job["status"], "FAILED");
     assert_eq!(job["mode"], "atomic");
     assert_eq!(counts(&job), (6, 0, 0, 4));
-    assert!(fx.values("LOG-OTD").await.is_empty(), "atomic: nothing written");
+    assert!(
+        fx.values("LOG-OTD").await.is_empty(),
+        "atomic: nothing written"
+    );
     let errors = fx.errors(&job).await;
-    let rows: Vec<(i64, &str)> = errors.iter().map(|e| (e["row"].as_i64().unwrap(), e["column"].as_str().unwrap())).collect();
-    assert_eq!(rows, vec![(3, "kpi_code"), (4, "value"), (5, "period"), (6, "period")]);
+    let rows: Vec<(i64, &str)> = errors
+        .iter()
+        .map(|e| (e["row"].as_i64().unwrap(), e["column"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![(3, "kpi_code"), (4, "value"), (5, "period"), (6, "period")]
+    );
     assert_eq!(errors[0]["value"], "NOPE");
-    assert!(errors[0]["message"].as_str().unwrap().contains("unknown KPI"));
-    assert!(errors[3]["message"].as_str().unwrap().contains("row 2"), "{}", errors[3]);
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown KPI")
+    );
+    assert!(
+        errors[3]["message"].as_str().unwrap().contains("row 2"),
+        "{}",
+        errors[3]
+    );
 
-    let csv = fx.app.send(fx.app.authed(&fx.admin, Method::GET, &format!("/imports/jobs/{}/errors?format=csv", job["id"].as_str().unwrap()))).await;
+    let csv = fx
+        .app
+        .send(fx.app.authed(
+            &fx.admin,
+            Method::GET,
+            &format!(
+                "/imports/jobs/{}/errors?format=csv",
+                job["id"].as_str().unwrap()
+            ),
+        ))
+        .await;
     csv.assert_status(200);
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
     assert!(csv.text.starts_with("row,column,value,message"));
@@ -236,17 +374,32 @@ async fn atomic_import_writes_nothing_and_reports_every_error() {
 async fn partial_import_keeps_valid_rows_and_dry_run_keeps_nothing() {
     let fx = Fixture::new().await;
     let _worker = fx.app.spawn_worker().await;
-    let dry = fx.import("errors.csv", invalid_file(), &[("mode", "partial"), ("dry_run", "true")]).await;
+    let dry = fx
+        .import(
+            "errors.csv",
+            invalid_file(),
+            &[("mode", "partial"), ("dry_run", "true")],
+        )
+        .await;
     assert_eq!(dry["dry_run"], true);
     assert_eq!(counts(&dry), (6, 2, 0, 4), "{dry}");
-    assert!(fx.values("LOG-OTD").await.is_empty(), "dry run: nothing written");
+    assert!(
+        fx.values("LOG-OTD").await.is_empty(),
+        "dry run: nothing written"
+    );
 
-    let partial = fx.import("errors.csv", invalid_file(), &[("mode", "partial")]).await;
+    let partial = fx
+        .import("errors.csv", invalid_file(), &[("mode", "partial")])
+        .await;
     assert_eq!(partial["status"], "SUCCESS");
     assert_eq!(counts(&partial), (6, 2, 0, 4));
     let otd = fx.values("LOG-OTD").await;
     assert_eq!(otd.len(), 2);
-    assert_eq!(value_of(&otd, "2025-01-01"), 90.0, "the first of two rows for one period is kept");
+    assert_eq!(
+        value_of(&otd, "2025-01-01"),
+        90.0,
+        "the first of two rows for one period is kept"
+    );
     assert_eq!(fx.errors(&partial).await.len(), 4);
 }
 
@@ -254,9 +407,13 @@ async fn partial_import_keeps_valid_rows_and_dry_run_keeps_nothing() {
 async fn reimporting_a_file_updates_and_duplicates_nothing() {
     let fx = Fixture::new().await;
     let _worker = fx.app.spawn_worker().await;
-    let first = fx.import("v.csv", sample("valeurs_2025_excel_fr.csv"), &[]).await;
+    let first = fx
+        .import("v.csv", sample("valeurs_2025_excel_fr.csv"), &[])
+        .await;
     assert_eq!(counts(&first), (36, 36, 0, 0));
-    let second = fx.import("v.csv", sample("valeurs_2025_excel_fr.csv"), &[]).await;
+    let second = fx
+        .import("v.csv", sample("valeurs_2025_excel_fr.csv"), &[])
+        .await;
     assert_eq!(counts(&second), (36, 0, 36, 0), "{second}");
     assert_eq!(fx.values("LOG-OTD").await.len(), 12);
 }
@@ -266,18 +423,40 @@ async fn another_organizations_kpi_is_unknown() {
     let fx = Fixture::new().await;
     let _worker = fx.app.spawn_worker().await;
     let other = fx.app.signup("Other Org").await;
-    let dashboard = fx.app.post_json(&other, "/dashboards", &json!({"title": "x"})).await.assert_status(201).id();
+    let dashboard = fx
+        .app
+        .post_json(&other, "/dashboards", &json!({"title": "x"}))
+        .await
+        .assert_status(201)
+        .id();
     fx.app
         .post_json(&other, &format!("/dashboards/{dashboard}/kpis"), &json!({"code": "SECRET", "name": "Secret",
             "frequency": "MONTHLY", "direction": "UP_IS_BETTER", "threshold_green": 1, "threshold_orange": 0}))
         .await
         .assert_status(201);
-    let job = fx.import("x.csv", b"code,period,value\nSECRET,2025-01,1\n".to_vec(), &[]).await;
+    let job = fx
+        .import(
+            "x.csv",
+            b"code,period,value\nSECRET,2025-01,1\n".to_vec(),
+            &[],
+        )
+        .await;
     assert_eq!(job["status"], "FAILED");
     let errors = fx.errors(&job).await;
-    assert!(errors[0]["message"].as_str().unwrap().contains("unknown KPI 'SECRET'"));
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown KPI 'SECRET'")
+    );
     // and the other organization cannot see this job
-    let resp = fx.app.get(&other, &format!("/imports/jobs/{}", job["id"].as_str().unwrap())).await;
+    let resp = fx
+        .app
+        .get(
+            &other,
+            &format!("/imports/jobs/{}", job["id"].as_str().unwrap()),
+        )
+        .await;
     assert_problem(&resp, 404);
 }
 
@@ -290,24 +469,51 @@ async fn uploads_are_checked_before_a_job_is_created() {
     let junk: Vec<u8> = (0..1000_u32).map(|i| (i * 7 % 256) as u8).collect();
     assert_problem(&fx.upload("junk.csv", junk, &[]).await, 415);
     assert_problem(&fx.upload("empty.csv", Vec::new(), &[]).await, 422);
-    let resp = fx.upload("ok.csv", b"code,period,value\n".to_vec(), &[("mode", "sometimes")]).await;
+    let resp = fx
+        .upload(
+            "ok.csv",
+            b"code,period,value\n".to_vec(),
+            &[("mode", "sometimes")],
+        )
+        .await;
     assert_problem(&resp, 422);
-    let resp = fx.upload("ok.csv", b"code,period,value\n".to_vec(), &[("dashboard_id", &Uuid::now_v7().to_string())]).await;
+    let resp = fx
+        .upload(
+            "ok.csv",
+            b"code,period,value\n".to_vec(),
+            &[("dashboard_id", &Uuid::now_v7().to_string())],
+        )
+        .await;
     assert_problem(&resp, 404);
     let listed = fx.app.get(&fx.admin, "/imports/jobs").await;
-    assert_eq!(listed.body.as_array().unwrap().len(), 0, "no job for a refused upload");
+    assert_eq!(
+        listed.body.as_array().unwrap().len(),
+        0,
+        "no job for a refused upload"
+    );
 }
 
 #[tokio::test]
 async fn the_same_idempotency_key_returns_the_same_job() {
     let fx = Fixture::new().await;
     let send = || {
-        let form = Form::new().part("file", Part::bytes(sample("rebut_hebdo_utf8_bom.csv")).file_name("r.csv"));
-        fx.app.send(fx.app.authed(&fx.admin, Method::POST, "/imports/kpi-values").header("Idempotency-Key", "upload-42").multipart(form))
+        let form = Form::new().part(
+            "file",
+            Part::bytes(sample("rebut_hebdo_utf8_bom.csv")).file_name("r.csv"),
+        );
+        fx.app.send(
+            fx.app
+                .authed(&fx.admin, Method::POST, "/imports/kpi-values")
+                .header("Idempotency-Key", "upload-42")
+                .multipart(form),
+        )
     };
     let first = send().await;
     first.assert_status(202);
-    assert_eq!(first.header("location"), Some(format!("/api/v1/imports/jobs/{}", first.id()).as_str()));
+    assert_eq!(
+        first.header("location"),
+        Some(format!("/api/v1/imports/jobs/{}", first.id()).as_str())
+    );
     let second = send().await;
     second.assert_status(202);
     assert_eq!(first.id(), second.id());
@@ -320,23 +526,48 @@ async fn the_same_idempotency_key_returns_the_same_job() {
 async fn a_user_sees_their_own_jobs_and_an_admin_all() {
     let fx = Fixture::new().await;
     let user = fx.app.create_user(&fx.admin, "USER").await;
-    let mine = upload_as(&fx.app, &user, "u.csv", sample("rebut_hebdo_utf8_bom.csv"), &[]).await;
+    let mine = upload_as(
+        &fx.app,
+        &user,
+        "u.csv",
+        sample("rebut_hebdo_utf8_bom.csv"),
+        &[],
+    )
+    .await;
     mine.assert_status(202);
-    let admins = fx.upload("a.csv", sample("rebut_hebdo_utf8_bom.csv"), &[]).await;
+    let admins = fx
+        .upload("a.csv", sample("rebut_hebdo_utf8_bom.csv"), &[])
+        .await;
     admins.assert_status(202);
     let listed = fx.app.get(&user, "/imports/jobs").await;
     assert_eq!(listed.body.as_array().unwrap().len(), 1);
-    assert_problem(&fx.app.get(&user, &format!("/imports/jobs/{}", admins.id())).await, 404);
+    assert_problem(
+        &fx.app
+            .get(&user, &format!("/imports/jobs/{}", admins.id()))
+            .await,
+        404,
+    );
     let all = fx.app.get(&fx.admin, "/imports/jobs").await;
-    let ids: Vec<&str> = all.body.as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec![admins.id().to_string(), mine.id().to_string()], "newest first");
+    let ids: Vec<&str> = all
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![admins.id().to_string(), mine.id().to_string()],
+        "newest first"
+    );
 }
 
 /// An XLSX-looking zip whose worksheet inflates far past the limits.
 fn zip_bomb() -> Vec<u8> {
     use std::io::Write;
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     zip.start_file("xl/workbook.xml", options).unwrap();
     zip.write_all(b"<workbook/>").unwrap();
     zip.start_file("xl/worksheets/sheet1.xml", options).unwrap();
@@ -350,7 +581,10 @@ fn zip_bomb() -> Vec<u8> {
 #[tokio::test]
 async fn hostile_files_fail_their_job_and_the_worker_goes_on() {
     let fx = Fixture::new().await;
-    let _worker = fx.app.spawn_worker_with(&[("WORKER_CONCURRENCY", "1")]).await;
+    let _worker = fx
+        .app
+        .spawn_worker_with(&[("WORKER_CONCURRENCY", "1")])
+        .await;
     let bomb = fx.import("bomb.xlsx", zip_bomb(), &[]).await;
     assert_eq!(bomb["status"], "FAILED");
     assert!(!bomb["error_message"].as_str().unwrap().is_empty());
@@ -360,12 +594,29 @@ async fn hostile_files_fail_their_job_and_the_worker_goes_on() {
     let job = fx.import("truncated.xlsx", truncated, &[]).await;
     assert_eq!(job["status"], "FAILED", "{job}");
 
-    let no_header = fx.import("prose.csv", b"hello there\nthis is not a table\n".to_vec(), &[]).await;
+    let no_header = fx
+        .import(
+            "prose.csv",
+            b"hello there\nthis is not a table\n".to_vec(),
+            &[],
+        )
+        .await;
     assert_eq!(no_header["status"], "FAILED");
-    assert!(no_header["error_message"].as_str().unwrap().contains("header"), "{no_header}");
+    assert!(
+        no_header["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("header"),
+        "{no_header}"
+    );
 
-    let ok = fx.import("ok.csv", sample("rebut_hebdo_utf8_bom.csv"), &[]).await;
-    assert_eq!(ok["status"], "SUCCESS", "the worker still processes the next job");
+    let ok = fx
+        .import("ok.csv", sample("rebut_hebdo_utf8_bom.csv"), &[])
+        .await;
+    assert_eq!(
+        ok["status"], "SUCCESS",
+        "the worker still processes the next job"
+    );
 }
 
 /// A CSV of `kpis` × `periods` monthly rows for the fixture's monthly KPIs.
@@ -382,7 +633,10 @@ fn big_csv(codes: &[&str], months: u32) -> Vec<u8> {
 
 async fn count_values(app: &TestApp) -> i64 {
     let pool = app.db().await;
-    sqlx::query_scalar("select count(*) from kpi_value").fetch_one(&pool).await.unwrap()
+    sqlx::query_scalar("select count(*) from kpi_value")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -394,16 +648,29 @@ async fn a_worker_killed_mid_job_loses_and_duplicates_nothing() {
     let resp = fx.upload("big.csv", file, &[]).await;
     resp.assert_status(202);
     let job_id = resp.id();
-    let mut first = fx.app.spawn_worker_with(&[("WORKER_HEARTBEAT_SECONDS", "1")]).await;
+    let mut first = fx
+        .app
+        .spawn_worker_with(&[("WORKER_HEARTBEAT_SECONDS", "1")])
+        .await;
     poll_until(JOB_DEADLINE, || async {
-        let job = fx.app.get(&fx.admin, &format!("/imports/jobs/{job_id}")).await;
-        (job.body["status"] == "RUNNING" && job.body["rows_processed"].as_i64() > Some(0)).then_some(())
+        let job = fx
+            .app
+            .get(&fx.admin, &format!("/imports/jobs/{job_id}"))
+            .await;
+        (job.body["status"] == "RUNNING" && job.body["rows_processed"].as_i64() > Some(0))
+            .then_some(())
     })
     .await;
     first.kill().await;
-    let job = fx.app.get(&fx.admin, &format!("/imports/jobs/{job_id}")).await;
+    let job = fx
+        .app
+        .get(&fx.admin, &format!("/imports/jobs/{job_id}"))
+        .await;
     assert_eq!(job.body["status"], "RUNNING", "killed mid-job");
-    let _second = fx.app.spawn_worker_with(&[("WORKER_HEARTBEAT_SECONDS", "1")]).await;
+    let _second = fx
+        .app
+        .spawn_worker_with(&[("WORKER_HEARTBEAT_SECONDS", "1")])
+        .await;
     let job = wait_job(&fx.app, &fx.admin, job_id).await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
     assert_eq!(counts(&job), (rows, rows, 0, 0));
@@ -415,21 +682,43 @@ async fn a_worker_killed_mid_job_loses_and_duplicates_nothing() {
 async fn sigterm_lets_the_current_job_finish_or_hands_it_back() {
     let fx = Fixture::new().await;
     let rows = 2 * 1200;
-    let resp = fx.upload("big.csv", big_csv(&["LOG-OTD", "PROD-TRS"], 1200), &[]).await;
+    let resp = fx
+        .upload("big.csv", big_csv(&["LOG-OTD", "PROD-TRS"], 1200), &[])
+        .await;
     let job_id = resp.id();
-    let mut worker = fx.app.spawn_worker_with(&[("WORKER_HEARTBEAT_SECONDS", "1")]).await;
+    let mut worker = fx
+        .app
+        .spawn_worker_with(&[("WORKER_HEARTBEAT_SECONDS", "1")])
+        .await;
     poll_until(JOB_DEADLINE, || async {
-        let job = fx.app.get(&fx.admin, &format!("/imports/jobs/{job_id}")).await;
+        let job = fx
+            .app
+            .get(&fx.admin, &format!("/imports/jobs/{job_id}"))
+            .await;
         (job.body["status"] != "PENDING").then_some(())
     })
     .await;
     worker.terminate();
-    let exit = worker.wait(Duration::from_secs(60)).await.expect("the worker stops after SIGTERM");
-    assert!(exit.success(), "clean exit after SIGTERM: {exit:?}\n{}", worker.logs());
-    let job = fx.app.get(&fx.admin, &format!("/imports/jobs/{job_id}")).await.body;
+    let exit = worker
+        .wait(Duration::from_secs(60))
+        .await
+        .expect("the worker stops after SIGTERM");
+    assert!(
+        exit.success(),
+        "clean exit after SIGTERM: {exit:?}\n{}",
+        worker.logs()
+    );
+    let job = fx
+        .app
+        .get(&fx.admin, &format!("/imports/jobs/{job_id}"))
+        .await
+        .body;
     if job["status"] != "SUCCESS" {
         // handed back: another worker finishes it
-        let _next = fx.app.spawn_worker_with(&[("WORKER_HEARTBEAT_SECONDS", "1")]).await;
+        let _next = fx
+            .app
+            .spawn_worker_with(&[("WORKER_HEARTBEAT_SECONDS", "1")])
+            .await;
         let job = wait_job(&fx.app, &fx.admin, job_id).await;
         assert_eq!(job["status"], "SUCCESS");
     }
@@ -444,27 +733,42 @@ async fn three_workers_drain_many_jobs_each_once() {
     for i in 0..jobs {
         // every job writes its own two periods
         let (year, month) = (2000 + i / 12, i % 12 + 1);
-        let file = format!("code,period,value\nLOG-OTD,{year}-{month:02},{i}\nRH-ABS,{year}-{month:02},{i}\n");
+        let file = format!(
+            "code,period,value\nLOG-OTD,{year}-{month:02},{i}\nRH-ABS,{year}-{month:02},{i}\n"
+        );
         let resp = fx.upload("j.csv", file.into_bytes(), &[]).await;
         resp.assert_status(202);
         ids.push(resp.id());
     }
-    let _workers = [fx.app.spawn_worker().await, fx.app.spawn_worker().await, fx.app.spawn_worker().await];
+    let _workers = [
+        fx.app.spawn_worker().await,
+        fx.app.spawn_worker().await,
+        fx.app.spawn_worker().await,
+    ];
     let pool = fx.app.db().await;
     poll_until(Duration::from_secs(180), || async {
-        let open: i64 = sqlx::query_scalar("select count(*) from data_import_job where status in ('PENDING', 'RUNNING')")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let open: i64 = sqlx::query_scalar(
+            "select count(*) from data_import_job where status in ('PENDING', 'RUNNING')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         (open == 0).then_some(())
     })
     .await;
-    let done: Vec<(String, i32, i32)> = sqlx::query_as("select status, attempt, rows_inserted from data_import_job")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let done: Vec<(String, i32, i32)> =
+        sqlx::query_as("select status, attempt, rows_inserted from data_import_job")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(done.len(), jobs as usize);
-    assert!(done.iter().all(|(status, attempt, inserted)| status == "SUCCESS" && *attempt == 1 && *inserted == 2), "{done:?}");
+    assert!(
+        done.iter()
+            .all(|(status, attempt, inserted)| status == "SUCCESS"
+                && *attempt == 1
+                && *inserted == 2),
+        "{done:?}"
+    );
     assert_eq!(count_values(&fx.app).await, 2 * i64::from(jobs));
     assert_eq!(ids.len(), jobs as usize);
 }

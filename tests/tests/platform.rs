@@ -517,4 +517,26 @@ async fn sigterm_stops_the_api_cleanly() {
 
     let status = status.unwrap_or_else(|| panic!("still running after SIGTERM:\n{}", app.logs()));
     assert!(status.success(), "{status:?}:\n{}", app.logs());
+    assert!(
+        app.logs().contains("shutdown signal received"),
+        "{}",
+        app.logs()
+    );
+}
+
+#[tokio::test]
+async fn sigterm_right_after_startup_is_still_graceful() {
+    // an orchestrator may stop a replica the moment it is up: once it says
+    // `listening`, SIGTERM must be handled, not kill the process
+    let mut app = TestApp::spawn().await;
+
+    app.api_process().terminate();
+    let status = app.api_process().wait(Duration::from_secs(15)).await;
+
+    let status = status.unwrap_or_else(|| panic!("still running after SIGTERM:\n{}", app.logs()));
+    assert!(
+        status.success(),
+        "killed by SIGTERM instead of stopping gracefully: {status:?}\n{}",
+        app.logs()
+    );
 }

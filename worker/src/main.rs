@@ -25,7 +25,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let _telemetry = match telemetry::init(config.common.log_format, config.common.otel_endpoint.as_deref(), "kpix-worker") {
+    let _telemetry = match telemetry::init(
+        config.common.log_format,
+        config.common.otel_endpoint.as_deref(),
+        "kpix-worker",
+    ) {
         Ok(telemetry) => telemetry,
         Err(e) => {
             eprintln!("kpix-worker: {e}");
@@ -43,19 +47,36 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn handle(task: ImportTask, ctx: Data<Arc<ImportContext>>) -> Result<(), BoxDynError> {
-    import_kpi_values::run(task, &ctx).await.map_err(|e| Box::new(e) as BoxDynError)
+    import_kpi_values::run(task, &ctx)
+        .await
+        .map_err(|e| Box::new(e) as BoxDynError)
 }
 
 async fn run(config: WorkerConfig) -> anyhow::Result<()> {
+    // registered before anything else: SIGTERM during start-up is not lost
+    let shutdown = shutdown_signal()?;
     tracing::info!(config = ?config, "starting kpix-worker");
     // one connection per slot for its transaction, one for progress, and the queue's own
-    let pool = db::connect(&config.common.database_url, (config.concurrency as u32) * 3 + 4).await?;
+    let pool = db::connect(
+        &config.common.database_url,
+        (config.concurrency as u32) * 3 + 4,
+    )
+    .await?;
     if !db::schema_is_ready(&pool).await? {
-        anyhow::bail!("the database schema is missing or out of date: start kpix-api once (it applies the migrations), then start the worker");
+        anyhow::bail!(
+            "the database schema is missing or out of date: start kpix-api once (it applies the migrations), then start the worker"
+        );
     }
     let storage = Storage::from_url(&config.common.storage_url)?;
-    let limits = Limits { max_rows: config.common.max_import_rows, ..Limits::default() };
-    let context = Arc::new(ImportContext { pool: pool.clone(), storage, limits });
+    let limits = Limits {
+        max_rows: config.common.max_import_rows,
+        ..Limits::default()
+    };
+    let context = Arc::new(ImportContext {
+        pool: pool.clone(),
+        storage,
+        limits,
+    });
 
     // a dead worker's task goes back to the queue after 3 missed heartbeats
     let queue = Config::default()
@@ -64,7 +85,11 @@ async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         .heartbeat_interval(config.heartbeat)
         .missed_heartbeats(3);
     let (concurrency, poll_interval) = (config.concurrency, config.poll_interval);
-    tracing::info!(concurrency, queue = IMPORT_QUEUE, "waiting for import tasks");
+    tracing::info!(
+        concurrency,
+        queue = IMPORT_QUEUE,
+        "waiting for import tasks"
+    );
     Monitor::new()
         .register(move |_| {
             let backend = PostgresStorage::<ImportTask>::new(&pool)
@@ -72,7 +97,11 @@ async fn run(config: WorkerConfig) -> anyhow::Result<()> {
                 .with_pubsub()
                 .poll_with_interval(poll_interval);
             // never reuse a name: apalis would leave a restarted worker's tasks stuck
-            let name = format!("kpix-worker-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+            let name = format!(
+                "kpix-worker-{}-{}",
+                std::process::id(),
+                uuid::Uuid::now_v7().simple()
+            );
             tracing::info!(worker = %name, "worker registered");
             WorkerBuilder::new(name)
                 .backend(backend)
@@ -83,18 +112,21 @@ async fn run(config: WorkerConfig) -> anyhow::Result<()> {
                 .build(handle)
         })
         .shutdown_timeout(Duration::from_secs(60))
-        .run_with_signal(shutdown_signal())
+        .run_with_signal(shutdown)
         .await?;
     tracing::info!("kpix-worker stopped cleanly");
     Ok(())
 }
 
-async fn shutdown_signal() -> std::io::Result<()> {
+fn shutdown_signal() -> std::io::Result<impl Future<Output = std::io::Result<()>> + Send + 'static>
+{
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("shutdown signal received: finishing current jobs");
-    Ok(())
+    Ok(async move {
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result?,
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutdown signal received: finishing current jobs");
+        Ok(())
+    })
 }

@@ -41,7 +41,10 @@ pub struct Resolver {
 }
 
 fn normalize(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// Longest cell text copied into an error report.
@@ -66,7 +69,13 @@ impl Resolver {
             }
             by_name.entry(normalize(&kpi.name)).or_default().push(index);
         }
-        Self { kpis, by_id, by_code, by_name, seen: HashMap::new() }
+        Self {
+            kpis,
+            by_id,
+            by_code,
+            by_name,
+            seen: HashMap::new(),
+        }
     }
 
     fn find_kpi(&self, column: KpiColumn, text: &str) -> Result<u32, String> {
@@ -74,7 +83,12 @@ impl Resolver {
         if key.is_empty() {
             return Err("missing KPI".into());
         }
-        let by_id = || text.trim().parse::<Uuid>().ok().and_then(|id| self.by_id.get(&id).copied());
+        let by_id = || {
+            text.trim()
+                .parse::<Uuid>()
+                .ok()
+                .and_then(|id| self.by_id.get(&id).copied())
+        };
         let by_code = || self.by_code.get(&key).copied();
         let by_name = || match self.by_name.get(&key).map(Vec::as_slice) {
             Some([one]) => Ok(Some(*one)),
@@ -97,10 +111,19 @@ impl Resolver {
     }
 
     /// Validates one record. Every problem of the row is reported, column by column.
-    pub fn resolve(&mut self, column: KpiColumn, record: Record) -> Result<ValueWrite, Vec<Rejection>> {
+    pub fn resolve(
+        &mut self,
+        column: KpiColumn,
+        record: Record,
+    ) -> Result<ValueWrite, Vec<Rejection>> {
         let mut rejections = Vec::new();
         let reject = |rejections: &mut Vec<Rejection>, column, value: &str, message: String| {
-            rejections.push(Rejection { row: record.row, column, value: shown(value), message });
+            rejections.push(Rejection {
+                row: record.row,
+                column,
+                value: shown(value),
+                message,
+            });
         };
         let kpi = self
             .find_kpi(column, &record.kpi)
@@ -109,7 +132,14 @@ impl Resolver {
         let value = record
             .value
             .as_ref()
-            .map_err(|message| reject(&mut rejections, Column::Value, &record.raw_value, message.clone()))
+            .map_err(|message| {
+                reject(
+                    &mut rejections,
+                    Column::Value,
+                    &record.raw_value,
+                    message.clone(),
+                )
+            })
             .ok()
             .copied();
         let period = kpi.and_then(|index| {
@@ -123,11 +153,22 @@ impl Resolver {
                 .map_err(|message| reject(&mut rejections, Column::Period, &text, message))
                 .ok()
         });
-        let comment = record.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        let comment = record
+            .comment
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
         if comment.is_some_and(|c| c.chars().count() > 2000) {
-            reject(&mut rejections, Column::Comment, "", "a comment is at most 2000 characters".into());
+            reject(
+                &mut rejections,
+                Column::Comment,
+                "",
+                "a comment is at most 2000 characters".into(),
+            );
         }
-        let (Some(index), Some(period), Some(value), true) = (kpi, period, value, rejections.is_empty()) else {
+        let (Some(index), Some(period), Some(value), true) =
+            (kpi, period, value, rejections.is_empty())
+        else {
             return Err(rejections);
         };
         let day = period.start.num_days_from_ce();
@@ -166,7 +207,9 @@ fn period_from_text(text: &str) -> Result<PeriodRef, String> {
         Err(error) => match trimmed.parse::<f64>() {
             // 1900-01-01 .. 2173-10-14: larger numbers are not dates a manager types
             Ok(serial) if (1.0..100_000.0).contains(&serial) && trimmed.len() > 4 => {
-                from_excel_serial(serial).map(PeriodRef::Date).ok_or_else(|| error.to_string())
+                from_excel_serial(serial)
+                    .map(PeriodRef::Date)
+                    .ok_or_else(|| error.to_string())
             }
             _ => Err(error.to_string()),
         },
@@ -194,7 +237,14 @@ mod tests {
     }
 
     fn record(row: u64, kpi: &str, period: PeriodCell, value: Result<Decimal, String>) -> Record {
-        Record { row, kpi: kpi.into(), period, raw_value: "x".into(), value, comment: None }
+        Record {
+            row,
+            kpi: kpi.into(),
+            period,
+            raw_value: "x".into(),
+            value,
+            comment: None,
+        }
     }
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -203,13 +253,30 @@ mod tests {
 
     #[test]
     fn resolves_codes_names_and_periods() {
-        let mut resolver = Resolver::new(vec![kpi("LOG-OTD", "Taux de service", Frequency::Monthly)]);
+        let mut resolver =
+            Resolver::new(vec![kpi("LOG-OTD", "Taux de service", Frequency::Monthly)]);
         let by_code = resolver
-            .resolve(KpiColumn::Code, record(2, "log-otd", PeriodCell::Text("31/03/2025".into()), Ok(Decimal::from(91))))
+            .resolve(
+                KpiColumn::Code,
+                record(
+                    2,
+                    "log-otd",
+                    PeriodCell::Text("31/03/2025".into()),
+                    Ok(Decimal::from(91)),
+                ),
+            )
             .expect("valid row");
         assert_eq!(by_code.period.start, date(2025, 3, 1));
         let by_name = resolver
-            .resolve(KpiColumn::Auto, record(3, " Taux  de service ", PeriodCell::Date(date(2025, 4, 30)), Ok(Decimal::from(92))))
+            .resolve(
+                KpiColumn::Auto,
+                record(
+                    3,
+                    " Taux  de service ",
+                    PeriodCell::Date(date(2025, 4, 30)),
+                    Ok(Decimal::from(92)),
+                ),
+            )
             .expect("valid row");
         assert_eq!(by_name.period.end, date(2025, 4, 30));
     }
@@ -218,14 +285,25 @@ mod tests {
     fn reports_every_problem_of_a_row() {
         let mut resolver = Resolver::new(vec![kpi("A", "Alpha", Frequency::Monthly)]);
         let errors = resolver
-            .resolve(KpiColumn::Code, record(7, "nope", PeriodCell::Text("2025-03".into()), Err("not a number: 'abc'".into())))
+            .resolve(
+                KpiColumn::Code,
+                record(
+                    7,
+                    "nope",
+                    PeriodCell::Text("2025-03".into()),
+                    Err("not a number: 'abc'".into()),
+                ),
+            )
             .expect_err("invalid row");
         assert_eq!(errors.len(), 2);
         assert_eq!((errors[0].row, errors[0].column), (7, Column::Kpi));
         assert!(errors[0].message.contains("unknown KPI 'nope'"));
         assert_eq!(errors[1].column, Column::Value);
         let errors = resolver
-            .resolve(KpiColumn::Code, record(8, "A", PeriodCell::Text("2025-Q1".into()), Ok(Decimal::ONE)))
+            .resolve(
+                KpiColumn::Code,
+                record(8, "A", PeriodCell::Text("2025-Q1".into()), Ok(Decimal::ONE)),
+            )
             .expect_err("a quarter for a monthly KPI");
         assert_eq!(errors[0].column, Column::Period);
     }
@@ -233,9 +311,27 @@ mod tests {
     #[test]
     fn the_same_kpi_and_period_twice_is_rejected_with_the_first_row() {
         let mut resolver = Resolver::new(vec![kpi("A", "Alpha", Frequency::Monthly)]);
-        resolver.resolve(KpiColumn::Code, record(2, "A", PeriodCell::Text("2025-03-01".into()), Ok(Decimal::ONE))).expect("first");
+        resolver
+            .resolve(
+                KpiColumn::Code,
+                record(
+                    2,
+                    "A",
+                    PeriodCell::Text("2025-03-01".into()),
+                    Ok(Decimal::ONE),
+                ),
+            )
+            .expect("first");
         let errors = resolver
-            .resolve(KpiColumn::Code, record(5, "A", PeriodCell::Text("2025-03-31".into()), Ok(Decimal::TWO)))
+            .resolve(
+                KpiColumn::Code,
+                record(
+                    5,
+                    "A",
+                    PeriodCell::Text("2025-03-31".into()),
+                    Ok(Decimal::TWO),
+                ),
+            )
             .expect_err("duplicate");
         assert!(errors[0].message.contains("row 2"), "{}", errors[0].message);
     }
@@ -248,11 +344,22 @@ mod tests {
             kpi("C", "Daily", Frequency::Daily),
         ]);
         let errors = resolver
-            .resolve(KpiColumn::Name, record(2, "same", PeriodCell::Text("2025-03".into()), Ok(Decimal::ONE)))
+            .resolve(
+                KpiColumn::Name,
+                record(
+                    2,
+                    "same",
+                    PeriodCell::Text("2025-03".into()),
+                    Ok(Decimal::ONE),
+                ),
+            )
             .expect_err("ambiguous");
         assert!(errors[0].message.contains("several KPIs"));
         let ok = resolver
-            .resolve(KpiColumn::Code, record(3, "C", PeriodCell::Text("45747".into()), Ok(Decimal::ONE)))
+            .resolve(
+                KpiColumn::Code,
+                record(3, "C", PeriodCell::Text("45747".into()), Ok(Decimal::ONE)),
+            )
             .expect("serial");
         assert_eq!(ok.period.start, date(2025, 3, 31));
     }

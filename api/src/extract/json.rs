@@ -47,34 +47,28 @@ where
 }
 
 /// Deserializes a body, telling syntax errors (400) from data errors (422).
+/// The body is read as JSON first, so a truncated or malformed body is a 400
+/// whatever its beginning looks like.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize(deserializer) {
-        Ok(value) => Ok(value),
-        Err(error) => {
-            let path = error.path().to_string();
-            let inner = error.into_inner();
-            match inner.classify() {
-                serde_json::error::Category::Data => {
-                    let message = strip_position(&inner.to_string());
-                    // "missing field `x`" and "unknown field `x`" name the field themselves
-                    // serde's path already ends with an unknown field, not with a missing one
-                    let field = match field_in_message(&message) {
-                        Some(f) if path == "." => f,
-                        Some(f) if path == f || path.ends_with(&format!(".{f}")) => path,
-                        Some(f) => format!("{path}.{f}"),
-                        None if path == "." => "body".into(),
-                        None => path,
-                    };
-                    Err(ApiError::Validation(vec![FieldError::new(field, message)]))
-                }
-                _ => Err(ApiError::bad_request(
-                    "malformed_json",
-                    format!("malformed JSON: {inner}"),
-                )),
-            }
-        }
-    }
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        // exact numbers travel under serde_json's private key: not a field a client sent
+        let path = error
+            .path()
+            .to_string()
+            .replace(".$serde_json::private::Number", "");
+        let message = strip_position(&error.into_inner().to_string());
+        // serde's path already ends with an unknown field, not with a missing one
+        let field = match field_in_message(&message) {
+            Some(f) if path == "." => f,
+            Some(f) if path == f || path.ends_with(&format!(".{f}")) => path,
+            Some(f) => format!("{path}.{f}"),
+            None if path == "." => "body".into(),
+            None => path,
+        };
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    })
 }
 
 fn strip_position(message: &str) -> String {

@@ -191,12 +191,16 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
-    let email = body.email.trim().to_lowercase();
     let address = peer.ip().to_string();
+    // an e-mail no account can have is refused like a wrong one, before any lookup
+    let Ok(email) = validate::email(&body.email).map(|e| e.to_lowercase()) else {
+        tracing::warn!(audit = "login_failed", address = %address, reason = "malformed e-mail", "login failed");
+        return Err(ApiError::Unauthorized("invalid e-mail or password".into()));
+    };
     let keys = [
-        format!("pair:{email}|{address}"),
-        format!("addr:{address}"),
-        format!("acct:{email}"),
+        throttle_key("pair", &format!("{email}|{address}")),
+        throttle_key("addr", &address),
+        throttle_key("acct", &email),
     ];
     let mut conn = state.pool.acquire().await?;
     if let Some(retry_after_secs) = db::login_throttle::locked_for(&mut conn, &keys).await? {
@@ -210,6 +214,7 @@ async fn login(
         .unwrap_or_else(|| password::DUMMY_HASH.clone());
     let given = body.password;
     let matches = given.len() <= validate::MAX_PASSWORD_BYTES
+        && !given.contains('\0')
         && state
             .hash_blocking(move || password::verify_password(&given, &stored))
             .await?;
@@ -237,6 +242,18 @@ async fn login(
     tx.commit().await?;
     tracing::info!(audit = "login", user_id = %response.user.id, address = %address, "login succeeded");
     Ok(axum::Json(response))
+}
+
+/// A bounded key for the failed-login counters, whatever the input's length.
+fn throttle_key(kind: &str, subject: &str) -> String {
+    let digest = tokens::hash_refresh_token(subject);
+    format!(
+        "{kind}:{}",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }
 
 /// Exchange a refresh token for new tokens; the old one stops working.

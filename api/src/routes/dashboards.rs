@@ -2,7 +2,10 @@
 //! team, or kept to their owner.
 use axum::{extract::State, http::StatusCode};
 use kpix_shared::{
-    db::{self, Caller, dashboards::{DashboardFilter, DashboardRow, DashboardUpdate, NewDashboard}},
+    db::{
+        self, Caller,
+        dashboards::{DashboardFilter, DashboardRow, DashboardUpdate, NewDashboard},
+    },
     validate,
 };
 use serde::Deserialize;
@@ -58,17 +61,29 @@ pub struct UpdateDashboardRequest {
 }
 
 /// Loads a visible dashboard or answers 404.
-pub async fn visible_dashboard(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<DashboardRow> {
-    db::dashboards::find_visible(conn, caller, id).await?.ok_or(ApiError::NotFound("dashboard"))
+pub async fn visible_dashboard(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<DashboardRow> {
+    db::dashboards::find_visible(conn, caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("dashboard"))
 }
 
 /// Loads a dashboard the caller may edit: 404 when invisible, 403 when only visible.
-pub async fn editable_dashboard(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<DashboardRow> {
+pub async fn editable_dashboard(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<DashboardRow> {
     let dashboard = visible_dashboard(conn, caller, id).await?;
     if dashboard.editable_by(caller) {
         Ok(dashboard)
     } else {
-        Err(ApiError::forbidden("only the dashboard's owner or an ADMIN may change it"))
+        Err(ApiError::forbidden(
+            "only the dashboard's owner or an ADMIN may change it",
+        ))
     }
 }
 
@@ -77,16 +92,37 @@ pub async fn editable_dashboard(conn: &mut PgConnection, caller: &Caller, id: Uu
 async fn check_team(conn: &mut PgConnection, caller: &Caller, team_id: Uuid) -> ApiResult<()> {
     let team = db::teams::find(conn, caller.organization_id, team_id).await?;
     let Some(team) = team else {
-        return Err(ApiError::invalid("team_id", "no such team in this organization"));
+        return Err(ApiError::invalid(
+            "team_id",
+            "no such team in this organization",
+        ));
     };
-    if !caller.is_admin() && !db::teams::members(conn, team.id).await?.iter().any(|m| m.user_id == caller.user_id) {
-        return Err(ApiError::invalid("team_id", "you can only share with a team you belong to"));
+    if !caller.is_admin()
+        && !db::teams::members(conn, team.id)
+            .await?
+            .iter()
+            .any(|m| m.user_id == caller.user_id)
+    {
+        return Err(ApiError::invalid(
+            "team_id",
+            "you can only share with a team you belong to",
+        ));
     }
     Ok(())
 }
 
-fn text_field(errors: &mut Vec<FieldError>, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
-    raw.and_then(|t| validate::optional_text(t, max).map_err(|m| errors.push(FieldError::new(field, m))).ok().flatten())
+fn text_field(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    raw: Option<&str>,
+    max: usize,
+) -> Option<String> {
+    raw.and_then(|t| {
+        validate::optional_text(t, max)
+            .map_err(|m| errors.push(FieldError::new(field, m)))
+            .ok()
+            .flatten()
+    })
 }
 
 /// Dashboards the caller can see, newest first, each with its status summary.
@@ -99,9 +135,15 @@ async fn list_dashboards(
     Query(query): Query<DashboardQuery>,
     pagination: Pagination,
 ) -> ApiResult<Page<DashboardRow>> {
-    let filter = DashboardFilter { process_name: query.process_name.filter(|p| !p.trim().is_empty()).map(|p| p.trim().to_owned()) };
+    let filter = DashboardFilter {
+        process_name: query
+            .process_name
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| p.trim().to_owned()),
+    };
     let mut conn = state.pool.acquire().await?;
-    let rows = db::dashboards::list(&mut conn, &auth.caller, &filter, pagination.request()?).await?;
+    let rows =
+        db::dashboards::list(&mut conn, &auth.caller, &filter, pagination.request()?).await?;
     Ok(pagination.respond(rows, |d| d.id.to_string()))
 }
 
@@ -114,9 +156,20 @@ async fn create_dashboard(
     Json(body): Json<CreateDashboardRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<DashboardRow>)> {
     let mut errors = Vec::new();
-    let title = validate::required_text(&body.title, 200).map_err(|m| errors.push(FieldError::new("title", m)));
-    let description = text_field(&mut errors, "description", body.description.as_deref(), 5000);
-    let process_name = text_field(&mut errors, "process_name", body.process_name.as_deref(), 200);
+    let title = validate::required_text(&body.title, 200)
+        .map_err(|m| errors.push(FieldError::new("title", m)));
+    let description = text_field(
+        &mut errors,
+        "description",
+        body.description.as_deref(),
+        5000,
+    );
+    let process_name = text_field(
+        &mut errors,
+        "process_name",
+        body.process_name.as_deref(),
+        200,
+    );
     let (Ok(title), true) = (title, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
@@ -144,9 +197,15 @@ async fn create_dashboard(
 /// A dashboard with its status summary.
 #[utoipa::path(get, path = "/dashboards/{id}", tag = "dashboards", params(("id" = Uuid, Path)),
     responses((status = 200, body = DashboardRow), (status = 404)), security(("bearer" = [])))]
-async fn get_dashboard(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<axum::Json<DashboardRow>> {
+async fn get_dashboard(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<DashboardRow>> {
     let mut conn = state.pool.acquire().await?;
-    Ok(axum::Json(visible_dashboard(&mut conn, &auth.caller, id).await?))
+    Ok(axum::Json(
+        visible_dashboard(&mut conn, &auth.caller, id).await?,
+    ))
 }
 
 /// Change a dashboard (its owner or an ADMIN). Absent fields are unchanged;
@@ -163,7 +222,9 @@ async fn update_dashboard(
     let current = editable_dashboard(&mut tx, &auth.caller, id).await?;
     let mut errors = Vec::new();
     let title = match body.title.as_deref() {
-        Some(t) => validate::required_text(t, 200).map_err(|m| errors.push(FieldError::new("title", m))).unwrap_or_default(),
+        Some(t) => validate::required_text(t, 200)
+            .map_err(|m| errors.push(FieldError::new("title", m)))
+            .unwrap_or_default(),
         None => current.title.clone(),
     };
     let description = match body.description {
@@ -182,18 +243,32 @@ async fn update_dashboard(
         check_team(&mut tx, &auth.caller, team_id).await?;
     }
     let owner_id = body.owner_id.unwrap_or(current.owner_id);
-    if owner_id != current.owner_id && !db::users::is_active_member(&mut tx, auth.caller.organization_id, owner_id).await? {
-        return Err(ApiError::invalid("owner_id", "must be an active user of the organization"));
+    if owner_id != current.owner_id
+        && !db::users::is_active_member(&mut tx, auth.caller.organization_id, owner_id).await?
+    {
+        return Err(ApiError::invalid(
+            "owner_id",
+            "must be an active user of the organization",
+        ));
     }
     db::dashboards::update(
         &mut tx,
         auth.caller.organization_id,
         id,
-        DashboardUpdate { title: &title, description: description.as_deref(), process_name: process_name.as_deref(), team_id, owner_id },
+        DashboardUpdate {
+            title: &title,
+            description: description.as_deref(),
+            process_name: process_name.as_deref(),
+            team_id,
+            owner_id,
+        },
     )
     .await?;
     // the caller may have handed the dashboard to someone else: read it back as an ADMIN would
-    let admin_view = Caller { role: kpix_shared::domain::Role::Admin, ..auth.caller };
+    let admin_view = Caller {
+        role: kpix_shared::domain::Role::Admin,
+        ..auth.caller
+    };
     let dashboard = visible_dashboard(&mut tx, &admin_view, id).await?;
     tx.commit().await?;
     Ok(axum::Json(dashboard))
@@ -202,7 +277,11 @@ async fn update_dashboard(
 /// Delete a dashboard with its KPIs, values, actions and comments (owner or ADMIN).
 #[utoipa::path(delete, path = "/dashboards/{id}", tag = "dashboards", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-async fn delete_dashboard(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+async fn delete_dashboard(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
     editable_dashboard(&mut tx, &auth.caller, id).await?;
     db::dashboards::delete(&mut tx, auth.caller.organization_id, id).await?;

@@ -7,7 +7,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use kpix_shared::{
-    db::{self, Caller, import_jobs::{JobRow, NewJob, RowError}},
+    db::{
+        self, Caller,
+        import_jobs::{JobRow, NewJob, RowError},
+    },
     domain::{ImportMode, ImportType},
     jobs::{self, ImportTask},
     storage::{StorageError, Upload},
@@ -55,13 +58,18 @@ fn multipart_error(error: MultipartError) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge("upload too large".into())
     } else {
-        ApiError::bad_request("malformed_multipart", format!("malformed multipart body: {}", error.body_text()))
+        ApiError::bad_request(
+            "malformed_multipart",
+            format!("malformed multipart body: {}", error.body_text()),
+        )
     }
 }
 
 fn storage_error(error: StorageError) -> ApiError {
     match error {
-        StorageError::TooLarge { limit } => ApiError::PayloadTooLarge(format!("the file is larger than the limit of {limit} bytes")),
+        StorageError::TooLarge { limit } => ApiError::PayloadTooLarge(format!(
+            "the file is larger than the limit of {limit} bytes"
+        )),
         other => ApiError::Internal(anyhow::Error::new(other).context("storing the upload")),
     }
 }
@@ -82,31 +90,61 @@ struct Form {
     params(("Idempotency-Key" = Option<String>, Header, description = "the same key returns the same job")),
     responses((status = 202, body = JobRow, headers(("Location" = String))), (status = 400), (status = 413), (status = 415), (status = 422)),
     security(("bearer" = [])))]
-async fn upload_kpi_values(State(state): State<AppState>, auth: AuthUser, headers: HeaderMap, multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>) -> ApiResult<Response> {
+async fn upload_kpi_values(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<Response> {
     let limit = state.config.common.max_upload_bytes;
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     // the multipart envelope adds a little around the file itself
     if declared.is_some_and(|n| n > limit + 64 * 1024) {
-        return Err(ApiError::PayloadTooLarge(format!("the file is larger than the limit of {limit} bytes")));
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the file is larger than the limit of {limit} bytes"
+        )));
     }
-    let mut multipart = multipart.map_err(|e| ApiError::UnsupportedMediaType(format!("expected a multipart/form-data body: {}", e.body_text())))?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::UnsupportedMediaType(format!(
+            "expected a multipart/form-data body: {}",
+            e.body_text()
+        ))
+    })?;
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(value) => {
-            let key = value.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY);
-            Some(key.ok_or_else(|| ApiError::invalid("Idempotency-Key", format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible characters")))?.to_owned())
+            let key = value
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY);
+            Some(
+                key.ok_or_else(|| {
+                    ApiError::invalid(
+                        "Idempotency-Key",
+                        format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible characters"),
+                    )
+                })?
+                .to_owned(),
+            )
         }
     };
     let mut conn = state.pool.acquire().await?;
     if let Some(key) = &idempotency_key
-        && let Some(job) = db::import_jobs::find_by_idempotency_key(&mut conn, &auth.caller, key).await?
+        && let Some(job) =
+            db::import_jobs::find_by_idempotency_key(&mut conn, &auth.caller, key).await?
     {
         return Ok(accepted(job));
     }
     drop(conn);
 
     let job_id = Uuid::now_v7();
-    let key = state.storage.import_key(auth.caller.organization_id, job_id);
+    let key = state
+        .storage
+        .import_key(auth.caller.organization_id, job_id);
     let form = match read_form(&state, &mut multipart, &key, limit).await {
         Ok(form) => form,
         Err(e) => {
@@ -114,7 +152,16 @@ async fn upload_kpi_values(State(state): State<AppState>, auth: AuthUser, header
             return Err(e);
         }
     };
-    match create_job(&state, &auth.caller, job_id, &key, &form, idempotency_key.as_deref()).await {
+    match create_job(
+        &state,
+        &auth.caller,
+        job_id,
+        &key,
+        &form,
+        idempotency_key.as_deref(),
+    )
+    .await
+    {
         Ok(job) => {
             tracing::info!(audit = "import_submitted", actor_id = %auth.caller.user_id, job_id = %job.id, filename = ?job.filename, size = form.file_size, mode = job.mode.as_str(), dry_run = job.dry_run, "import submitted");
             Ok(accepted(job))
@@ -124,7 +171,9 @@ async fn upload_kpi_values(State(state): State<AppState>, auth: AuthUser, header
             // a concurrent request with the same key won the race: answer with its job
             if let (ApiError::Conflict { .. }, Some(k)) = (&e, &idempotency_key) {
                 let mut conn = state.pool.acquire().await?;
-                if let Some(job) = db::import_jobs::find_by_idempotency_key(&mut conn, &auth.caller, k).await? {
+                if let Some(job) =
+                    db::import_jobs::find_by_idempotency_key(&mut conn, &auth.caller, k).await?
+                {
                     return Ok(accepted(job));
                 }
             }
@@ -152,7 +201,12 @@ async fn discard(state: &AppState, key: &str) {
 }
 
 /// Reads the form, streaming the file into the object store.
-async fn read_form(state: &AppState, multipart: &mut Multipart, key: &str, limit: u64) -> ApiResult<Form> {
+async fn read_form(
+    state: &AppState,
+    multipart: &mut Multipart,
+    key: &str,
+    limit: u64,
+) -> ApiResult<Form> {
     let mut file: Option<(Option<String>, u64, ImportType)> = None;
     let mut dashboard_id = None;
     let mut mode = ImportMode::Atomic;
@@ -164,17 +218,31 @@ async fn read_form(state: &AppState, multipart: &mut Multipart, key: &str, limit
                 if file.is_some() {
                     return Err(ApiError::invalid("file", "send one file per upload"));
                 }
-                let filename = field.file_name().map(|f| f.chars().take(255).collect::<String>());
+                let filename = field
+                    .file_name()
+                    .map(|f| f.chars().take(255).collect::<String>());
                 let mut upload: Option<(Upload, ImportType)> = None;
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     if chunk.is_empty() {
                         continue;
                     }
                     if upload.is_none() {
-                        let kind = jobs::sniff_upload(&chunk[..chunk.len().min(8192)]).ok_or_else(|| {
-                            ApiError::UnsupportedMediaType("the file is neither CSV nor a spreadsheet (XLSX, XLS, ODS)".into())
-                        })?;
-                        upload = Some((state.storage.start_upload(key).await.map_err(storage_error)?, kind));
+                        let kind = jobs::sniff_upload(&chunk[..chunk.len().min(8192)]).ok_or_else(
+                            || {
+                                ApiError::UnsupportedMediaType(
+                                    "the file is neither CSV nor a spreadsheet (XLSX, XLS, ODS)"
+                                        .into(),
+                                )
+                            },
+                        )?;
+                        upload = Some((
+                            state
+                                .storage
+                                .start_upload(key)
+                                .await
+                                .map_err(storage_error)?,
+                            kind,
+                        ));
                     }
                     if let Some((writer, _)) = upload.as_mut()
                         && let Err(e) = writer.write(&chunk, limit).await
@@ -196,12 +264,18 @@ async fn read_form(state: &AppState, multipart: &mut Multipart, key: &str, limit
                 let text = field.text().await.map_err(multipart_error)?;
                 let text = text.trim();
                 if !text.is_empty() {
-                    dashboard_id = Some(text.parse().map_err(|_| ApiError::invalid("dashboard_id", "must be a UUID"))?);
+                    dashboard_id = Some(
+                        text.parse()
+                            .map_err(|_| ApiError::invalid("dashboard_id", "must be a UUID"))?,
+                    );
                 }
             }
             "mode" => {
                 let text = field.text().await.map_err(multipart_error)?;
-                mode = text.trim().parse().map_err(|_| ApiError::invalid("mode", "must be atomic or partial"))?;
+                mode = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| ApiError::invalid("mode", "must be atomic or partial"))?;
             }
             "dry_run" => {
                 let text = field.text().await.map_err(multipart_error)?;
@@ -211,18 +285,40 @@ async fn read_form(state: &AppState, multipart: &mut Multipart, key: &str, limit
                     _ => return Err(ApiError::invalid("dry_run", "must be true or false")),
                 };
             }
-            other => return Err(ApiError::invalid(other.to_owned(), "unknown form field (expected file, dashboard_id, mode, dry_run)")),
+            other => {
+                return Err(ApiError::invalid(
+                    other.to_owned(),
+                    "unknown form field (expected file, dashboard_id, mode, dry_run)",
+                ));
+            }
         }
     }
-    let (filename, file_size, job_type) = file.ok_or_else(|| ApiError::invalid("file", "a file is required"))?;
-    Ok(Form { filename, file_size, job_type, dashboard_id, mode, dry_run })
+    let (filename, file_size, job_type) =
+        file.ok_or_else(|| ApiError::invalid("file", "a file is required"))?;
+    Ok(Form {
+        filename,
+        file_size,
+        job_type,
+        dashboard_id,
+        mode,
+        dry_run,
+    })
 }
 
 /// The job row and its queue task, in one transaction.
-async fn create_job(state: &AppState, caller: &Caller, job_id: Uuid, key: &str, form: &Form, idempotency_key: Option<&str>) -> ApiResult<JobRow> {
+async fn create_job(
+    state: &AppState,
+    caller: &Caller,
+    job_id: Uuid,
+    key: &str,
+    form: &Form,
+    idempotency_key: Option<&str>,
+) -> ApiResult<JobRow> {
     let mut tx = state.pool.begin().await?;
     if let Some(dashboard_id) = form.dashboard_id {
-        db::dashboards::find_visible(&mut tx, caller, dashboard_id).await?.ok_or(ApiError::NotFound("dashboard"))?;
+        db::dashboards::find_visible(&mut tx, caller, dashboard_id)
+            .await?
+            .ok_or(ApiError::NotFound("dashboard"))?;
     }
     let job = db::import_jobs::insert(
         &mut tx,
@@ -243,12 +339,17 @@ async fn create_job(state: &AppState, caller: &Caller, job_id: Uuid, key: &str, 
     .await
     .map_err(|e| {
         if db::is_unique_violation(&e, db::import_jobs::IDEMPOTENCY_KEY) {
-            ApiError::conflict("idempotency_key_in_use", "another upload with this Idempotency-Key is in progress")
+            ApiError::conflict(
+                "idempotency_key_in_use",
+                "another upload with this Idempotency-Key is in progress",
+            )
         } else {
             e.into()
         }
     })?;
-    jobs::enqueue_import(&mut tx, ImportTask { job_id }).await.map_err(|e| anyhow::Error::new(e).context("enqueuing the import task"))?;
+    jobs::enqueue_import(&mut tx, ImportTask { job_id })
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("enqueuing the import task"))?;
     tx.commit().await?;
     Ok(job)
 }
@@ -256,7 +357,11 @@ async fn create_job(state: &AppState, caller: &Caller, job_id: Uuid, key: &str, 
 /// Import jobs, newest first: a USER's own, all of the organization for an ADMIN.
 #[utoipa::path(get, path = "/imports/jobs", tag = "imports", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Vec<JobRow>)), security(("bearer" = [])))]
-async fn list_jobs(State(state): State<AppState>, auth: AuthUser, pagination: Pagination) -> ApiResult<Page<JobRow>> {
+async fn list_jobs(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    pagination: Pagination,
+) -> ApiResult<Page<JobRow>> {
     let mut conn = state.pool.acquire().await?;
     let jobs = db::import_jobs::list(&mut conn, &auth.caller, pagination.request()?).await?;
     Ok(pagination.respond(jobs, |j| j.id.to_string()))
@@ -265,9 +370,15 @@ async fn list_jobs(State(state): State<AppState>, auth: AuthUser, pagination: Pa
 /// An import job: status, counts and timestamps. Poll it until SUCCESS or FAILED.
 #[utoipa::path(get, path = "/imports/jobs/{id}", tag = "imports", params(("id" = Uuid, Path)),
     responses((status = 200, body = JobRow), (status = 404)), security(("bearer" = [])))]
-async fn get_job(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<axum::Json<JobRow>> {
+async fn get_job(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<JobRow>> {
     let mut conn = state.pool.acquire().await?;
-    let job = db::import_jobs::find_visible(&mut conn, &auth.caller, id).await?.ok_or(ApiError::NotFound("import job"))?;
+    let job = db::import_jobs::find_visible(&mut conn, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("import job"))?;
     Ok(axum::Json(job))
 }
 
@@ -289,25 +400,53 @@ async fn get_job_errors(
     pagination: Pagination,
 ) -> ApiResult<Response> {
     let mut conn = state.pool.acquire().await?;
-    let job = db::import_jobs::find_visible(&mut conn, &auth.caller, id).await?.ok_or(ApiError::NotFound("import job"))?;
+    let job = db::import_jobs::find_visible(&mut conn, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("import job"))?;
     match query.format.as_deref().unwrap_or("json") {
         "json" => {
             let rows = db::import_jobs::errors(&mut conn, job.id, pagination.request()?).await?;
             let page = pagination.respond(rows, |(ordinal, _)| ordinal.to_string());
-            Ok(Page { items: page.items.into_iter().map(|(_, e)| e).collect(), next: page.next }.into_response())
+            Ok(Page {
+                items: page.items.into_iter().map(|(_, e)| e).collect(),
+                next: page.next,
+            }
+            .into_response())
         }
         "csv" => {
-            let rows = db::import_jobs::errors(&mut conn, job.id, db::PageRequest { limit: i64::MAX, after: None }).await?;
+            let rows = db::import_jobs::errors(
+                &mut conn,
+                job.id,
+                db::PageRequest {
+                    limit: i64::MAX,
+                    after: None,
+                },
+            )
+            .await?;
             let mut body = String::from("row,column,value,message\r\n");
             for (_, e) in rows {
                 let row = e.row.map(|r| r.to_string()).unwrap_or_default();
-                let cells = [row, e.column.unwrap_or_default(), e.value.unwrap_or_default(), e.message];
-                body.push_str(&cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
+                let cells = [
+                    row,
+                    e.column.unwrap_or_default(),
+                    e.value.unwrap_or_default(),
+                    e.message,
+                ];
+                body.push_str(
+                    &cells
+                        .iter()
+                        .map(|c| csv_cell(c))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
                 body.push_str("\r\n");
             }
             let disposition = format!("attachment; filename=\"import-{}-errors.csv\"", job.id);
             Ok((
-                [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
                 body,
             )
                 .into_response())
@@ -319,7 +458,11 @@ async fn get_job_errors(
 /// A CSV cell that a spreadsheet cannot run as a formula: cells starting
 /// with = + - @ tab or CR get a leading apostrophe; quotes are doubled.
 pub fn csv_cell(text: &str) -> String {
-    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() };
+    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
     format!("\"{}\"", guarded.replace('"', "\"\""))
 }
 

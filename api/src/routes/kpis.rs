@@ -1,7 +1,10 @@
 //! KPIs of a dashboard: definition, thresholds, and their latest value.
 use axum::{extract::State, http::StatusCode};
 use kpix_shared::{
-    db::{self, Caller, kpis::{KpiFields, KpiRow}},
+    db::{
+        self, Caller,
+        kpis::{KpiFields, KpiRow},
+    },
     domain::{Direction, Frequency, Thresholds},
     validate,
 };
@@ -85,13 +88,25 @@ pub struct UpdateKpiQuery {
 
 /// Loads a visible KPI or answers 404.
 pub async fn visible_kpi(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<KpiRow> {
-    db::kpis::find_visible(conn, caller, id).await?.ok_or(ApiError::NotFound("kpi"))
+    db::kpis::find_visible(conn, caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("kpi"))
 }
 
-/// Checks the editable fields of a KPI, all at once.
-async fn validate_fields(conn: &mut PgConnection, caller: &Caller, fields: KpiFields) -> ApiResult<KpiFields> {
+/// Checks the editable fields of a KPI, all at once. The owner is checked
+/// when new, so a KPI whose owner has left can still be edited.
+async fn validate_fields(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    fields: KpiFields,
+    previous_owner: Option<Uuid>,
+) -> ApiResult<KpiFields> {
     let mut errors = Vec::new();
-    let code = match fields.code.as_deref().map(|c| validate::optional_text(c, 50)) {
+    let code = match fields
+        .code
+        .as_deref()
+        .map(|c| validate::optional_text(c, 50))
+    {
         Some(Ok(code)) => code,
         Some(Err(m)) => {
             errors.push(FieldError::new("code", m));
@@ -99,8 +114,13 @@ async fn validate_fields(conn: &mut PgConnection, caller: &Caller, fields: KpiFi
         }
         None => None,
     };
-    let name = validate::required_text(&fields.name, 200).map_err(|m| errors.push(FieldError::new("name", m))).unwrap_or_default();
-    let mut optional = |field: &str, value: Option<String>, max| match value.as_deref().map(|t| validate::optional_text(t, max)) {
+    let name = validate::required_text(&fields.name, 200)
+        .map_err(|m| errors.push(FieldError::new("name", m)))
+        .unwrap_or_default();
+    let mut optional = |field: &str, value: Option<String>, max| match value
+        .as_deref()
+        .map(|t| validate::optional_text(t, max))
+    {
         Some(Ok(text)) => text,
         Some(Err(m)) => {
             errors.push(FieldError::new(field, m));
@@ -113,18 +133,32 @@ async fn validate_fields(conn: &mut PgConnection, caller: &Caller, fields: KpiFi
     if let Err(e) = fields.thresholds.validate(fields.direction) {
         errors.push(FieldError::new(e.field, e.message));
     }
-    if !db::users::is_active_member(conn, caller.organization_id, fields.owner_id).await? {
-        errors.push(FieldError::new("owner_id", "must be an active user of the organization"));
+    if previous_owner != Some(fields.owner_id)
+        && !db::users::is_active_member(conn, caller.organization_id, fields.owner_id).await?
+    {
+        errors.push(FieldError::new(
+            "owner_id",
+            "must be an active user of the organization",
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    Ok(KpiFields { code, name, description, unit, ..fields })
+    Ok(KpiFields {
+        code,
+        name,
+        description,
+        unit,
+        ..fields
+    })
 }
 
 fn code_taken(error: sqlx::Error) -> ApiError {
     if db::is_unique_violation(&error, db::kpis::CODE_KEY) {
-        ApiError::conflict("kpi_code_taken", "another KPI of the organization has this code")
+        ApiError::conflict(
+            "kpi_code_taken",
+            "another KPI of the organization has this code",
+        )
     } else {
         error.into()
     }
@@ -142,7 +176,8 @@ async fn list_kpis(
 ) -> ApiResult<Page<KpiRow>> {
     let mut conn = state.pool.acquire().await?;
     visible_dashboard(&mut conn, &auth.caller, id).await?;
-    let rows = db::kpis::list_by_dashboard(&mut conn, &auth.caller, id, pagination.request()?).await?;
+    let rows =
+        db::kpis::list_by_dashboard(&mut conn, &auth.caller, id, pagination.request()?).await?;
     Ok(pagination.respond(rows, |k| k.id.to_string()))
 }
 
@@ -165,11 +200,17 @@ async fn create_kpi(
         unit: body.unit,
         frequency: body.frequency,
         direction: body.direction,
-        thresholds: Thresholds { green: body.threshold_green, orange: body.threshold_orange, red: body.threshold_red },
+        thresholds: Thresholds {
+            green: body.threshold_green,
+            orange: body.threshold_orange,
+            red: body.threshold_red,
+        },
         is_active: body.is_active.unwrap_or(true),
     };
-    let fields = validate_fields(&mut tx, &auth.caller, fields).await?;
-    let kpi_id = db::kpis::insert(&mut tx, auth.caller.organization_id, dashboard.id, &fields).await.map_err(code_taken)?;
+    let fields = validate_fields(&mut tx, &auth.caller, fields, None).await?;
+    let kpi_id = db::kpis::insert(&mut tx, auth.caller.organization_id, dashboard.id, &fields)
+        .await
+        .map_err(code_taken)?;
     let kpi = visible_kpi(&mut tx, &auth.caller, kpi_id).await?;
     tx.commit().await?;
     tracing::info!(audit = "kpi_created", actor_id = %auth.caller.user_id, kpi_id = %kpi.id, dashboard_id = %kpi.dashboard_id, "KPI created");
@@ -179,7 +220,11 @@ async fn create_kpi(
 /// A KPI with its latest value.
 #[utoipa::path(get, path = "/kpis/{id}", tag = "kpis", params(("id" = Uuid, Path)),
     responses((status = 200, body = KpiRow), (status = 404)), security(("bearer" = [])))]
-async fn get_kpi(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<axum::Json<KpiRow>> {
+async fn get_kpi(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<KpiRow>> {
     let mut conn = state.pool.acquire().await?;
     Ok(axum::Json(visible_kpi(&mut conn, &auth.caller, id).await?))
 }
@@ -199,7 +244,9 @@ async fn update_kpi(
     let mut tx = state.pool.begin().await?;
     let current = visible_kpi(&mut tx, &auth.caller, id).await?;
     if !current.editable_by(&auth.caller) {
-        return Err(ApiError::forbidden("only the dashboard's owner or an ADMIN may change its KPIs"));
+        return Err(ApiError::forbidden(
+            "only the dashboard's owner or an ADMIN may change its KPIs",
+        ));
     }
     db::kpis::lock(&mut tx, id).await?;
     let fields = KpiFields {
@@ -217,13 +264,33 @@ async fn update_kpi(
         },
         is_active: body.is_active.unwrap_or(current.is_active),
     };
-    if fields.frequency != current.frequency && !db::kpi_values::list(&mut tx, id, Default::default(), db::PageRequest { limit: 1, after: None }).await?.is_empty() {
-        return Err(ApiError::invalid("frequency", "cannot change the frequency of a KPI that has values"));
+    if fields.frequency != current.frequency
+        && !db::kpi_values::list(
+            &mut tx,
+            id,
+            Default::default(),
+            db::PageRequest {
+                limit: 1,
+                after: None,
+            },
+        )
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::invalid(
+            "frequency",
+            "cannot change the frequency of a KPI that has values",
+        ));
     }
-    let fields = validate_fields(&mut tx, &auth.caller, fields).await?;
-    db::kpis::update(&mut tx, auth.caller.organization_id, id, &fields).await.map_err(code_taken)?;
+    let fields = validate_fields(&mut tx, &auth.caller, fields, Some(current.owner_id)).await?;
+    db::kpis::update(&mut tx, auth.caller.organization_id, id, &fields)
+        .await
+        .map_err(code_taken)?;
     let recomputed = if body.recompute_history || query.recompute_history {
-        Some(db::kpi_values::recompute_history(&mut tx, id, fields.direction, &fields.thresholds).await?)
+        Some(
+            db::kpi_values::recompute_history(&mut tx, id, fields.direction, &fields.thresholds)
+                .await?,
+        )
     } else {
         None
     };
@@ -236,11 +303,17 @@ async fn update_kpi(
 /// Delete a KPI with its values, actions and comments (dashboard owner or ADMIN).
 #[utoipa::path(delete, path = "/kpis/{id}", tag = "kpis", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-async fn delete_kpi(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+async fn delete_kpi(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
     let kpi = visible_kpi(&mut tx, &auth.caller, id).await?;
     if !kpi.editable_by(&auth.caller) {
-        return Err(ApiError::forbidden("only the dashboard's owner or an ADMIN may delete its KPIs"));
+        return Err(ApiError::forbidden(
+            "only the dashboard's owner or an ADMIN may delete its KPIs",
+        ));
     }
     db::kpis::delete(&mut tx, auth.caller.organization_id, id).await?;
     tx.commit().await?;

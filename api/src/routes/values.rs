@@ -3,7 +3,10 @@
 use axum::{extract::State, http::StatusCode};
 use chrono::NaiveDate;
 use kpix_shared::{
-    db::{self, Caller, kpi_values::{DateRange, NewValue, SeriesPoint, ValueRow}},
+    db::{
+        self, Caller,
+        kpi_values::{DateRange, NewValue, SeriesPoint, ValueRow},
+    },
     domain::check_period_end,
     validate,
 };
@@ -44,7 +47,10 @@ impl RangeQuery {
         {
             return Err(ApiError::invalid("from", "must not be after `to`"));
         }
-        Ok(DateRange { from: self.from, to: self.to })
+        Ok(DateRange {
+            from: self.from,
+            to: self.to,
+        })
     }
 }
 
@@ -74,14 +80,24 @@ pub struct UpdateValueRequest {
 fn comment_text(raw: Option<&str>) -> ApiResult<Option<String>> {
     match raw {
         None => Ok(None),
-        Some(text) => validate::optional_text(text, 2000).map_err(|m| ApiError::invalid("comment", m)),
+        Some(text) => {
+            validate::optional_text(text, 2000).map_err(|m| ApiError::invalid("comment", m))
+        }
     }
 }
 
 /// Loads a value whose KPI the caller can see, with that KPI.
-async fn visible_value(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<(ValueRow, db::kpis::KpiRow)> {
-    let value = db::kpi_values::find(conn, caller.organization_id, id).await?.ok_or(ApiError::NotFound("value"))?;
-    let kpi = db::kpis::find_visible(conn, caller, value.kpi_id).await?.ok_or(ApiError::NotFound("value"))?;
+async fn visible_value(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<(ValueRow, db::kpis::KpiRow)> {
+    let value = db::kpi_values::find(conn, caller.organization_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("value"))?;
+    let kpi = db::kpis::find_visible(conn, caller, value.kpi_id)
+        .await?
+        .ok_or(ApiError::NotFound("value"))?;
     Ok((value, kpi))
 }
 
@@ -117,7 +133,8 @@ async fn create_value(
     let kpi = visible_kpi(&mut tx, &auth.caller, id).await?;
     let period = kpi.frequency.period_containing(body.period_start);
     if let Some(end) = body.period_end {
-        check_period_end(kpi.frequency, period, end).map_err(|e| ApiError::invalid("period_end", e.to_string()))?;
+        check_period_end(kpi.frequency, period, end)
+            .map_err(|e| ApiError::invalid("period_end", e.to_string()))?;
     }
     // a savepoint keeps the transaction usable to name the existing value
     let inserted = {
@@ -152,7 +169,10 @@ async fn create_value(
         Err(e) if db::is_unique_violation(&e, db::kpi_values::PERIOD_KEY) => {
             let existing = db::kpi_values::find_by_period(&mut tx, kpi.id, period.start).await?;
             let detail = match existing {
-                Some(v) => format!("the period starting {} already has a value (id {}); correct it with PATCH /values/{}", period.start, v.id, v.id),
+                Some(v) => format!(
+                    "the period starting {} already has a value (id {}); correct it with PATCH /values/{}",
+                    period.start, v.id, v.id
+                ),
                 None => format!("the period starting {} already has a value", period.start),
             };
             return Err(ApiError::conflict("duplicate_period", detail));
@@ -167,9 +187,15 @@ async fn create_value(
 /// A value.
 #[utoipa::path(get, path = "/values/{id}", tag = "values", params(("id" = Uuid, Path)),
     responses((status = 200, body = ValueRow), (status = 404)), security(("bearer" = [])))]
-async fn get_value(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<axum::Json<ValueRow>> {
+async fn get_value(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<ValueRow>> {
     let mut conn = state.pool.acquire().await?;
-    Ok(axum::Json(visible_value(&mut conn, &auth.caller, id).await?.0))
+    Ok(axum::Json(
+        visible_value(&mut conn, &auth.caller, id).await?.0,
+    ))
 }
 
 /// Correct a value or its comment; the status is recomputed with the KPI's
@@ -182,13 +208,29 @@ async fn update_value(
     Path(id): Path<Uuid>,
     Json(body): Json<UpdateValueRequest>,
 ) -> ApiResult<axum::Json<ValueRow>> {
-    let new_comment = body.comment.map(|c| comment_text(c.as_deref())).transpose()?;
+    let new_comment = body
+        .comment
+        .map(|c| comment_text(c.as_deref()))
+        .transpose()?;
     let mut tx = state.pool.begin().await?;
     let (current, kpi) = visible_value(&mut tx, &auth.caller, id).await?;
     db::kpis::lock(&mut tx, kpi.id).await?;
     let comment = merge(current.comment.clone(), new_comment);
-    let value = body.value.unwrap_or(current.value);
-    let updated = db::kpi_values::update(&mut tx, id, value, comment.as_deref(), kpi.direction, &kpi.thresholds()).await?;
+    // a new value is judged by the KPI's current rule; a comment alone keeps the past colour
+    let updated = match body.value {
+        Some(value) => {
+            db::kpi_values::update(
+                &mut tx,
+                id,
+                value,
+                comment.as_deref(),
+                kpi.direction,
+                &kpi.thresholds(),
+            )
+            .await?
+        }
+        None => db::kpi_values::update_comment(&mut tx, id, comment.as_deref()).await?,
+    };
     tx.commit().await?;
     tracing::info!(audit = "value_updated", actor_id = %auth.caller.user_id, kpi_id = %kpi.id, value_id = %id, "KPI value corrected");
     Ok(axum::Json(updated))
@@ -197,7 +239,11 @@ async fn update_value(
 /// Delete a value.
 #[utoipa::path(delete, path = "/values/{id}", tag = "values", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
-async fn delete_value(State(state): State<AppState>, auth: AuthUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+async fn delete_value(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
     let (_, kpi) = visible_value(&mut tx, &auth.caller, id).await?;
     db::kpi_values::delete(&mut tx, auth.caller.organization_id, id).await?;
@@ -218,5 +264,7 @@ async fn get_series(
     let range = query.range()?;
     let mut conn = state.pool.acquire().await?;
     let kpi = visible_kpi(&mut conn, &auth.caller, id).await?;
-    Ok(axum::Json(db::kpi_values::series(&mut conn, kpi.id, range).await?))
+    Ok(axum::Json(
+        db::kpi_values::series(&mut conn, kpi.id, range).await?,
+    ))
 }

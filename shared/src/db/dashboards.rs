@@ -112,15 +112,14 @@ pub async fn find_visible(
     caller: &Caller,
     id: Uuid,
 ) -> Result<Option<DashboardRow>, sqlx::Error> {
-    let row: Option<DashboardRow> = sqlx::query_as(sql!(
-        "{SELECT} where {DASHBOARD_VISIBLE} and d.id = $4"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
+    let row: Option<DashboardRow> =
+        sqlx::query_as(sql!("{SELECT} where {DASHBOARD_VISIBLE} and d.id = $4"))
+            .bind(caller.organization_id)
+            .bind(caller.user_id)
+            .bind(caller.is_admin())
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
     Ok(row.map(DashboardRow::with_breakdown))
 }
 
@@ -182,12 +181,18 @@ pub async fn update(
 }
 
 /// Deletes the dashboard with its KPIs, values, actions and comments.
-pub async fn delete(conn: &mut PgConnection, organization_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("delete from dashboard where organization_id = $1 and id = $2")
-        .bind(organization_id)
-        .bind(id)
-        .execute(conn)
-        .await?
-        .rows_affected()
-        == 1)
+pub async fn delete(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("delete from dashboard where organization_id = $1 and id = $2")
+            .bind(organization_id)
+            .bind(id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
 }

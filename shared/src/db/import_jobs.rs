@@ -95,17 +95,27 @@ pub async fn insert(conn: &mut PgConnection, job: NewJob<'_>) -> Result<JobRow, 
 /// SQL condition: an ADMIN sees every job of the organization, a USER their own.
 const JOB_VISIBLE: &str = "organization_id = $1 and ($3 or created_by = $2)";
 
-pub async fn find_visible(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as(sql!("select {COLUMNS} from data_import_job where {JOB_VISIBLE} and id = $4"))
-        .bind(caller.organization_id)
-        .bind(caller.user_id)
-        .bind(caller.is_admin())
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn find_visible(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "select {COLUMNS} from data_import_job where {JOB_VISIBLE} and id = $4"
+    ))
+    .bind(caller.organization_id)
+    .bind(caller.user_id)
+    .bind(caller.is_admin())
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
-pub async fn find_by_idempotency_key(conn: &mut PgConnection, caller: &Caller, key: &str) -> Result<Option<JobRow>, sqlx::Error> {
+pub async fn find_by_idempotency_key(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    key: &str,
+) -> Result<Option<JobRow>, sqlx::Error> {
     sqlx::query_as(sql!(
         "select {COLUMNS} from data_import_job where organization_id = $1 and created_by = $2 and idempotency_key = $3"
     ))
@@ -117,7 +127,11 @@ pub async fn find_by_idempotency_key(conn: &mut PgConnection, caller: &Caller, k
 }
 
 /// Jobs the caller can see, newest first.
-pub async fn list(conn: &mut PgConnection, caller: &Caller, page: PageRequest<Uuid>) -> Result<Vec<JobRow>, sqlx::Error> {
+pub async fn list(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    page: PageRequest<Uuid>,
+) -> Result<Vec<JobRow>, sqlx::Error> {
     sqlx::query_as(sql!(
         "select {COLUMNS} from data_import_job where {JOB_VISIBLE} and ($4::uuid is null or id < $4) \
          order by id desc limit $5"
@@ -132,7 +146,11 @@ pub async fn list(conn: &mut PgConnection, caller: &Caller, page: PageRequest<Uu
 }
 
 /// The error report of a job, in file order; the cursor is the ordinal.
-pub async fn errors(conn: &mut PgConnection, job_id: Uuid, page: PageRequest<i32>) -> Result<Vec<(i32, RowError)>, sqlx::Error> {
+pub async fn errors(
+    conn: &mut PgConnection,
+    job_id: Uuid,
+    page: PageRequest<i32>,
+) -> Result<Vec<(i32, RowError)>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         ordinal: i32,
@@ -175,7 +193,12 @@ pub async fn claim(conn: &mut PgConnection, id: Uuid) -> Result<Option<JobRow>, 
 }
 
 /// Progress of a running attempt; ignored once another attempt took over.
-pub async fn progress(conn: &mut PgConnection, id: Uuid, attempt: i32, rows_processed: i64) -> Result<bool, sqlx::Error> {
+pub async fn progress(
+    conn: &mut PgConnection,
+    id: Uuid,
+    attempt: i32,
+    rows_processed: i64,
+) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(
         "update data_import_job set rows_processed = $3, updated_at = now() \
          where id = $1 and attempt = $2 and status = 'RUNNING'",
@@ -203,7 +226,13 @@ pub struct Outcome {
 /// Records the result of an attempt, with its error report, if that attempt
 /// still owns the job. Runs in the caller's transaction, the one that wrote
 /// the values, so the values and the result commit together.
-pub async fn finish(conn: &mut PgConnection, id: Uuid, attempt: i32, outcome: &Outcome, errors: &[RowError]) -> Result<bool, sqlx::Error> {
+pub async fn finish(
+    conn: &mut PgConnection,
+    id: Uuid,
+    attempt: i32,
+    outcome: &Outcome,
+    errors: &[RowError],
+) -> Result<bool, sqlx::Error> {
     let to_i32 = |n: i64| n.min(i64::from(i32::MAX)) as i32;
     let owned = sqlx::query(
         "update data_import_job set status = $3, error_message = $4, rows_total = $5, rows_processed = $5, \
@@ -225,7 +254,10 @@ pub async fn finish(conn: &mut PgConnection, id: Uuid, attempt: i32, outcome: &O
     if !owned {
         return Ok(false);
     }
-    sqlx::query("delete from import_job_error where job_id = $1").bind(id).execute(&mut *conn).await?;
+    sqlx::query("delete from import_job_error where job_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     for (chunk_index, chunk) in errors.chunks(5_000).enumerate() {
         let first = (chunk_index * 5_000) as i32;
         let ordinals: Vec<i32> = (0..chunk.len() as i32).map(|i| first + i + 1).collect();

@@ -78,7 +78,11 @@ pub async fn list(
 }
 
 /// The chart of a KPI, oldest first.
-pub async fn series(conn: &mut PgConnection, kpi_id: Uuid, range: DateRange) -> Result<Vec<SeriesPoint>, sqlx::Error> {
+pub async fn series(
+    conn: &mut PgConnection,
+    kpi_id: Uuid,
+    range: DateRange,
+) -> Result<Vec<SeriesPoint>, sqlx::Error> {
     sqlx::query_as(
         "select period_start, period_end, value, status, threshold_green, threshold_orange, threshold_red \
          from kpi_value where kpi_id = $1 \
@@ -93,20 +97,32 @@ pub async fn series(conn: &mut PgConnection, kpi_id: Uuid, range: DateRange) -> 
 }
 
 /// A value of the caller's organization, with the KPI it belongs to.
-pub async fn find(conn: &mut PgConnection, organization_id: Uuid, id: Uuid) -> Result<Option<ValueRow>, sqlx::Error> {
-    sqlx::query_as(sql!("select {COLUMNS} from kpi_value where organization_id = $1 and id = $2"))
-        .bind(organization_id)
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn find(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<ValueRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "select {COLUMNS} from kpi_value where organization_id = $1 and id = $2"
+    ))
+    .bind(organization_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
-pub async fn find_by_period(conn: &mut PgConnection, kpi_id: Uuid, period_start: NaiveDate) -> Result<Option<ValueRow>, sqlx::Error> {
-    sqlx::query_as(sql!("select {COLUMNS} from kpi_value where kpi_id = $1 and period_start = $2"))
-        .bind(kpi_id)
-        .bind(period_start)
-        .fetch_optional(conn)
-        .await
+pub async fn find_by_period(
+    conn: &mut PgConnection,
+    kpi_id: Uuid,
+    period_start: NaiveDate,
+) -> Result<Option<ValueRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "select {COLUMNS} from kpi_value where kpi_id = $1 and period_start = $2"
+    ))
+    .bind(kpi_id)
+    .bind(period_start)
+    .fetch_optional(conn)
+    .await
 }
 
 pub struct NewValue<'a> {
@@ -177,14 +193,35 @@ pub async fn update(
     .await
 }
 
-pub async fn delete(conn: &mut PgConnection, organization_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("delete from kpi_value where organization_id = $1 and id = $2")
-        .bind(organization_id)
-        .bind(id)
-        .execute(conn)
-        .await?
-        .rows_affected()
-        == 1)
+/// Changes only the comment of a value; its status stays as computed.
+pub async fn update_comment(
+    conn: &mut PgConnection,
+    id: Uuid,
+    comment: Option<&str>,
+) -> Result<ValueRow, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "update kpi_value set comment = $2, updated_at = now() where id = $1 returning {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(comment)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn delete(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("delete from kpi_value where organization_id = $1 and id = $2")
+            .bind(organization_id)
+            .bind(id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
 }
 
 /// Recomputes every stored value of a KPI with a new rule (statuses by the
@@ -195,10 +232,11 @@ pub async fn recompute_history(
     direction: Direction,
     thresholds: &Thresholds,
 ) -> Result<u64, sqlx::Error> {
-    let values: Vec<(Uuid, Decimal)> = sqlx::query_as("select id, value from kpi_value where kpi_id = $1")
-        .bind(kpi_id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let values: Vec<(Uuid, Decimal)> =
+        sqlx::query_as("select id, value from kpi_value where kpi_id = $1")
+            .bind(kpi_id)
+            .fetch_all(&mut *conn)
+            .await?;
     let mut ids = Vec::with_capacity(values.len());
     let mut statuses = Vec::with_capacity(values.len());
     let mut critical = Vec::with_capacity(values.len());
@@ -257,9 +295,24 @@ pub async fn upsert_batch(
         return Ok(BatchCounts::default());
     }
     let n = rows.len();
-    let (mut ids, mut kpi_ids, mut starts, mut ends) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut values, mut statuses, mut critical, mut comments) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut greens, mut oranges, mut reds, mut directions) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut ids, mut kpi_ids, mut starts, mut ends) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut values, mut statuses, mut critical, mut comments) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut greens, mut oranges, mut reds, mut directions) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for row in rows {
         let assessment = assess(row.value, row.direction, &row.thresholds);
         ids.push(Uuid::now_v7());

@@ -186,14 +186,20 @@ pub async fn update(
 }
 
 /// Deletes the KPI; its values, actions and comments go with it (cascade).
-pub async fn delete(conn: &mut PgConnection, organization_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("delete from kpi where organization_id = $1 and id = $2")
-        .bind(organization_id)
-        .bind(id)
-        .execute(conn)
-        .await?
-        .rows_affected()
-        == 1)
+pub async fn delete(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("delete from kpi where organization_id = $1 and id = $2")
+            .bind(organization_id)
+            .bind(id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
 }
 
 /// What an import needs to resolve a KPI reference in a file.

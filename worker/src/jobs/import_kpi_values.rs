@@ -121,17 +121,30 @@ struct ParseReport {
 async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
     let mut conn = ctx.pool.acquire().await?;
     let creator = db::users::find_by_id(&mut conn, job.created_by).await?;
-    let Some(creator) = creator.filter(|u| u.is_active && u.organization_id == job.organization_id) else {
-        return fail(ctx, job, "the user who uploaded the file is no longer active").await;
+    let Some(creator) = creator.filter(|u| u.is_active && u.organization_id == job.organization_id)
+    else {
+        return fail(
+            ctx,
+            job,
+            "the user who uploaded the file is no longer active",
+        )
+        .await;
     };
-    let caller = Caller { user_id: creator.id, organization_id: creator.organization_id, role: creator.role };
+    let caller = Caller {
+        user_id: creator.id,
+        organization_id: creator.organization_id,
+        role: creator.role,
+    };
     let kpis = db::kpis::visible_refs(&mut conn, &caller, job.dashboard_id).await?;
     drop(conn);
     let Some(key) = job.storage_key.clone() else {
         return fail(ctx, job, "the uploaded file is missing").await;
     };
     let bytes = ctx.storage.get(&key).await?;
-    let Some(kind) = parse::detect_kind(&bytes[..bytes.len().min(64 * 1024)], job.filename.as_deref()) else {
+    let Some(kind) = parse::detect_kind(
+        &bytes[..bytes.len().min(64 * 1024)],
+        job.filename.as_deref(),
+    ) else {
         return fail(ctx, job, &ParseError::NotASpreadsheet.to_string()).await;
     };
 
@@ -143,10 +156,26 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
     let parser = {
         let processed = processed.clone();
         let stop_writing = stop_writing.clone();
-        tokio::task::spawn_blocking(move || parse_and_validate(&bytes, kind, &limits, kpis, atomic, &processed, &stop_writing, &sender))
+        tokio::task::spawn_blocking(move || {
+            parse_and_validate(
+                &bytes,
+                kind,
+                &limits,
+                kpis,
+                atomic,
+                &processed,
+                &stop_writing,
+                &sender,
+            )
+        })
     };
 
-    let progress = tokio::spawn(report_progress(ctx.pool.clone(), job.id, job.attempt, processed.clone()));
+    let progress = tokio::spawn(report_progress(
+        ctx.pool.clone(),
+        job.id,
+        job.attempt,
+        processed.clone(),
+    ));
     let mut tx = ctx.pool.begin().await?;
     let mut written = BatchCounts::default();
     let mut write_error = None;
@@ -154,7 +183,15 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
         if write_error.is_some() {
             continue;
         }
-        match db::kpi_values::upsert_batch(&mut tx, job.organization_id, Some(job.created_by), Some(job.id), &rows).await {
+        match db::kpi_values::upsert_batch(
+            &mut tx,
+            job.organization_id,
+            Some(job.created_by),
+            Some(job.id),
+            &rows,
+        )
+        .await
+        {
             Ok(counts) => {
                 written.inserted += counts.inserted;
                 written.updated += counts.updated;
@@ -169,7 +206,14 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
     let report = match parser.await {
         Ok(report) => report,
         Err(join_error) => ParseReport {
-            result: Err(ParseError::Malformed(format!("the file could not be read ({})", if join_error.is_panic() { "parser failure" } else { "cancelled" }))),
+            result: Err(ParseError::Malformed(format!(
+                "the file could not be read ({})",
+                if join_error.is_panic() {
+                    "parser failure"
+                } else {
+                    "cancelled"
+                }
+            ))),
             rows_total: 0,
             rows_rejected: 0,
             rejections: Vec::new(),
@@ -186,13 +230,20 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
             return fail(ctx, job, &error.to_string()).await;
         }
     };
-    let mut errors: Vec<RowError> = report.rejections.iter().map(|r| row_error(r, &header)).collect();
+    let mut errors: Vec<RowError> = report
+        .rejections
+        .iter()
+        .map(|r| row_error(r, &header))
+        .collect();
     if report.rows_rejected as usize > errors.len() {
         errors.push(RowError {
             row: None,
             column: None,
             value: None,
-            message: format!("{} more rows were rejected; only the first {MAX_REPORTED_ERRORS} are listed", report.rows_rejected as usize - errors.len()),
+            message: format!(
+                "{} more rows were rejected; only the first {MAX_REPORTED_ERRORS} are listed",
+                report.rows_rejected as usize - errors.len()
+            ),
         });
     }
     let valid = report.rows_total - report.rows_rejected;
@@ -209,7 +260,10 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
         outcome.succeeded = false;
         outcome.error_message = Some("the file has a header but no data rows".into());
     } else if report.rows_rejected > 0 && atomic {
-        outcome.error_message = Some(format!("{} of {} rows are invalid; nothing was imported (see the error report, or import with mode=partial)", report.rows_rejected, report.rows_total));
+        outcome.error_message = Some(format!(
+            "{} of {} rows are invalid; nothing was imported (see the error report, or import with mode=partial)",
+            report.rows_rejected, report.rows_total
+        ));
     } else if !outcome.succeeded {
         outcome.error_message = Some("no row of the file is valid; see the error report".into());
     }
@@ -234,9 +288,24 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
 
 /// Fails the job with a file-level message (no retry).
 async fn fail(ctx: &ImportContext, job: &JobRow, message: &str) -> Result<(), InfraError> {
-    let outcome = Outcome { error_message: Some(message.to_owned()), ..Outcome::default() };
+    let outcome = Outcome {
+        error_message: Some(message.to_owned()),
+        ..Outcome::default()
+    };
     let mut tx = ctx.pool.begin().await?;
-    let owned = db::import_jobs::finish(&mut tx, job.id, job.attempt, &outcome, &[RowError { row: None, column: None, value: None, message: message.to_owned() }]).await?;
+    let owned = db::import_jobs::finish(
+        &mut tx,
+        job.id,
+        job.attempt,
+        &outcome,
+        &[RowError {
+            row: None,
+            column: None,
+            value: None,
+            message: message.to_owned(),
+        }],
+    )
+    .await?;
     tx.commit().await?;
     if owned {
         audit(job, &outcome);
@@ -251,10 +320,20 @@ fn row_error(rejection: &Rejection, header: &Header) -> RowError {
         Column::Value => Some(header.value_header.clone()),
         Column::Comment => header.comment_header.clone(),
     };
-    RowError { row: Some(rejection.row as i64), column, value: Some(rejection.value.clone()), message: rejection.message.clone() }
+    RowError {
+        row: Some(rejection.row as i64),
+        column,
+        value: Some(rejection.value.clone()),
+        message: rejection.message.clone(),
+    }
 }
 
-async fn report_progress(pool: PgPool, job_id: uuid::Uuid, attempt: i32, processed: Arc<AtomicU64>) {
+async fn report_progress(
+    pool: PgPool,
+    job_id: uuid::Uuid,
+    attempt: i32,
+    processed: Arc<AtomicU64>,
+) {
     let mut last = 0;
     loop {
         tokio::time::sleep(PROGRESS_EVERY).await;
@@ -327,5 +406,10 @@ fn parse_and_validate(
         // the writer may already be gone after a database error; it reports that itself
         let _ = sender.blocking_send(Parsed::Batch(batch));
     }
-    ParseReport { result, rows_total, rows_rejected, rejections }
+    ParseReport {
+        result,
+        rows_total,
+        rows_rejected,
+        rejections,
+    }
 }
