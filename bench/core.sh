@@ -13,6 +13,8 @@ source "$(dirname "$0")/lib.sh"
 RUN_S="${CORE_SECONDS:-30}"
 CLIENTS="${CORE_CLIENTS:-50}"
 WARMUP_S="${CORE_WARMUP_SECONDS:-3}"
+PACED_S="${CORE_PACED_SECONDS:-15}"
+PACED_SHARE="${CORE_PACED_SHARE:-0.5}"
 DASHBOARDS=10
 PER_DASHBOARD=100
 KPIS=$((DASHBOARDS * PER_DASHBOARD))
@@ -61,51 +63,68 @@ t2=$(date +%s.%N)
 rows="$(sql -c 'select count(*) from kpi_value')"
 blog "kpi_value has $rows rows"
 
-# API phase: warm-up (pool, statement caches), then the measured run.
+# One wrk run against the API: LABEL SCRIPT SECONDS [VAR=VALUE...] (the
+# script's settings). A label starting with "warmup" is not kept.
 api_run() {
-  local label="$1" script="$2" path="$3" ids="$4"
-  BENCH_TOKEN="$TOKEN" BENCH_PATH="$path" BENCH_IDS="$ids" BENCH_THREADS=2 BENCH_LABEL="${label}_warmup" \
-    wrk -t2 -c"$CLIENTS" -d"${WARMUP_S}s" --timeout 10s -s "$BENCH_DIR/wrk/$script" "$API_URL" >/dev/null
-  wait_for_quiet
-  echo "load $(load_now)" >"$BENCH_TMP/$label.load"
-  blog "API $label: $CLIENTS connections, ${RUN_S}s (load $(load_now))"
-  BENCH_TOKEN="$TOKEN" BENCH_PATH="$path" BENCH_IDS="$ids" BENCH_THREADS=2 BENCH_LABEL="$label" \
-    wrk -t2 -c"$CLIENTS" -d"${RUN_S}s" --timeout 10s -s "$BENCH_DIR/wrk/$script" "$API_URL" >"$BENCH_TMP/$label.txt"
+  local label="$1" script="$2" secs="$3"; shift 3
+  local out="$BENCH_TMP/$label.txt"
+  case "$label" in
+    warmup*) out=/dev/null ;;
+    *) wait_for_quiet; echo "x $QUIET" >"$BENCH_TMP/$label.load"
+       blog "API $label: $CLIENTS connections, ${secs}s ($QUIET)" ;;
+  esac
+  env BENCH_TOKEN="$TOKEN" BENCH_THREADS=2 BENCH_LABEL="$label" "$@" \
+    wrk -t2 -c"$CLIENTS" -d"${secs}s" --timeout 10s -s "$BENCH_DIR/wrk/$script" "$API_URL" >"$out"
 }
 
 # pgbench phase: the same statements, same concurrency.
 pg_run() {
   local label="$1" script="$2"; shift 2
   wait_for_quiet
-  echo "load $(load_now)" >"$BENCH_TMP/$label.load"
-  blog "pgbench $label: -c $CLIENTS -j 2 -T $RUN_S -M prepared (load $(load_now))"
+  echo "x $QUIET" >"$BENCH_TMP/$label.load"
+  blog "pgbench $label: -c $CLIENTS -j 2 -T $RUN_S -M prepared ($QUIET)"
   pgbench "$DB_URL" -n -c "$CLIENTS" -j 2 -T "$RUN_S" -M prepared -r \
     -D uid="$USER_ID" -D org="$ORG_ID" -D admin=true -D kpis="$KPIS" -D dashboards="$DASHBOARDS" \
     -D clients="$CLIENTS" -D c=0 "$@" -f "$BENCH_DIR/sql/$script" >"$BENCH_TMP/$label.txt" 2>&1 \
     || { cat "$BENCH_TMP/$label.txt" >&2; bdie "pgbench $label failed"; }
 }
 
-api_run api_get_values get_random.lua "/api/v1/kpis/{id}/values" "$BENCH_TMP/kpi_ids.txt"
-pg_run pg_get_values get_values.sql
-api_run api_dashboard_kpis get_random.lua "/api/v1/dashboards/{id}/kpis" "$BENCH_TMP/dashboard_ids.txt"
-pg_run pg_dashboard_kpis dashboard_kpis.sql
+# Delay per connection (ms) that paces the API at PACED_SHARE of a pgbench run's tps.
+pace_ms() {
+  python3 -c 'import re,sys; tps=float(re.search(r"tps = ([\d.]+) \(without", open(sys.argv[1]).read()).group(1)); print(max(1, round(1000 * int(sys.argv[2]) / (float(sys.argv[3]) * tps))))' \
+    "$BENCH_TMP/$1.txt" "$CLIENTS" "$PACED_SHARE"
+}
 
-# POST: the warm-up writes days from 2029-01-01 on, the measured run from
-# 2030-01-01 (up to 1,000 requests per day of KPIs), pgbench from 2040-01-01.
-before_post="$(sql -c "select count(*) from kpi_value where period_start >= '2030-01-01' and period_start < '2040-01-01'")"
-BENCH_TOKEN="$TOKEN" BENCH_IDS="$BENCH_TMP/kpi_ids.txt" BENCH_THREADS=2 BENCH_START=2029-01-01 BENCH_LABEL=warmup \
-  wrk -t2 -c"$CLIENTS" -d"${WARMUP_S}s" --timeout 10s -s "$BENCH_DIR/wrk/post_values.lua" "$API_URL" >/dev/null
-wait_for_quiet
-echo "load $(load_now)" >"$BENCH_TMP/api_post_values.load"
-blog "API api_post_values: $CLIENTS connections, ${RUN_S}s (load $(load_now))"
-BENCH_TOKEN="$TOKEN" BENCH_IDS="$BENCH_TMP/kpi_ids.txt" BENCH_THREADS=2 BENCH_START=2030-01-01 BENCH_LABEL=api_post_values \
-  wrk -t2 -c"$CLIENTS" -d"${RUN_S}s" --timeout 10s -s "$BENCH_DIR/wrk/post_values.lua" "$API_URL" >"$BENCH_TMP/api_post_values.txt"
-after_post="$(sql -c "select count(*) from kpi_value where period_start >= '2030-01-01' and period_start < '2040-01-01'")"
+# Per endpoint: pgbench (the ceiling), the API saturated by 50 closed-loop
+# connections, then the API paced at half the ceiling's rate (latency at a
+# load the service should carry, rather than queueing behind 50 clients).
+values=(BENCH_PATH="/api/v1/kpis/{id}/values" BENCH_IDS="$BENCH_TMP/kpi_ids.txt")
+pg_run pg_get_values get_values.sql
+api_run warmup get_random.lua "$WARMUP_S" "${values[@]}"
+api_run api_get_values get_random.lua "$RUN_S" "${values[@]}"
+api_run api_get_values_paced get_random.lua "$PACED_S" "${values[@]}" BENCH_DELAY_MS="$(pace_ms pg_get_values)"
+
+dashboards=(BENCH_PATH="/api/v1/dashboards/{id}/kpis" BENCH_IDS="$BENCH_TMP/dashboard_ids.txt")
+pg_run pg_dashboard_kpis dashboard_kpis.sql
+api_run warmup get_random.lua "$WARMUP_S" "${dashboards[@]}"
+api_run api_dashboard_kpis get_random.lua "$RUN_S" "${dashboards[@]}"
+api_run api_dashboard_kpis_paced get_random.lua "$PACED_S" "${dashboards[@]}" BENCH_DELAY_MS="$(pace_ms pg_dashboard_kpis)"
+# what-if: the same list with a plain visibility check (see sql/dashboard_kpis_lean.sql)
+pg_run pg_dashboard_kpis_lean dashboard_kpis_lean.sql
+
+# POST: pgbench writes days from 2040-01-01, the warm-up from 2029-01-01, the
+# measured run from 2030-01-01 (1,000 requests per day of KPIs), the paced
+# run from 2035-01-01: every request a new (KPI, day).
+post=(BENCH_IDS="$BENCH_TMP/kpi_ids.txt")
 pg_run pg_post_values post_value.sql -D start=2040-01-01
 pg_rows="$(sql -c "select count(*) from kpi_value where period_start >= '2040-01-01'")"
+api_run warmup post_values.lua "$WARMUP_S" "${post[@]}" BENCH_START=2029-01-01
+api_run api_post_values post_values.lua "$RUN_S" "${post[@]}" BENCH_START=2030-01-01
+api_inserted="$(sql -c "select count(*) from kpi_value where period_start >= '2030-01-01' and period_start < '2035-01-01'")"
+api_run api_post_values_paced post_values.lua "$PACED_S" "${post[@]}" BENCH_START=2035-01-01 BENCH_DELAY_MS="$(pace_ms pg_post_values)"
 api_rss="$(rss_mib "$API_PID")"
 
-BENCH_VERSION="$(bench_version)" python3 - "$BENCH_TMP" "$CLIENTS" "$RUN_S" "$rows" "$((after_post - before_post))" "$pg_rows" "$api_rss" \
+PACED_SHARE="$PACED_SHARE" BENCH_VERSION="$(bench_version)" python3 - "$BENCH_TMP" "$CLIENTS" "$RUN_S" "$rows" "$api_inserted" "$pg_rows" "$api_rss" \
   "$(python3 -c "print(round($t1 - $t0, 1), round($t2 - $t1, 1))")" <<'EOF'
 import json, re, sys
 tmp, clients, run_s, rows, api_inserted, pg_inserted, api_rss, setup = sys.argv[1:]
@@ -143,10 +162,24 @@ for label, a, p in (("GET /kpis/{id}/values", "api_get_values", "pg_get_values")
     print(f"{label:<30}{r['rps']:>10.1f}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}{r['max_ms']:>8.1f}{non2xx:>8}{g['tps']:>12.1f}{g['lat']:>10.2f}{ratio:>7.2f}  {verdict}")
     rows_out.append((label, r, g, a, p))
 print()
+print("The same endpoints paced at about half of the pgbench rate (each connection waits between requests):")
+head2 = f"{'endpoint':<30}{'target/s':>10}{'req/s':>10}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}{'non-2xx':>8}  p99 < 20 ms"
+print(head2)
+print("-" * len(head2))
+for label, r, g, a, p in rows_out:
+    q = wrk(a + "_paced")
+    non2xx = q["non_2xx_3xx"] + sum(q["socket_errors"].values())
+    target = g["tps"] * float(__import__("os").environ.get("PACED_SHARE", "0.5"))
+    print(f"{label:<30}{target:>10.0f}{q['rps']:>10.1f}{q['p50_ms']:>8.2f}{q['p90_ms']:>8.2f}{q['p99_ms']:>8.2f}{q['max_ms']:>8.1f}{non2xx:>8}  {'PASS' if q['p99_ms'] < 20 else 'FAIL'}")
+print()
 for label, r, g, a, p in rows_out:
     st = " ".join(f"{k}:{v}" for k, v in sorted(r["statuses"].items()))
-    print(f"{label:<30} API statuses {st}; socket errors {r['socket_errors']}; pgbench failed tx {g['failed']}")
-    print(f"{'':<30} load average at start: API {load(a)}, pgbench {load(p)}")
+    sp = " ".join(f"{k}:{v}" for k, v in sorted(wrk(a + "_paced")["statuses"].items()))
+    print(f"{label:<30} API statuses {st} (paced {sp}); socket errors {r['socket_errors']}; pgbench failed tx {g['failed']}")
+    print(f"{'':<30} machine at start: pgbench {load(p)}; API {load(a)}; paced {load(a + '_paced')}")
+lean = pgbench("pg_dashboard_kpis_lean")
+print(f"what-if, pgbench GET /dashboards/{{id}}/kpis with a plain visibility check instead of the summary: "
+      f"{lean['tps']:.1f} tps ({lean['lat']:.2f} ms avg) vs {rows_out[1][2]['tps']:.1f} tps as the code runs it")
 post = wrk("api_post_values")
 print()
 print(f"POST check: 201 responses {post['statuses'].get('201', 0)}, rows the API inserted {api_inserted}, rows pgbench inserted {pg_inserted}")

@@ -35,8 +35,8 @@ ls -l "$BENCH_TMP"/values.csv "$BENCH_TMP"/copy.csv "$BENCH_TMP"/values.xlsx >&2
 # ---- CSV through the API and the worker
 sql -c checkpoint
 wait_for_quiet
-csv_load="$(load_now)"
-blog "CSV import: $rows rows (load $csv_load)"
+csv_load="$QUIET"
+blog "CSV import: $rows rows ($csv_load)"
 py upload "$API_URL" "$TOKEN" "$BENCH_TMP/values.csv" >"$BENCH_TMP/csv.json"
 csv_worker_rss="$(rss_mib "$WORKER_PID")"
 csv_rows="$(sql -c "select count(*) from kpi_value where period_start < '2026-01-01'")"
@@ -45,8 +45,8 @@ csv_rows="$(sql -c "select count(*) from kpi_value where period_start < '2026-01
 sql -c "create table bench_copy (like kpi_value including all)"
 sql -c checkpoint
 wait_for_quiet
-copy_load="$(load_now)"
-blog "\\copy: $rows rows (load $copy_load)"
+copy_load="$QUIET"
+blog "\\copy: $rows rows ($copy_load)"
 c0=$(date +%s.%N)
 sql -c "\\copy bench_copy ($COLUMNS) from '$BENCH_TMP/copy.csv' with (format csv)"
 c1=$(date +%s.%N)
@@ -57,8 +57,8 @@ kill -TERM "$WORKER_PID"; wait "$WORKER_PID" 2>/dev/null || true; forget_pid "$W
 start_worker
 sql -c checkpoint
 wait_for_quiet
-xlsx_load="$(load_now)"
-blog "XLSX import: $((XLSX_KPIS * XLSX_PERIODS)) rows (load $xlsx_load)"
+xlsx_load="$QUIET"
+blog "XLSX import: $((XLSX_KPIS * XLSX_PERIODS)) rows ($xlsx_load)"
 py upload "$API_URL" "$TOKEN" "$BENCH_TMP/values.xlsx" >"$BENCH_TMP/xlsx.json"
 xlsx_worker_rss="$(rss_mib "$WORKER_PID")"
 xlsx_rows="$(sql -c "select count(*) from kpi_value where period_start >= '2026-01-01'")"
@@ -94,5 +94,5 @@ print(f"jobs: CSV {csv['status']} ({csv['rows_total']:,} rows, {csv['rows_reject
       f"XLSX {xlsx['status']} ({xlsx['rows_total']:,} rows, {xlsx['rows_rejected']} rejected, queue wait {xlsx['queue_wait_s']} s)")
 print(f"rows in the database: CSV {int(csv_rows):,}, XLSX {int(xlsx_rows):,}, bench_copy {int(copy_rows):,}")
 print(f"kpix-api peak RSS (uploads streamed): {api_rss.split()[0]} MiB")
-print(f"load average at start: CSV {csv_load}; \\copy {copy_load}; XLSX {xlsx_load}")
+print(f"machine at start: CSV {csv_load}; \\copy {copy_load}; XLSX {xlsx_load}")
 EOF

@@ -119,15 +119,33 @@ rss_mib() {
 # The machine's load when a phase starts, for the report.
 load_now() { cut -d' ' -f1-3 /proc/loadavg; }
 
-# Waits (bounded) for the 1-minute load to drop under the number of cores, so
-# a measurement starts on a machine as quiet as it gets; never blocks long.
+# Percent of the machine's CPU busy over the next 2 s (0-100, all cores).
+cpu_busy() {
+  local a b
+  a="$(head -1 /proc/stat)"; sleep 2; b="$(head -1 /proc/stat)"
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " "); t = 0
+    for (i = 2; i <= n; i++) t += y[i] - x[i]
+    idle = (y[5] - x[5]) + (y[6] - x[6])
+    printf "%.0f\n", (t > 0 ? 100 * (t - idle) / t : 0) }'
+}
+
+# Waits (bounded) until the machine is quiet before a phase: less than
+# KPIX_BENCH_QUIET_CPU % (default 15) of the CPU busy over 2 s while this
+# script runs nothing; the 1-minute load average lags (and counts this
+# script's own previous phase), so it is printed but not used. Sets QUIET to
+# "cpu N% busy, load A B C" for the report; never blocks long.
 wait_for_quiet() {
-  local limit="${KPIX_BENCH_QUIET_WAIT:-60}" cores; cores="$(nproc)"
-  for _ in $(seq 1 "$limit"); do
-    awk -v c="$cores" '{exit !($1 < c)}' /proc/loadavg && return
-    sleep 1
+  local limit="${KPIX_BENCH_QUIET_WAIT:-90}" threshold="${KPIX_BENCH_QUIET_CPU:-15}" busy waited=0
+  while :; do
+    busy="$(cpu_busy)"; waited=$((waited + 2))
+    [ "$busy" -lt "$threshold" ] && break
+    if [ "$waited" -ge "$limit" ]; then
+      blog "machine still ${busy}% busy after ${limit}s; measuring anyway"
+      break
+    fi
   done
-  blog "load is still $(load_now) after ${limit}s; measuring anyway"
+  QUIET="cpu ${busy}% busy before, load $(load_now)"
 }
 
 sql() { psql "$DB_URL" -v ON_ERROR_STOP=1 -qAt "$@"; }

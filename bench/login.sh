@@ -28,8 +28,8 @@ BENCH_LABEL=health_idle wrk -t1 -c"$HEALTH_C" -d5s --timeout 10s -s "$BENCH_DIR/
   "$API_URL/health/live" >"$BENCH_TMP/health_idle.txt"
 
 wait_for_quiet
-load_before="$(load_now)"
-blog "login flood: $LOGIN_C connections + /health/live: $HEALTH_C connections, ${SECONDS_RUN}s (load $load_before)"
+load_before="$QUIET"
+blog "login flood: $LOGIN_C connections + /health/live: $HEALTH_C connections, ${SECONDS_RUN}s ($load_before)"
 BENCH_LABEL=login BENCH_USERS="$BENCH_TMP/users.txt" \
   wrk -t2 -c"$LOGIN_C" -d"${SECONDS_RUN}s" --timeout 30s -s "$BENCH_DIR/wrk/login.lua" \
   "$API_URL" >"$BENCH_TMP/login.txt" &
@@ -48,7 +48,7 @@ load_after="$(load_now)"
 ME_S=$(( SECONDS_RUN / 2 ))
 echo x >"$BENCH_TMP/none.txt"
 wait_for_quiet
-blog "login flood + GET /auth/me probe: ${ME_S}s (load $(load_now))"
+blog "login flood + GET /auth/me probe: ${ME_S}s ($QUIET)"
 BENCH_LABEL=login2 BENCH_USERS="$BENCH_TMP/users.txt" \
   wrk -t2 -c"$LOGIN_C" -d"${ME_S}s" --timeout 30s -s "$BENCH_DIR/wrk/login.lua" \
   "$API_URL" >"$BENCH_TMP/login2.txt" &
@@ -79,7 +79,7 @@ ok = login["statuses"].get("200", 0)
 print()
 print(f"kpix login benchmark  ({users} users, release build, loopback)")
 print("measured: " + __import__("os").environ["BENCH_VERSION"])
-print(f"load average before: {load_before}   after: {load_after}")
+print(f"machine before the flood: {load_before}; load after: {load_after}")
 print()
 print(f"{'phase':<28}{'conns':>6}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  statuses")
 for label, r, c in (("POST /auth/login (flood)", login, login_c), ("GET /health/live (flood)", health, health_c),

@@ -70,7 +70,7 @@ psql "$DB_URL" -Atc "select 'rows: ' || (select count(*) from kpi) || ' KPIs, ' 
 echo "== start kpix-api on 127.0.0.1:$PORT"
 DATABASE_URL=$DB_URL JWT_SECRET=bench-secret-0123456789abcdef0123456789 BIND_ADDR=127.0.0.1:$PORT \
     LOG_FORMAT=json RUST_LOG=warn ACCESS_TOKEN_TTL_SECONDS=3600 STORAGE_URL="file://$WORK/storage" \
-    DATABASE_MAX_CONNECTIONS=$CLIENTS "$BIN/kpix-api" >"$WORK/api.log" 2>&1 &
+    DATABASE_MAX_CONNECTIONS=$(( CLIENTS > 4 ? CLIENTS : 4 )) "$BIN/kpix-api" >"$WORK/api.log" 2>&1 &
 API_PID=$!
 for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && break

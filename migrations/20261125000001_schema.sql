@@ -114,11 +114,11 @@ create table kpi_value (
     import_job_id uuid,
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
+    -- the unique index also serves every "latest value" lookup (a backward
+    -- scan per KPI); the included columns make those probes index-only
     constraint kpi_value_period_key unique (kpi_id, period_start)
+        include (period_end, value, status, critical, threshold_green)
 );
--- the unique (kpi_id, period_start) index also serves "latest value" lookups
--- with a backward scan; this one serves organization-wide reports
-create index kpi_value_organization_idx on kpi_value (organization_id, kpi_id, period_start desc);
 
 create table action_plan (
     id uuid primary key,

@@ -35,3 +35,12 @@ function done(summary, latency, requests)
     latency:percentile(99) / 1000, latency.max / 1000,
     table.concat(parts, ", "), e.connect, e.read, e.write, e.timeout, e.status))
 end
+
+-- BENCH_DELAY_MS: each connection waits this long before each request, to
+-- pace the load (the rate is then about connections / (delay + latency)).
+local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pace then
+  function delay()
+    return pace
+  end
+end

@@ -1,0 +1,11 @@
+-- Generated from the queries of shared/src/db (users::find_by_id, kpis::SELECT,
+-- dashboards::SELECT, kpi_values::list/insert, DASHBOARD_VISIBLE); keep in step
+-- with them. Parameters the API binds as NULL (no range, no cursor) are literal
+-- nulls here; ids come from the bench_kpi / bench_dashboard lookup tables.
+-- What-if for GET /dashboards/{id}/kpis: the same, but the visibility check
+-- selects the dashboard id alone instead of visible_dashboard (which computes
+-- the status summary, a second latest-value lookup per KPI, and discards it).
+\set n random(1, :dashboards)
+select id, organization_id, email, full_name, role, is_active, created_at, updated_at from app_user where id = :uid;
+select d.id from dashboard d where d.organization_id = :org and (:admin or d.team_id is null or d.owner_id = :uid or exists (select 1 from team_member tm where tm.team_id = d.team_id and tm.user_id = :uid)) and d.id = (select id from bench_dashboard where n = :n);
+select k.id, k.dashboard_id, k.organization_id, k.owner_id, k.code, k.name, k.description, k.unit, k.frequency, k.direction, k.threshold_green, k.threshold_orange, k.threshold_red, k.is_active, k.created_at, k.updated_at, lv.value as latest_value, lv.status as latest_status, lv.period_start as latest_period_start, lv.period_end as latest_period_end, d.owner_id as dashboard_owner_id from kpi k join dashboard d on d.id = k.dashboard_id left join lateral ( select v.value, v.status, v.period_start, v.period_end from kpi_value v where v.kpi_id = k.id order by v.period_start desc limit 1 ) lv on true where d.organization_id = :org and (:admin or d.team_id is null or d.owner_id = :uid or exists (select 1 from team_member tm where tm.team_id = d.team_id and tm.user_id = :uid)) and k.dashboard_id = (select id from bench_dashboard where n = :n) and (null::uuid is null or k.id > null::uuid) order by k.id limit 101;
