@@ -73,9 +73,7 @@ const SELECT: &str = "select d.id, d.organization_id, d.owner_id, d.team_id, d.t
         count(*) filter (where lv.status = 'ORANGE') as orange, \
         count(*) filter (where lv.status = 'RED') as red, \
         count(*) filter (where lv.status is null) as no_value \
-      from kpi k left join lateral ( \
-        select v.status from kpi_value v where v.kpi_id = k.id order by v.period_start desc limit 1 \
-      ) lv on true \
+      from kpi k left join kpi_latest lv on lv.kpi_id = k.id \
       where k.dashboard_id = d.id and k.is_active \
     ) s on true";
 

@@ -61,10 +61,7 @@ const SELECT: &str = "select k.id, k.dashboard_id, k.organization_id, k.owner_id
     lv.value as latest_value, lv.status as latest_status, lv.period_start as latest_period_start, \
     lv.period_end as latest_period_end, d.owner_id as dashboard_owner_id \
     from kpi k join dashboard d on d.id = k.dashboard_id \
-    left join lateral ( \
-      select v.value, v.status, v.period_start, v.period_end from kpi_value v \
-      where v.kpi_id = k.id order by v.period_start desc limit 1 \
-    ) lv on true";
+    left join kpi_latest lv on lv.kpi_id = k.id";
 
 /// KPIs of a dashboard, in creation order.
 pub async fn list_by_dashboard(

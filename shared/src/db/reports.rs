@@ -40,9 +40,11 @@ fn visible_dashboards() -> String {
     )
 }
 
-/// The latest value of KPI `k` (greatest `period_start`).
-const LATEST_VALUE: &str = "select v.value, v.status, v.critical, v.period_start, v.period_end, \
-    v.threshold_green from kpi_value v where v.kpi_id = k.id order by v.period_start desc limit 1";
+/// The latest value of KPI `k` (greatest `period_start`), kept in
+/// `kpi_latest` by triggers; a plain subquery the planner turns into a join.
+const LATEST_VALUE: &str = "select l.value, l.status, l.critical, l.period_start, l.period_end, \
+    l.threshold_green, l.previous_value, l.previous_status, l.previous_period_start \
+    from kpi_latest l where l.kpi_id = k.id";
 
 /// How far a non-green latest value `x` is from the green threshold it was
 /// assessed with, relative to it: `|value - green| / |green|`, or the absolute
@@ -317,8 +319,7 @@ pub fn overview_sql() -> String {
         "with vd as materialized ({vd}), \
          s as materialized ( \
            select k.id, k.dashboard_id, lv.status from vd join kpi k on k.dashboard_id = vd.id \
-           left join lateral (select v.status from kpi_value v where v.kpi_id = k.id \
-             order by v.period_start desc limit 1) lv on true \
+           left join kpi_latest lv on lv.kpi_id = k.id \
            where k.is_active), \
          ac as ({OPEN_ACTIONS}) \
          select * from ({DASHBOARD_SUMMARY}) x \
@@ -498,13 +499,10 @@ pub fn direction_sql() -> String {
          s as materialized ( \
            select k.id, k.name, k.code, k.unit, k.direction, k.dashboard_id, \
              vd.title as dashboard_title, lv.value, lv.status, lv.critical, lv.period_start, \
-             lv.period_end, lv.threshold_green, pv.value as previous_value, \
-             pv.status as previous_status, pv.period_start as previous_period_start \
+             lv.period_end, lv.threshold_green, lv.previous_value, lv.previous_status, \
+             lv.previous_period_start \
            from vd join kpi k on k.dashboard_id = vd.id \
-           left join lateral ({LATEST_VALUE}) lv on true \
-           left join lateral (select v.value, v.status, v.period_start from kpi_value v \
-             where v.kpi_id = k.id and v.period_start < lv.period_start \
-             order by v.period_start desc limit 1) pv on true \
+           left join kpi_latest lv on lv.kpi_id = k.id \
            where k.is_active), \
          t as ( \
            select y.*, case when y.previous_value = 0 then y.delta_normalized \
