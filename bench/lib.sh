@@ -116,6 +116,11 @@ rss_mib() {
   awk '/^VmHWM/ {h=$2} /^VmRSS/ {r=$2} END {printf "%.1f %.1f\n", h/1024, r/1024}' "/proc/$1/status"
 }
 
+# CPU seconds (user + system) a pid has used so far.
+cpu_secs() {
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f\n", ($14 + $15) / hz}' "/proc/$1/stat"
+}
+
 # The machine's load when a phase starts, for the report.
 load_now() { cut -d' ' -f1-3 /proc/loadavg; }
 

@@ -579,8 +579,13 @@ pub fn missing_sql() -> String {
          from vd join kpi k on k.dashboard_id = vd.id \
          cross join (select $6::date as today) t \
          cross join lateral ({EXPECTED_PERIOD}) e \
-         where k.is_active and not exists ( \
-           select 1 from kpi_value v where v.kpi_id = k.id and v.period_start = e.period_start) \
+         left join kpi_latest l on l.kpi_id = k.id \
+         where k.is_active and ( \
+           l.kpi_id is null or l.period_start < e.period_start \
+           or (l.period_start > e.period_start \
+               and l.previous_period_start is distinct from e.period_start \
+               and not exists (select 1 from kpi_value v \
+                               where v.kpi_id = k.id and v.period_start = e.period_start))) \
          order by e.period_end, vd.title, k.name, k.id \
          limit $7"
     )
