@@ -212,12 +212,16 @@ async fn login(
         .as_ref()
         .map(|(_, hash)| hash.clone())
         .unwrap_or_else(|| password::DUMMY_HASH.clone());
+    // no database connection is held while queued for the hasher: a login
+    // flood must not starve the pool the other endpoints need
+    drop(conn);
     let given = body.password;
     let matches = given.len() <= validate::MAX_PASSWORD_BYTES
         && !given.contains('\0')
         && state
             .hash_blocking(move || password::verify_password(&given, &stored))
             .await?;
+    let mut conn = state.pool.acquire().await?;
     let user = match found {
         Some((user, _)) if matches && user.is_active => user,
         found => {
