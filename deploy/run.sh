@@ -29,9 +29,6 @@ fi
 export STORAGE_URL="${STORAGE_URL:-file://$KPIX_ROOT/.data/uploads}"
 export BIND_ADDR="${BIND_ADDR:-127.0.0.1:8080}"
 export LOG_FORMAT="${LOG_FORMAT:-pretty}"
-# argon2's 19 MiB blocks go to mmap and back to the system once freed,
-# instead of staying in the heap arenas of the blocking threads
-export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-1048576}"
 export CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-http://localhost:3000,http://localhost:5173}"
 
 log "building ($profile)"
