@@ -97,7 +97,10 @@ create index kpi_name_idx on kpi (organization_id, lower(name));
 
 create table kpi_value (
     id uuid primary key,
-    organization_id uuid not null references organization (id) on delete cascade,
+    -- the KPI's organization, copied for filtering; no foreign key of its own:
+    -- the one on kpi_id already ties the row to its organization (and its
+    -- cascade), and imports write a million rows, each check costing
+    organization_id uuid not null,
     kpi_id uuid not null references kpi (id) on delete cascade,
     period_start date not null,
     period_end date not null check (period_end >= period_start),
@@ -110,7 +113,8 @@ create table kpi_value (
     threshold_red numeric,
     direction text not null check (direction in ('UP_IS_BETTER', 'DOWN_IS_BETTER')),
     comment text,
-    created_by uuid references app_user (id) on delete set null,
+    -- who entered it; users are deactivated, never deleted, so no foreign key
+    created_by uuid,
     import_job_id uuid,
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
