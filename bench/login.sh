@@ -12,6 +12,7 @@ USERS_N="${BENCH_USERS_N:-50}"
 PASSWORD="bench-password-0123"
 
 bench_init login
+export BENCH_STATUSES=1   # wrk counts each status (small bodies, few requests)
 start_api
 py() { python3 "$BENCH_DIR/kpix_bench.py" "$@"; }
 

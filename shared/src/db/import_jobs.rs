@@ -236,7 +236,7 @@ pub async fn finish(
     let to_i32 = |n: i64| n.min(i64::from(i32::MAX)) as i32;
     let owned = sqlx::query(
         "update data_import_job set status = $3, error_message = $4, rows_total = $5, rows_processed = $5, \
-         rows_inserted = $6, rows_updated = $7, rows_rejected = $8, finished_at = now(), updated_at = now() \
+         rows_inserted = $6, rows_updated = $7, rows_rejected = $8, finished_at = clock_timestamp(), updated_at = clock_timestamp() \
          where id = $1 and attempt = $2 and status = 'RUNNING'",
     )
     .bind(id)
