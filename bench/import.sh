@@ -12,7 +12,7 @@ PERIODS="${IMPORT_PERIODS:-1000}"
 XLSX_KPIS="${XLSX_KPIS:-100}"
 XLSX_PERIODS="${XLSX_PERIODS:-1000}"
 PASSWORD="bench-password-0123"
-COLUMNS="id, organization_id, kpi_id, period_start, period_end, value, status, critical, threshold_green, threshold_orange, threshold_red, direction, comment, created_by, import_job_id"
+COLUMNS="id, organization_id, kpi_id, period_start, period_end, value, status, critical, threshold_green, threshold_orange, threshold_red, direction, comment, created_by, import_job_id, import_row"
 
 python3 -c 'import xlsxwriter' 2>/dev/null || bdie "python3 needs xlsxwriter: pip install xlsxwriter"
 bench_init import

@@ -186,7 +186,8 @@ def copy_csv(kpis_json, periods, start, org, user, out):
     days = [(start + dt.timedelta(days=p)).isoformat() for p in range(int(periods))]
     job = str(uuid7())
     # id, organization_id, kpi_id, period_start, period_end, value, status, critical,
-    # threshold_green, threshold_orange, threshold_red, direction, comment, created_by, import_job_id
+    # threshold_green, threshold_orange, threshold_red, direction, comment, created_by, import_job_id,
+    # import_row (the file's line: header on line 1, KPI by KPI as `csv` writes them)
     with open(out, "w", buffering=1 << 20) as f:
         for k, kpi in enumerate(rows):
             kid = kpi["id"]
@@ -195,7 +196,8 @@ def copy_csv(kpis_json, periods, start, org, user, out):
                 v = value_of(k, p)
                 status = "GREEN" if v >= 80 else "ORANGE" if v >= 50 else "RED"
                 critical = "t" if status == "RED" and v <= 20 else "f"
-                lines.append(f"{uuid7()},{org},{kid},{d},{d},{v:.2f},{status},{critical},80,50,20,UP_IS_BETTER,,{user},{job}\n")
+                line = 2 + k * len(days) + p
+                lines.append(f"{uuid7()},{org},{kid},{d},{d},{v:.2f},{status},{critical},80,50,20,UP_IS_BETTER,,{user},{job},{line}\n")
             f.write("".join(lines))
 
 

@@ -160,6 +160,11 @@ impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::PoolTimedOut => Self::Unavailable("database busy".into()),
+            // a connection the server dropped (restart, failover): retryable
+            sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::warn!(error = %error, "database connection lost");
+                Self::Unavailable("database unavailable".into())
+            }
             _ => Self::Internal(anyhow::Error::new(error).context("database")),
         }
     }

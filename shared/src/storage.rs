@@ -2,11 +2,13 @@
 //! S3-compatible storage (AWS S3, MinIO, …) for `s3://bucket/prefix` URLs.
 use std::sync::Arc;
 
-use bytes::Bytes;
+use futures::TryStreamExt;
 use object_store::{
     ObjectStore, ObjectStoreExt, WriteMultipart, aws::AmazonS3Builder, local::LocalFileSystem,
     path::Path,
 };
+use tokio::io::AsyncRead;
+use tokio_util::io::StreamReader;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +90,14 @@ impl Storage {
         })
     }
 
-    pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
-        Ok(self.store.get(&Path::from(key)).await?.bytes().await?)
+    /// Streams an object chunk by chunk, so that reading a large file never
+    /// holds it whole in memory.
+    pub async fn reader(
+        &self,
+        key: &str,
+    ) -> Result<impl AsyncRead + Send + Unpin + 'static, StorageError> {
+        let chunks = self.store.get(&Path::from(key)).await?.into_stream();
+        Ok(StreamReader::new(chunks.map_err(std::io::Error::other)))
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {

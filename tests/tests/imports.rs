@@ -639,6 +639,88 @@ async fn count_values(app: &TestApp) -> i64 {
         .unwrap()
 }
 
+/// 6,000 monthly rows (more than one write batch), then row 6002 repeating
+/// row 2 (an earlier batch) and row 6003 repeating row 6001 (the same batch).
+fn file_repeating_periods_across_batches() -> Vec<u8> {
+    let mut file = big_csv(&["LOG-OTD"], 6_000);
+    file.extend_from_slice(b"LOG-OTD,1900-01,77\nLOG-OTD,2399-12,78\n");
+    file
+}
+
+#[tokio::test]
+async fn periods_repeated_across_write_batches_are_rejected_with_the_first_row() {
+    let fx = Fixture::new().await;
+    let _worker = fx.app.spawn_worker().await;
+    let expected = vec![
+        (
+            6002,
+            "this KPI and period already appear on row 2".to_owned(),
+        ),
+        (
+            6003,
+            "this KPI and period already appear on row 6001".to_owned(),
+        ),
+    ];
+    let report = |errors: Vec<Value>| -> Vec<(i64, String)> {
+        errors
+            .iter()
+            .map(|e| {
+                assert_eq!(e["column"], "period");
+                (
+                    e["row"].as_i64().unwrap(),
+                    e["message"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+
+    let atomic = fx
+        .import("repeats.csv", file_repeating_periods_across_batches(), &[])
+        .await;
+    assert_eq!(atomic["status"], "FAILED");
+    assert_eq!(counts(&atomic), (6_002, 0, 0, 2), "{atomic}");
+    assert_eq!(report(fx.errors(&atomic).await), expected);
+    assert_eq!(count_values(&fx.app).await, 0, "atomic: nothing written");
+
+    let partial = fx
+        .import(
+            "repeats.csv",
+            file_repeating_periods_across_batches(),
+            &[("mode", "partial")],
+        )
+        .await;
+    assert_eq!(partial["status"], "SUCCESS");
+    assert_eq!(counts(&partial), (6_002, 6_000, 0, 2), "{partial}");
+    assert_eq!(report(fx.errors(&partial).await), expected);
+    assert_eq!(count_values(&fx.app).await, 6_000);
+    let latest = fx.values("LOG-OTD").await;
+    assert_eq!(
+        value_of(&latest, "2399-12-01"),
+        99.0,
+        "the first of two rows for one period is kept"
+    );
+    let first = fx
+        .app
+        .get(
+            &fx.admin,
+            &format!("/kpis/{}/values?to=1900-01-31", fx.kpi("LOG-OTD")),
+        )
+        .await;
+    first.assert_status(200);
+    assert_eq!(value_of(first.body.as_array().unwrap(), "1900-01-01"), 0.0);
+
+    // a later import of the same file updates those periods: only a repeat
+    // within one file is refused
+    let again = fx
+        .import(
+            "repeats.csv",
+            file_repeating_periods_across_batches(),
+            &[("mode", "partial")],
+        )
+        .await;
+    assert_eq!(counts(&again), (6_002, 0, 6_000, 2), "{again}");
+}
+
 #[tokio::test]
 async fn a_worker_killed_mid_job_loses_and_duplicates_nothing() {
     let fx = Fixture::new().await;

@@ -36,7 +36,8 @@ pub struct Resolver {
     by_id: HashMap<Uuid, u32>,
     by_code: HashMap<String, u32>,
     by_name: HashMap<String, Vec<u32>>,
-    /// (KPI index, period start as days) → the first row that wrote it.
+    /// (KPI index, period start as days) → the first row that wrote it, for
+    /// the rows not yet handed to the database (which checks the earlier ones).
     seen: HashMap<(u32, i32), u64>,
 }
 
@@ -173,12 +174,7 @@ impl Resolver {
         };
         let day = period.start.num_days_from_ce();
         if let Some(first) = self.seen.get(&(index, day)) {
-            return Err(vec![Rejection {
-                row: record.row,
-                column: Column::Period,
-                value: period.start.to_string(),
-                message: format!("this KPI and period already appear on row {first}"),
-            }]);
+            return Err(vec![repeated(record.row, period.start, *first)]);
         }
         self.seen.insert((index, day), record.row);
         let kpi = &self.kpis[index as usize];
@@ -189,11 +185,28 @@ impl Resolver {
             comment: comment.map(str::to_owned),
             direction: kpi.direction,
             thresholds: kpi.thresholds(),
+            import_row: Some(record.row as i64),
         })
+    }
+
+    /// Forgets the rows seen so far, once they are in the database: it finds
+    /// a later repeat of them, so memory stays bounded by the batch size.
+    pub fn forget_seen(&mut self) {
+        self.seen.clear();
     }
 }
 
-use chrono::Datelike;
+/// The rejection of a row naming a KPI and period that an earlier row wrote.
+pub fn repeated(row: u64, period_start: NaiveDate, first_row: u64) -> Rejection {
+    Rejection {
+        row,
+        column: Column::Period,
+        value: period_start.to_string(),
+        message: format!("this KPI and period already appear on row {first_row}"),
+    }
+}
+
+use chrono::{Datelike, NaiveDate};
 
 /// A period written as text; a bare number is an Excel date serial (a date
 /// cell exported as a number) when it is in the range of plausible dates.

@@ -808,6 +808,7 @@ async fn realistic(
                     comment: None,
                     direction: spec.direction,
                     thresholds,
+                    import_row: None,
                 });
             }
             flush(conn, created, &mut pending, BATCH).await?;
@@ -980,6 +981,7 @@ async fn bulk(
                     comment: None,
                     direction: spec.direction,
                     thresholds,
+                    import_row: None,
                 });
             }
             flush(conn, created, &mut pending, BATCH).await?;

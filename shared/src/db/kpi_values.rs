@@ -1,12 +1,14 @@
 //! KPI values: one per KPI and period, stored with the status and the rule
 //! (thresholds, direction) it was computed with.
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::PageRequest;
+use super::{Caller, DASHBOARD_VISIBLE, PageRequest};
 use crate::domain::{Direction, Period, Status, Thresholds, assess};
 
 /// The unique constraint on `(kpi_id, period_start)`.
@@ -59,15 +61,23 @@ pub struct DateRange {
 /// Values of a KPI, newest period first; `from`/`to` bound `period_start`.
 pub async fn list(
     conn: &mut PgConnection,
+    caller: &Caller,
     kpi_id: Uuid,
     range: DateRange,
     page: PageRequest<NaiveDate>,
 ) -> Result<Vec<ValueRow>, sqlx::Error> {
+    // the visibility check rides along: an empty page is the only case where
+    // the caller must still tell "no values" from "no such KPI"
     sqlx::query_as(sql!(
-        "select {COLUMNS} from kpi_value where kpi_id = $1 \
-         and ($2::date is null or period_end >= $2) and ($3::date is null or period_start <= $3) \
-         and ($4::date is null or period_start < $4) order by period_start desc limit $5"
+        "select {COLUMNS} from kpi_value where kpi_id = $4 \
+         and exists (select 1 from kpi k join dashboard d on d.id = k.dashboard_id \
+                      where k.id = $4 and {DASHBOARD_VISIBLE}) \
+         and ($5::date is null or period_end >= $5) and ($6::date is null or period_start <= $6) \
+         and ($7::date is null or period_start < $7) order by period_start desc limit $8"
     ))
+    .bind(caller.organization_id)
+    .bind(caller.user_id)
+    .bind(caller.is_admin())
     .bind(kpi_id)
     .bind(range.from)
     .bind(range.to)
@@ -75,6 +85,14 @@ pub async fn list(
     .bind(page.limit)
     .fetch_all(conn)
     .await
+}
+
+/// Whether a KPI has any value.
+pub async fn any(conn: &mut PgConnection, kpi_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from kpi_value where kpi_id = $1)")
+        .bind(kpi_id)
+        .fetch_one(conn)
+        .await
 }
 
 /// The chart of a KPI, oldest first.
@@ -272,18 +290,30 @@ pub struct ValueWrite {
     pub comment: Option<String>,
     pub direction: Direction,
     pub thresholds: Thresholds,
+    /// The row of the imported file this value comes from.
+    pub import_row: Option<i64>,
 }
 
-/// Rows written by a batch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a batch wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchCounts {
     pub inserted: u64,
     pub updated: u64,
+    /// Rows of an import naming a KPI and period that an earlier batch of the
+    /// same import already wrote, with that earlier row: not written.
+    pub repeated: Vec<RepeatedRow>,
 }
 
-/// Inserts or updates many values in one set-based statement (UNNEST arrays,
-/// one `INSERT … ON CONFLICT`). An existing value for the same KPI and period
-/// is updated, so writing the same batch twice is idempotent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepeatedRow {
+    pub row: i64,
+    pub first_row: i64,
+    pub period_start: NaiveDate,
+}
+
+/// Inserts or updates (same KPI and period) a batch in one statement. Rows of
+/// one batch must name distinct KPI periods; across the batches of one import
+/// the second write of a period is refused and reported in `repeated`.
 pub async fn upsert_batch(
     conn: &mut PgConnection,
     organization_id: Uuid,
@@ -307,7 +337,8 @@ pub async fn upsert_batch(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut greens, mut oranges, mut reds, mut directions) = (
+    let (mut greens, mut oranges, mut reds, mut directions, mut import_rows) = (
+        Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -327,22 +358,25 @@ pub async fn upsert_batch(
         oranges.push(row.thresholds.orange);
         reds.push(row.thresholds.red);
         directions.push(row.direction.as_str());
+        import_rows.push(row.import_row);
     }
-    let inserted: Vec<bool> = sqlx::query_scalar(
+    let written: Vec<(Option<i64>, bool)> = sqlx::query_as(
         "insert into kpi_value as v (id, organization_id, kpi_id, period_start, period_end, value, status, \
-           critical, threshold_green, threshold_orange, threshold_red, direction, comment, created_by, import_job_id) \
-         select u.id, $13, u.kpi_id, u.period_start, u.period_end, u.value, u.status, u.critical, \
-           u.threshold_green, u.threshold_orange, u.threshold_red, u.direction, u.comment, $14, $15 \
+           critical, threshold_green, threshold_orange, threshold_red, direction, comment, created_by, \
+           import_job_id, import_row) \
+         select u.id, $14, u.kpi_id, u.period_start, u.period_end, u.value, u.status, u.critical, \
+           u.threshold_green, u.threshold_orange, u.threshold_red, u.direction, u.comment, $15, $16, u.import_row \
          from unnest($1::uuid[], $2::uuid[], $3::date[], $4::date[], $5::numeric[], $6::text[], $7::bool[], \
-           $8::numeric[], $9::numeric[], $10::numeric[], $11::text[], $12::text[]) \
+           $8::numeric[], $9::numeric[], $10::numeric[], $11::text[], $12::text[], $13::int8[]) \
            as u(id, kpi_id, period_start, period_end, value, status, critical, threshold_green, \
-                threshold_orange, threshold_red, direction, comment) \
+                threshold_orange, threshold_red, direction, comment, import_row) \
          on conflict (kpi_id, period_start) do update set value = excluded.value, status = excluded.status, \
            critical = excluded.critical, threshold_green = excluded.threshold_green, \
            threshold_orange = excluded.threshold_orange, threshold_red = excluded.threshold_red, \
            direction = excluded.direction, comment = excluded.comment, import_job_id = excluded.import_job_id, \
-           updated_at = now() \
-         returning (xmax = 0)",
+           import_row = excluded.import_row, updated_at = now() \
+           where excluded.import_job_id is null or v.import_job_id is distinct from excluded.import_job_id \
+         returning v.import_row, (xmax = 0)",
     )
     .bind(&ids)
     .bind(&kpi_ids)
@@ -356,14 +390,56 @@ pub async fn upsert_batch(
     .bind(&reds)
     .bind(&directions)
     .bind(&comments)
+    .bind(&import_rows)
     .bind(organization_id)
     .bind(created_by)
     .bind(import_job_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let inserted = written.iter().filter(|(_, fresh)| *fresh).count() as u64;
+    let repeated = if written.len() < n {
+        let kept: HashSet<Option<i64>> = written.iter().map(|(row, _)| *row).collect();
+        let skipped: Vec<&ValueWrite> = rows
+            .iter()
+            .filter(|row| !kept.contains(&row.import_row))
+            .collect();
+        repeated_rows(conn, &skipped).await?
+    } else {
+        Vec::new()
+    };
+    Ok(BatchCounts {
+        inserted,
+        updated: written.len() as u64 - inserted,
+        repeated,
+    })
+}
+
+/// The rows that first wrote the periods of `skipped`.
+async fn repeated_rows(
+    conn: &mut PgConnection,
+    skipped: &[&ValueWrite],
+) -> Result<Vec<RepeatedRow>, sqlx::Error> {
+    let kpi_ids: Vec<Uuid> = skipped.iter().map(|r| r.kpi_id).collect();
+    let starts: Vec<NaiveDate> = skipped.iter().map(|r| r.period.start).collect();
+    let rows: Vec<Option<i64>> = skipped.iter().map(|r| r.import_row).collect();
+    // an import sets import_row on every row: a null here is a decode error
+    let found: Vec<(i64, i64, NaiveDate)> = sqlx::query_as(
+        "select u.row, v.import_row, u.period_start \
+           from unnest($1::uuid[], $2::date[], $3::int8[]) as u(kpi_id, period_start, row) \
+           join kpi_value v on v.kpi_id = u.kpi_id and v.period_start = u.period_start \
+          order by u.row",
+    )
+    .bind(&kpi_ids)
+    .bind(&starts)
+    .bind(&rows)
     .fetch_all(conn)
     .await?;
-    let fresh = inserted.iter().filter(|&&i| i).count() as u64;
-    Ok(BatchCounts {
-        inserted: fresh,
-        updated: inserted.len() as u64 - fresh,
-    })
+    Ok(found
+        .into_iter()
+        .map(|(row, first_row, period_start)| RepeatedRow {
+            row,
+            first_row,
+            period_start,
+        })
+        .collect())
 }

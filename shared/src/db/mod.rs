@@ -36,6 +36,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // no ping at every checkout (a round trip per checkout): a connection
+        // the server dropped fails its next query, sqlx discards it, and that
+        // one request gets a 503
+        .test_before_acquire(false)
         .connect(url)
         .await
 }

@@ -4,9 +4,10 @@
 //! transaction. A worker killed mid-job leaves nothing behind: the rolled
 //! back transaction is retried by the next attempt.
 use std::{
+    io::{Cursor, Read},
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -15,17 +16,18 @@ use kpix_shared::{
     db::{
         self, Caller,
         import_jobs::{JobRow, Outcome, RowError},
-        kpi_values::{BatchCounts, ValueWrite},
+        kpi_values::ValueWrite,
     },
     jobs::{IMPORT_MAX_ATTEMPTS, ImportTask},
     storage::Storage,
 };
 use sqlx::PgPool;
-use tokio::sync::mpsc;
+use tokio::{io::AsyncReadExt, sync::mpsc};
+use tokio_util::io::SyncIoBridge;
 
 use crate::{
-    parse::{self, Header, KpiColumn, Limits, ParseError},
-    resolve::{Column, Rejection, Resolver},
+    parse::{self, FileKind, Header, KpiColumn, Limits, ParseError},
+    resolve::{self, Column, Rejection, Resolver},
 };
 
 /// Rows per INSERT statement.
@@ -50,6 +52,8 @@ pub enum InfraError {
     Database(#[from] sqlx::Error),
     #[error("object store: {0}")]
     Storage(#[from] kpix_shared::storage::StorageError),
+    #[error("reading the stored file: {0}")]
+    Read(#[from] std::io::Error),
     #[error("{0}")]
     Other(String),
 }
@@ -105,18 +109,26 @@ fn audit(job: &JobRow, outcome: &Outcome) {
     );
 }
 
-/// Messages from the parsing thread to the writer.
-enum Parsed {
-    Batch(Vec<ValueWrite>),
-}
-
 /// What the parsing thread found.
 struct ParseReport {
     result: Result<Header, ParseError>,
+    /// The object store failed while the file was streamed: retry, the file
+    /// itself may be fine.
+    read_error: Option<std::io::Error>,
     rows_total: u64,
     rows_rejected: u64,
     rejections: Vec<Rejection>,
 }
+
+/// The stored file: a CSV is streamed; a spreadsheet, whose formats need
+/// random access, is read whole (an upload is at most `MAX_UPLOAD_BYTES`).
+enum Input {
+    Csv(Box<dyn Read + Send>),
+    Whole(Vec<u8>),
+}
+
+/// Bytes read ahead to recognize the kind of file.
+const SNIFF_BYTES: u64 = 64 * 1024;
 
 async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
     let mut conn = ctx.pool.acquire().await?;
@@ -140,33 +152,30 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
     let Some(key) = job.storage_key.clone() else {
         return fail(ctx, job, "the uploaded file is missing").await;
     };
-    let bytes = ctx.storage.get(&key).await?;
-    let Some(kind) = parse::detect_kind(
-        &bytes[..bytes.len().min(64 * 1024)],
-        job.filename.as_deref(),
-    ) else {
+    let mut reader = ctx.storage.reader(&key).await?;
+    let mut head = Vec::new();
+    (&mut reader)
+        .take(SNIFF_BYTES)
+        .read_to_end(&mut head)
+        .await?;
+    let Some(kind) = parse::detect_kind(&head, job.filename.as_deref()) else {
         return fail(ctx, job, &ParseError::NotASpreadsheet.to_string()).await;
+    };
+    let input = if kind == FileKind::Csv {
+        let rest = SyncIoBridge::new(reader);
+        Input::Csv(Box::new(Read::chain(Cursor::new(head), rest)))
+    } else {
+        reader.read_to_end(&mut head).await?;
+        Input::Whole(head)
     };
 
     let processed = Arc::new(AtomicU64::new(0));
-    let stop_writing = Arc::new(AtomicBool::new(false));
-    let (sender, mut receiver) = mpsc::channel::<Parsed>(2);
-    let atomic = job.mode == kpix_shared::domain::ImportMode::Atomic;
+    let (sender, mut receiver) = mpsc::channel::<Vec<ValueWrite>>(2);
     let limits = ctx.limits.clone();
     let parser = {
         let processed = processed.clone();
-        let stop_writing = stop_writing.clone();
         tokio::task::spawn_blocking(move || {
-            parse_and_validate(
-                &bytes,
-                kind,
-                &limits,
-                kpis,
-                atomic,
-                &processed,
-                &stop_writing,
-                &sender,
-            )
+            parse_and_validate(input, kind, &limits, kpis, &processed, &sender)
         })
     };
 
@@ -176,13 +185,13 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
         job.attempt,
         processed.clone(),
     ));
+    // every valid row is written, even when an atomic import is already
+    // failing: the database finds the periods a file repeats across batches
     let mut tx = ctx.pool.begin().await?;
-    let mut written = BatchCounts::default();
+    let (mut inserted, mut updated) = (0_u64, 0_u64);
+    let mut repeats = Vec::new();
     let mut write_error = None;
-    while let Some(Parsed::Batch(rows)) = receiver.recv().await {
-        if write_error.is_some() {
-            continue;
-        }
+    while let Some(rows) = receiver.recv().await {
         match db::kpi_values::upsert_batch(
             &mut tx,
             job.organization_id,
@@ -192,16 +201,19 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
         )
         .await
         {
-            Ok(counts) => {
-                written.inserted += counts.inserted;
-                written.updated += counts.updated;
+            Ok(written) => {
+                inserted += written.inserted;
+                updated += written.updated;
+                repeats.extend(written.repeated);
             }
             Err(e) => {
-                stop_writing.store(true, Ordering::Relaxed);
+                // closing the channel stops the parser
                 write_error = Some(e);
+                break;
             }
         }
     }
+    drop(receiver);
     progress.abort();
     let report = match parser.await {
         Ok(report) => report,
@@ -214,12 +226,16 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
                     "cancelled"
                 }
             ))),
+            read_error: None,
             rows_total: 0,
             rows_rejected: 0,
             rejections: Vec::new(),
         },
     };
     if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    if let Some(e) = report.read_error {
         return Err(e.into());
     }
 
@@ -230,39 +246,45 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
             return fail(ctx, job, &error.to_string()).await;
         }
     };
-    let mut errors: Vec<RowError> = report
-        .rejections
-        .iter()
-        .map(|r| row_error(r, &header))
-        .collect();
-    if report.rows_rejected as usize > errors.len() {
+    let rows_rejected = report.rows_rejected + repeats.len() as u64;
+    let mut rejections = report.rejections;
+    rejections.extend(
+        repeats
+            .iter()
+            .map(|r| resolve::repeated(r.row as u64, r.period_start, r.first_row as u64)),
+    );
+    rejections.sort_by_key(|r| r.row);
+    rejections.truncate(MAX_REPORTED_ERRORS);
+    let mut errors: Vec<RowError> = rejections.iter().map(|r| row_error(r, &header)).collect();
+    if rows_rejected as usize > errors.len() {
         errors.push(RowError {
             row: None,
             column: None,
             value: None,
             message: format!(
                 "{} more rows were rejected; only the first {MAX_REPORTED_ERRORS} are listed",
-                report.rows_rejected as usize - errors.len()
+                rows_rejected as usize - errors.len()
             ),
         });
     }
-    let valid = report.rows_total - report.rows_rejected;
-    let keep = !job.dry_run && (report.rows_rejected == 0 || !atomic);
+    let atomic = job.mode == kpix_shared::domain::ImportMode::Atomic;
+    let valid = report.rows_total - rows_rejected;
+    let keep = !job.dry_run && (rows_rejected == 0 || !atomic);
     let mut outcome = Outcome {
-        succeeded: report.rows_rejected == 0 || (!atomic && valid > 0),
+        succeeded: rows_rejected == 0 || (!atomic && valid > 0),
         error_message: None,
         rows_total: report.rows_total as i64,
-        rows_inserted: written.inserted as i64,
-        rows_updated: written.updated as i64,
-        rows_rejected: report.rows_rejected as i64,
+        rows_inserted: inserted as i64,
+        rows_updated: updated as i64,
+        rows_rejected: rows_rejected as i64,
     };
     if report.rows_total == 0 {
         outcome.succeeded = false;
         outcome.error_message = Some("the file has a header but no data rows".into());
-    } else if report.rows_rejected > 0 && atomic {
+    } else if rows_rejected > 0 && atomic {
         outcome.error_message = Some(format!(
             "{} of {} rows are invalid; nothing was imported (see the error report, or import with mode=partial)",
-            report.rows_rejected, report.rows_total
+            rows_rejected, report.rows_total
         ));
     } else if !outcome.succeeded {
         outcome.error_message = Some("no row of the file is valid; see the error report".into());
@@ -270,7 +292,7 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
     if !keep {
         // nothing of this attempt is kept: a dry run or a failed atomic import
         tx.rollback().await?;
-        if atomic && report.rows_rejected > 0 {
+        if atomic && rows_rejected > 0 {
             outcome.rows_inserted = 0;
             outcome.rows_updated = 0;
         }
@@ -354,62 +376,86 @@ async fn report_progress(
 }
 
 /// Runs on the blocking pool: parses, validates, and hands valid rows to the
-/// writer in batches. In atomic mode, batches stop at the first invalid row
-/// (they would be rolled back) but parsing goes on to report every error.
-#[allow(clippy::too_many_arguments)]
+/// writer in batches, until the end of the file or until the writer stops.
 fn parse_and_validate(
-    bytes: &[u8],
-    kind: parse::FileKind,
+    input: Input,
+    kind: FileKind,
     limits: &Limits,
     kpis: Vec<kpix_shared::db::kpis::KpiRef>,
-    atomic: bool,
     processed: &AtomicU64,
-    stop_writing: &AtomicBool,
-    sender: &mpsc::Sender<Parsed>,
+    sender: &mpsc::Sender<Vec<ValueWrite>>,
 ) -> ParseReport {
     let mut resolver = Resolver::new(kpis);
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut rejections = Vec::new();
     let (mut rows_total, mut rows_rejected) = (0_u64, 0_u64);
-    let result = parse::parse_file(bytes, kind, limits, &mut |record| {
+    let mut on_record = |record| {
         rows_total += 1;
         processed.store(rows_total, Ordering::Relaxed);
         // the header's kind of KPI column is known only at the end; a reference
         // is tried as an id, then a code, then a name
         match resolver.resolve(KpiColumn::Auto, record) {
             Ok(row) => {
-                // atomic imports stop writing at the first invalid row: it would all roll back
-                let discarding = atomic && rows_rejected > 0;
-                let writing = !discarding && !stop_writing.load(Ordering::Relaxed);
-                if writing {
-                    batch.push(row);
-                    if batch.len() == BATCH_ROWS {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-                        if sender.blocking_send(Parsed::Batch(full)).is_err() {
-                            return Err(ParseError::Aborted("the writer stopped".into()));
-                        }
+                batch.push(row);
+                if batch.len() == BATCH_ROWS {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                    if sender.blocking_send(full).is_err() {
+                        return Err(ParseError::Aborted("the writer stopped".into()));
                     }
+                    resolver.forget_seen();
                 }
             }
             Err(found) => {
                 rows_rejected += 1;
-                if atomic {
-                    batch.clear();
-                }
                 let room = MAX_REPORTED_ERRORS.saturating_sub(rejections.len());
                 rejections.extend(found.into_iter().take(room));
             }
         }
         Ok(())
-    });
-    if result.is_ok() && !batch.is_empty() && !(atomic && rows_rejected > 0) {
+    };
+    let (result, read_error) = match input {
+        Input::Csv(reader) => {
+            let mut reader = ReadErrorKept::new(reader);
+            let result = parse::parse_reader(&mut reader, limits, &mut on_record);
+            (result, reader.error)
+        }
+        Input::Whole(bytes) => (
+            parse::parse_file(&bytes, kind, limits, &mut on_record),
+            None,
+        ),
+    };
+    if result.is_ok() && !batch.is_empty() {
         // the writer may already be gone after a database error; it reports that itself
-        let _ = sender.blocking_send(Parsed::Batch(batch));
+        let _ = sender.blocking_send(batch);
     }
     ParseReport {
         result,
+        read_error,
         rows_total,
         rows_rejected,
         rejections,
+    }
+}
+
+/// Keeps the first read error of a stream: the CSV parser reports any read
+/// failure as a damaged file, but a failing object store is worth a retry.
+struct ReadErrorKept<R> {
+    inner: R,
+    error: Option<std::io::Error>,
+}
+
+impl<R> ReadErrorKept<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, error: None }
+    }
+}
+
+impl<R: Read> Read for ReadErrorKept<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if self.error.is_none() {
+                self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+            }
+        })
     }
 }
