@@ -1,7 +1,9 @@
 //! KPIs against the real `kpix-api`: definition and validation, the latest
 //! value, codes, write rights, threshold changes with and without
-//! `recompute_history`, and the cascade on delete.
+//! `recompute_history`, and the cascade on delete (also racing value writes).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
 
 use kpix_tests::{
     Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
@@ -10,6 +12,7 @@ use kpix_tests::{
         dashboard, deactivate_user, exact_number, get_ok, id_of, ids, kpi, kpi_body, number_text,
         team_dashboard,
     },
+    poll_until,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -872,4 +875,74 @@ async fn deleting_a_kpi_deletes_its_values_actions_and_comments() {
     );
     assert_problem(&app.delete(&admin, &format!("/kpis/{doomed}")).await, 404);
     assert!(app.logs().contains(r#""audit":"kpi_deleted""#));
+}
+
+#[tokio::test]
+async fn no_value_outlives_its_kpi_even_when_written_during_the_deletion() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let board = dashboard(&app, &admin, "Plant").await;
+    let doomed = kpi(&app, &admin, board, &json!({"name": "Doomed"})).await;
+    let db = app.db().await;
+    let org: Uuid = sqlx::query_scalar("select organization_id from kpi where id = $1")
+        .bind(doomed)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    // writers insert values of the KPI, one statement each, until refused
+    let writers: Vec<_> = (0..4)
+        .map(|writer: i32| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for n in 0..20_000 {
+                    let result = sqlx::query(
+                        "insert into kpi_value (id, organization_id, kpi_id, period_start, period_end, \
+                           value, status, threshold_green, threshold_orange, direction) \
+                         values (gen_random_uuid(), $1, $2, date '2000-01-01' + $3, date '2000-01-01' + $3, \
+                           1, 'RED', 90, 80, 'UP_IS_BETTER')",
+                    )
+                    .bind(org)
+                    .bind(doomed)
+                    .bind(n * 4 + writer)
+                    .execute(&db)
+                    .await;
+                    if let Err(error) = result {
+                        let code = error.as_database_error().and_then(|e| e.code());
+                        assert_eq!(code.as_deref(), Some("23503"), "{error}");
+                        return n;
+                    }
+                }
+                panic!("writer {writer} was never refused");
+            })
+        })
+        .collect();
+    poll_until(Duration::from_secs(10), || async {
+        let written: i64 = sqlx::query_scalar("select count(*) from kpi_value where kpi_id = $1")
+            .bind(doomed)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        (written >= 40).then_some(())
+    })
+    .await;
+    app.delete(&admin, &format!("/kpis/{doomed}"))
+        .await
+        .assert_status(204);
+    let mut written = 0;
+    for writer in writers {
+        written += writer.await.unwrap();
+    }
+    assert!(written >= 40, "the writers wrote before the deletion");
+    let left: i64 = sqlx::query_scalar("select count(*) from kpi_value where kpi_id = $1")
+        .bind(doomed)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "values of the deleted KPI remain");
+    let latest: i64 = sqlx::query_scalar("select count(*) from kpi_latest where kpi_id = $1")
+        .bind(doomed)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(latest, 0);
 }
