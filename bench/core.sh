@@ -109,8 +109,6 @@ pg_run pg_dashboard_kpis dashboard_kpis.sql
 api_run warmup get_random.lua "$WARMUP_S" "${dashboards[@]}"
 api_run api_dashboard_kpis get_random.lua "$RUN_S" "${dashboards[@]}"
 api_run api_dashboard_kpis_paced get_random.lua "$PACED_S" "${dashboards[@]}" BENCH_DELAY_MS="$(pace_ms pg_dashboard_kpis)"
-# what-if: the same list with a plain visibility check (see sql/dashboard_kpis_lean.sql)
-pg_run pg_dashboard_kpis_lean dashboard_kpis_lean.sql
 
 # POST: pgbench writes days from 2040-01-01, the warm-up from 2029-01-01, the
 # measured run from 2030-01-01 (1,000 requests per day of KPIs), the paced
@@ -177,9 +175,6 @@ for label, r, g, a, p in rows_out:
     sp = " ".join(f"{k}:{v}" for k, v in sorted(wrk(a + "_paced")["statuses"].items()))
     print(f"{label:<30} API statuses {st} (paced {sp}); socket errors {r['socket_errors']}; pgbench failed tx {g['failed']}")
     print(f"{'':<30} machine at start: pgbench {load(p)}; API {load(a)}; paced {load(a + '_paced')}")
-lean = pgbench("pg_dashboard_kpis_lean")
-print(f"what-if, pgbench GET /dashboards/{{id}}/kpis with a plain visibility check instead of the summary: "
-      f"{lean['tps']:.1f} tps ({lean['lat']:.2f} ms avg) vs {rows_out[1][2]['tps']:.1f} tps as the code runs it")
 post = wrk("api_post_values")
 print()
 print(f"POST check: 2xx responses (201 is the only success) {post['requests'] - post['non_2xx_3xx']}, rows the API inserted {api_inserted}, rows pgbench inserted {pg_inserted}")

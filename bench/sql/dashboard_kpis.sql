@@ -1,9 +1,8 @@
--- Copied from the queries of shared/src/db (as of commit 7cec0fb) (users::find_by_id, kpis::SELECT,
--- dashboards::SELECT, kpi_values::list/insert, DASHBOARD_VISIBLE); keep in step
--- with them. Parameters the API binds as NULL (no range, no cursor) are literal
--- nulls here; ids come from the bench_kpi / bench_dashboard lookup tables.
--- GET /dashboards/{id}/kpis: auth extractor, visible_dashboard, kpis::list_by_dashboard (limit 100 + 1)
+-- Copied from the queries of shared/src/db (users::find_by_id, kpis::SELECT,
+-- kpi_values::list/insert, DASHBOARD_VISIBLE); keep in step with them.
+-- Parameters the API binds as NULL (no range, no cursor) are literal nulls
+-- here; ids come from the bench_kpi / bench_dashboard lookup tables.
+-- GET /dashboards/{id}/kpis: auth extractor, kpis::list_by_dashboard (visibility inside, limit 100 + 1)
 \set n random(1, :dashboards)
 select id, organization_id, email, full_name, role, is_active, created_at, updated_at from app_user where id = :uid;
-select d.id, d.organization_id, d.owner_id, d.team_id, d.title, d.description, d.process_name, d.created_at, d.updated_at, coalesce(s.total, 0) as total_kpis, coalesce(s.green, 0) as green, coalesce(s.orange, 0) as orange, coalesce(s.red, 0) as red, coalesce(s.no_value, 0) as no_value, case when s.red > 0 then 'RED' when s.orange > 0 then 'ORANGE' when s.green > 0 then 'GREEN' end as worst_status from dashboard d left join lateral ( select count(*) as total, count(*) filter (where lv.status = 'GREEN') as green, count(*) filter (where lv.status = 'ORANGE') as orange, count(*) filter (where lv.status = 'RED') as red, count(*) filter (where lv.status is null) as no_value from kpi k left join kpi_latest lv on lv.kpi_id = k.id where k.dashboard_id = d.id and k.is_active ) s on true where d.organization_id = :org and (:admin or d.team_id is null or d.owner_id = :uid or exists (select 1 from team_member tm where tm.team_id = d.team_id and tm.user_id = :uid)) and d.id = (select id from bench_dashboard where n = :n);
 select k.id, k.dashboard_id, k.organization_id, k.owner_id, k.code, k.name, k.description, k.unit, k.frequency, k.direction, k.threshold_green, k.threshold_orange, k.threshold_red, k.is_active, k.created_at, k.updated_at, lv.value as latest_value, lv.status as latest_status, lv.period_start as latest_period_start, lv.period_end as latest_period_end, d.owner_id as dashboard_owner_id from kpi k join dashboard d on d.id = k.dashboard_id left join kpi_latest lv on lv.kpi_id = k.id where d.organization_id = :org and (:admin or d.team_id is null or d.owner_id = :uid or exists (select 1 from team_member tm where tm.team_id = d.team_id and tm.user_id = :uid)) and k.dashboard_id = (select id from bench_dashboard where n = :n) and (null::uuid is null or k.id > null::uuid) order by k.id limit 101;

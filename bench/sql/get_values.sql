@@ -1,9 +1,8 @@
--- Copied from the queries of shared/src/db (as of commit 7cec0fb) (users::find_by_id, kpis::SELECT,
--- dashboards::SELECT, kpi_values::list/insert, DASHBOARD_VISIBLE); keep in step
--- with them. Parameters the API binds as NULL (no range, no cursor) are literal
--- nulls here; ids come from the bench_kpi / bench_dashboard lookup tables.
--- GET /kpis/{id}/values: auth extractor, visible_kpi, kpi_values::list (limit 100 + 1)
+-- Copied from the queries of shared/src/db (users::find_by_id, kpis::SELECT,
+-- kpi_values::list/insert, DASHBOARD_VISIBLE); keep in step with them.
+-- Parameters the API binds as NULL (no range, no cursor) are literal nulls
+-- here; ids come from the bench_kpi / bench_dashboard lookup tables.
+-- GET /kpis/{id}/values: auth extractor, kpi_values::list (visibility inside, limit 100 + 1)
 \set n random(1, :kpis)
 select id, organization_id, email, full_name, role, is_active, created_at, updated_at from app_user where id = :uid;
-select k.id, k.dashboard_id, k.organization_id, k.owner_id, k.code, k.name, k.description, k.unit, k.frequency, k.direction, k.threshold_green, k.threshold_orange, k.threshold_red, k.is_active, k.created_at, k.updated_at, lv.value as latest_value, lv.status as latest_status, lv.period_start as latest_period_start, lv.period_end as latest_period_end, d.owner_id as dashboard_owner_id from kpi k join dashboard d on d.id = k.dashboard_id left join kpi_latest lv on lv.kpi_id = k.id where d.organization_id = :org and (:admin or d.team_id is null or d.owner_id = :uid or exists (select 1 from team_member tm where tm.team_id = d.team_id and tm.user_id = :uid)) and k.id = (select id from bench_kpi where n = :n);
-select id, kpi_id, organization_id, period_start, period_end, value, status, critical, threshold_green, threshold_orange, threshold_red, direction, comment, created_by, import_job_id, created_at, updated_at from kpi_value where kpi_id = (select id from bench_kpi where n = :n) and (null::date is null or period_end >= null::date) and (null::date is null or period_start <= null::date) and (null::date is null or period_start < null::date) order by period_start desc limit 101;
+select id, kpi_id, organization_id, period_start, period_end, value, status, critical, threshold_green, threshold_orange, threshold_red, direction, comment, created_by, import_job_id, created_at, updated_at from kpi_value where kpi_id = (select id from bench_kpi where n = :n) and exists (select 1 from kpi k join dashboard d on d.id = k.dashboard_id where k.id = (select id from bench_kpi where n = :n) and d.organization_id = :org and (:admin or d.team_id is null or d.owner_id = :uid or exists (select 1 from team_member tm where tm.team_id = d.team_id and tm.user_id = :uid))) and (null::date is null or period_end >= null::date) and (null::date is null or period_start <= null::date) and (null::date is null or period_start < null::date) order by period_start desc limit 101;
