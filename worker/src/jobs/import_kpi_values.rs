@@ -188,7 +188,9 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
     // every valid row is written, even when an atomic import is already
     // failing: the database finds the periods a file repeats across batches
     let mut tx = ctx.pool.begin().await?;
-    let (mut inserted, mut updated) = (0_u64, 0_u64);
+    let (mut inserted, mut updated, mut repeated) = (0_u64, 0_u64, 0_u64);
+    // the first repeats in file order; with the parser's first rejections
+    // they hold the first MAX_REPORTED_ERRORS of the report
     let mut repeats = Vec::new();
     let mut write_error = None;
     while let Some(rows) = receiver.recv().await {
@@ -204,7 +206,9 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
             Ok(written) => {
                 inserted += written.inserted;
                 updated += written.updated;
-                repeats.extend(written.repeated);
+                repeated += written.repeated.len() as u64;
+                let room = MAX_REPORTED_ERRORS.saturating_sub(repeats.len());
+                repeats.extend(written.repeated.into_iter().take(room));
             }
             Err(e) => {
                 // closing the channel stops the parser
@@ -246,7 +250,7 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
             return fail(ctx, job, &error.to_string()).await;
         }
     };
-    let rows_rejected = report.rows_rejected + repeats.len() as u64;
+    let rows_rejected = report.rows_rejected + repeated;
     let mut rejections = report.rejections;
     rejections.extend(
         repeats
@@ -457,5 +461,43 @@ impl<R: Read> Read for ReadErrorKept<R> {
                 self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that fails after its first bytes, as an object store can.
+    struct FailingStream {
+        sent: bool,
+    }
+
+    impl Read for FailingStream {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.sent {
+                return Err(std::io::Error::other("connection reset by the store"));
+            }
+            self.sent = true;
+            let head = b"kpi_code,period,value\nA,2025-01,1\n";
+            buf[..head.len()].copy_from_slice(head);
+            Ok(head.len())
+        }
+    }
+
+    #[test]
+    fn a_store_failing_mid_file_is_a_read_error_to_retry_not_a_bad_file() {
+        let (sender, _receiver) = mpsc::channel(2);
+        let report = parse_and_validate(
+            Input::Csv(Box::new(FailingStream { sent: false })),
+            FileKind::Csv,
+            &Limits::default(),
+            Vec::new(),
+            &AtomicU64::new(0),
+            &sender,
+        );
+        assert!(report.result.is_err());
+        let error = report.read_error.expect("the read error is kept");
+        assert!(error.to_string().contains("connection reset"), "{error}");
     }
 }
