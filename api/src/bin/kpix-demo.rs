@@ -617,9 +617,11 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     tx.commit().await?;
     if args.kpis.is_some() {
         // fresh statistics and visibility map for the benchmark's plans
-        sqlx::raw_sql("vacuum (analyze) kpi_value, kpi, dashboard, action_plan, team_member")
-            .execute(&pool)
-            .await?;
+        sqlx::raw_sql(
+            "vacuum (analyze) kpi_value, kpi_latest, kpi, dashboard, action_plan, team_member",
+        )
+        .execute(&pool)
+        .await?;
     }
 
     println!(
