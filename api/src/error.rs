@@ -158,15 +158,27 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::PoolTimedOut => Self::Unavailable("database busy".into()),
-            // a connection the server dropped (restart, failover): retryable
-            sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::warn!(error = %error, "database connection lost");
-                Self::Unavailable("database unavailable".into())
-            }
-            _ => Self::Internal(anyhow::Error::new(error).context("database")),
+        if matches!(error, sqlx::Error::PoolTimedOut) {
+            Self::Unavailable("database busy".into())
+        } else if connection_lost(&error) {
+            tracing::warn!(error = %error, "database connection lost");
+            Self::Unavailable("database unavailable".into())
+        } else {
+            Self::Internal(anyhow::Error::new(error).context("database"))
         }
+    }
+}
+
+/// A connection the server dropped or ended (restart, failover, terminated
+/// session): the pool replaces it, and the request may be retried.
+fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        // the server ended the session (57P…) or the connection failed (08…)
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        _ => false,
     }
 }
 

@@ -46,6 +46,38 @@ async fn readiness_fails_when_the_database_is_gone() {
 }
 
 #[tokio::test]
+async fn connections_the_database_dropped_give_503_then_the_api_recovers() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    // warm several pooled connections
+    for _ in 0..4 {
+        app.get(&admin, "/dashboards").await.assert_status(200);
+    }
+    // as a database restart or failover does to every session of the API
+    let db = app.db().await;
+    let dropped: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_stat_activity \
+         where datname = current_database() and pid <> pg_backend_pid()",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert!(!dropped.is_empty(), "the API held connections");
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let resp = app.get(&admin, "/dashboards").await;
+        if resp.status != 200 {
+            assert_problem(&resp, 503);
+        }
+        statuses.push(resp.status);
+    }
+    assert!(
+        statuses.ends_with(&[200, 200, 200]),
+        "the API reconnects: {statuses:?}"
+    );
+}
+
+#[tokio::test]
 async fn metrics_count_requests_by_route() {
     let app = TestApp::spawn().await;
     app.get_anon("/health/live").await.assert_status(200);
