@@ -360,16 +360,19 @@ pub async fn upsert_batch(
         directions.push(row.direction.as_str());
         import_rows.push(row.import_row);
     }
+    // unnest in the select list zips the arrays row by row; `from unnest(a, b,
+    // …)` would first copy each array into a tuplestore (a quarter of the time)
     let written: Vec<(Option<i64>, bool)> = sqlx::query_as(
         "insert into kpi_value as v (id, organization_id, kpi_id, period_start, period_end, value, status, \
            critical, threshold_green, threshold_orange, threshold_red, direction, comment, created_by, \
            import_job_id, import_row) \
          select u.id, $14, u.kpi_id, u.period_start, u.period_end, u.value, u.status, u.critical, \
            u.threshold_green, u.threshold_orange, u.threshold_red, u.direction, u.comment, $15, $16, u.import_row \
-         from unnest($1::uuid[], $2::uuid[], $3::date[], $4::date[], $5::numeric[], $6::text[], $7::bool[], \
-           $8::numeric[], $9::numeric[], $10::numeric[], $11::text[], $12::text[], $13::int8[]) \
-           as u(id, kpi_id, period_start, period_end, value, status, critical, threshold_green, \
-                threshold_orange, threshold_red, direction, comment, import_row) \
+         from (select unnest($1::uuid[]) as id, unnest($2::uuid[]) as kpi_id, unnest($3::date[]) as period_start, \
+           unnest($4::date[]) as period_end, unnest($5::numeric[]) as value, unnest($6::text[]) as status, \
+           unnest($7::bool[]) as critical, unnest($8::numeric[]) as threshold_green, \
+           unnest($9::numeric[]) as threshold_orange, unnest($10::numeric[]) as threshold_red, \
+           unnest($11::text[]) as direction, unnest($12::text[]) as comment, unnest($13::int8[]) as import_row) u \
          on conflict (kpi_id, period_start) do update set value = excluded.value, status = excluded.status, \
            critical = excluded.critical, threshold_green = excluded.threshold_green, \
            threshold_orange = excluded.threshold_orange, threshold_red = excluded.threshold_red, \
