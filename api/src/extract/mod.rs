@@ -5,7 +5,7 @@ pub mod pagination;
 pub mod path;
 pub mod query;
 
-pub use auth::AuthUser;
+pub use auth::{AuthConn, AuthUser};
 pub use json::Json;
 pub use pagination::{Page, Pagination};
 pub use path::Path;

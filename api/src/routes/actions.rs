@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthUser, Json, Page, Pagination, Path},
+    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path},
     patch::{double_option, merge},
     state::AppState,
 };
@@ -168,15 +168,13 @@ fn require_editor(action: &ActionRow, auth: &AuthUser) -> ApiResult<()> {
         ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Vec<ActionRow>), (status = 404), (status = 422)), security(("bearer" = [])))]
 async fn list_actions(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
     RawQuery(query): RawQuery,
     pagination: Pagination,
 ) -> ApiResult<Page<ActionRow>> {
     let statuses = status_filter(query.as_deref())?;
     let page = pagination.request()?;
-    let mut conn = state.pool.acquire().await?;
     let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("kpi"))?;
@@ -239,11 +237,9 @@ async fn create_action(
 #[utoipa::path(get, path = "/actions/{id}", tag = "actions", params(("id" = Uuid, Path)),
     responses((status = 200, body = ActionRow), (status = 404)), security(("bearer" = [])))]
 async fn get_action(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<ActionRow>> {
-    let mut conn = state.pool.acquire().await?;
     let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("action"))?;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthUser, Json, Page, Pagination, Path},
+    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path},
     routes::actions::gone,
     state::AppState,
 };
@@ -46,13 +46,11 @@ fn content(raw: &str) -> ApiResult<String> {
     params(("id" = Uuid, Path, description = "KPI id"), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Vec<CommentRow>), (status = 404)), security(("bearer" = [])))]
 async fn list_kpi_comments(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
     pagination: Pagination,
 ) -> ApiResult<Page<CommentRow>> {
     let page = pagination.request()?;
-    let mut conn = state.pool.acquire().await?;
     let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("kpi"))?;
@@ -95,13 +93,11 @@ async fn create_kpi_comment(
     params(("id" = Uuid, Path, description = "action id"), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Vec<CommentRow>), (status = 404)), security(("bearer" = [])))]
 async fn list_action_comments(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
     pagination: Pagination,
 ) -> ApiResult<Page<CommentRow>> {
     let page = pagination.request()?;
-    let mut conn = state.pool.acquire().await?;
     let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("action"))?;

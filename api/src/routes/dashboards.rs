@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthUser, Json, Page, Pagination, Path, Query},
+    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path, Query},
     patch::{double_option, merge},
     state::AppState,
 };
@@ -130,8 +130,7 @@ fn text_field(
     params(DashboardQuery, ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Vec<DashboardRow>)), security(("bearer" = [])))]
 async fn list_dashboards(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Query(query): Query<DashboardQuery>,
     pagination: Pagination,
 ) -> ApiResult<Page<DashboardRow>> {
@@ -141,7 +140,6 @@ async fn list_dashboards(
             .filter(|p| !p.trim().is_empty())
             .map(|p| p.trim().to_owned()),
     };
-    let mut conn = state.pool.acquire().await?;
     let rows =
         db::dashboards::list(&mut conn, &auth.caller, &filter, pagination.request()?).await?;
     Ok(pagination.respond(rows, |d| d.id.to_string()))
@@ -198,11 +196,9 @@ async fn create_dashboard(
 #[utoipa::path(get, path = "/dashboards/{id}", tag = "dashboards", params(("id" = Uuid, Path)),
     responses((status = 200, body = DashboardRow), (status = 404)), security(("bearer" = [])))]
 async fn get_dashboard(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<DashboardRow>> {
-    let mut conn = state.pool.acquire().await?;
     Ok(axum::Json(
         visible_dashboard(&mut conn, &auth.caller, id).await?,
     ))

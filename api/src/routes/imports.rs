@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthUser, Page, Pagination, Path, Query},
+    extract::{AuthConn, AuthUser, Page, Pagination, Path, Query},
     state::AppState,
 };
 
@@ -358,11 +358,9 @@ async fn create_job(
 #[utoipa::path(get, path = "/imports/jobs", tag = "imports", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Vec<JobRow>)), security(("bearer" = [])))]
 async fn list_jobs(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     pagination: Pagination,
 ) -> ApiResult<Page<JobRow>> {
-    let mut conn = state.pool.acquire().await?;
     let jobs = db::import_jobs::list(&mut conn, &auth.caller, pagination.request()?).await?;
     Ok(pagination.respond(jobs, |j| j.id.to_string()))
 }
@@ -371,11 +369,9 @@ async fn list_jobs(
 #[utoipa::path(get, path = "/imports/jobs/{id}", tag = "imports", params(("id" = Uuid, Path)),
     responses((status = 200, body = JobRow), (status = 404)), security(("bearer" = [])))]
 async fn get_job(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<JobRow>> {
-    let mut conn = state.pool.acquire().await?;
     let job = db::import_jobs::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("import job"))?;
@@ -393,13 +389,11 @@ pub struct ErrorsQuery {
     responses((status = 200, body = Vec<RowError>), (status = 200, content_type = "text/csv", description = "with format=csv"), (status = 404), (status = 422)),
     security(("bearer" = [])))]
 async fn get_job_errors(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
     Query(query): Query<ErrorsQuery>,
     pagination: Pagination,
 ) -> ApiResult<Response> {
-    let mut conn = state.pool.acquire().await?;
     let job = db::import_jobs::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("import job"))?;

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthUser, Json, Page, Pagination, Path, Query},
+    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path, Query},
     patch::{double_option, merge},
     routes::dashboards::{editable_dashboard, visible_dashboard},
     state::AppState,
@@ -169,12 +169,10 @@ fn code_taken(error: sqlx::Error) -> ApiError {
     params(("id" = Uuid, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Vec<KpiRow>), (status = 404)), security(("bearer" = [])))]
 async fn list_kpis(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
     pagination: Pagination,
 ) -> ApiResult<Page<KpiRow>> {
-    let mut conn = state.pool.acquire().await?;
     let rows =
         db::kpis::list_by_dashboard(&mut conn, &auth.caller, id, pagination.request()?).await?;
     // the list is of visible dashboards only: an empty one may be invisible
@@ -224,11 +222,9 @@ async fn create_kpi(
 #[utoipa::path(get, path = "/kpis/{id}", tag = "kpis", params(("id" = Uuid, Path)),
     responses((status = 200, body = KpiRow), (status = 404)), security(("bearer" = [])))]
 async fn get_kpi(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<KpiRow>> {
-    let mut conn = state.pool.acquire().await?;
     Ok(axum::Json(visible_kpi(&mut conn, &auth.caller, id).await?))
 }
 

@@ -1,6 +1,5 @@
 //! Reporting: overview, top risks, the direction summary and late data
 //! entries, over the dashboards the caller can see (docs/reporting.md).
-use axum::extract::State;
 use chrono::Utc;
 use kpix_shared::db::{
     self,
@@ -16,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthUser, Query},
+    extract::{AuthConn, Query},
     state::AppState,
 };
 
@@ -120,8 +119,7 @@ pub struct MissingResponse {
     responses((status = 200, body = OverviewResponse), (status = 401), (status = 422)),
     security(("bearer" = [])))]
 async fn get_overview(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Query(query): Query<ReportQuery>,
 ) -> ApiResult<axum::Json<OverviewResponse>> {
     let filter = filter(query.process_name, query.dashboard_id);
@@ -130,7 +128,6 @@ async fn get_overview(
         filter: &filter,
         today: Utc::now().date_naive(),
     };
-    let mut conn = state.pool.acquire().await?;
     let dashboards = db::reports::overview(&mut conn, scope).await?;
     let processes = db::reports::processes(&dashboards);
     Ok(axum::Json(OverviewResponse {
@@ -145,8 +142,7 @@ async fn get_overview(
     responses((status = 200, body = TopRisksResponse), (status = 401), (status = 422)),
     security(("bearer" = [])))]
 async fn get_top_risks(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Query(query): Query<LimitedReportQuery>,
 ) -> ApiResult<axum::Json<TopRisksResponse>> {
     let limit = limit(query.limit, LIST_LIMIT)?;
@@ -156,7 +152,6 @@ async fn get_top_risks(
         filter: &filter,
         today: Utc::now().date_naive(),
     };
-    let mut conn = state.pool.acquire().await?;
     let items = db::reports::top_risks(&mut conn, scope, limit).await?;
     Ok(axum::Json(TopRisksResponse { items }))
 }
@@ -167,8 +162,7 @@ async fn get_top_risks(
     responses((status = 200, body = DirectionResponse), (status = 401), (status = 422)),
     security(("bearer" = [])))]
 async fn get_direction(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Query(query): Query<LimitedReportQuery>,
 ) -> ApiResult<axum::Json<DirectionResponse>> {
     let limit = limit(query.limit, LIST_LIMIT)?;
@@ -178,7 +172,6 @@ async fn get_direction(
         filter: &filter,
         today: Utc::now().date_naive(),
     };
-    let mut conn = state.pool.acquire().await?;
     let report = db::reports::direction(&mut conn, scope, limit).await?;
     Ok(axum::Json(DirectionResponse {
         processes: db::reports::processes(&report.dashboards),
@@ -200,8 +193,7 @@ async fn get_direction(
     responses((status = 200, body = MissingResponse), (status = 401), (status = 422)),
     security(("bearer" = [])))]
 async fn get_missing(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Query(query): Query<LimitedReportQuery>,
 ) -> ApiResult<axum::Json<MissingResponse>> {
     let limit = limit(query.limit, MISSING_LIMIT)?;
@@ -211,7 +203,6 @@ async fn get_missing(
         filter: &filter,
         today: Utc::now().date_naive(),
     };
-    let mut conn = state.pool.acquire().await?;
     let (items, total) = db::reports::missing(&mut conn, scope, limit).await?;
     Ok(axum::Json(MissingResponse { items, total }))
 }

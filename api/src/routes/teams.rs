@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthUser, Json, Page, Pagination, Path},
+    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path},
     state::AppState,
 };
 
@@ -61,11 +61,9 @@ fn name_taken(error: sqlx::Error) -> ApiError {
 #[utoipa::path(get, path = "/teams", tag = "teams", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Vec<TeamRow>)), security(("bearer" = [])))]
 async fn list_teams(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     pagination: Pagination,
 ) -> ApiResult<Page<TeamRow>> {
-    let mut conn = state.pool.acquire().await?;
     let teams = db::teams::list(
         &mut conn,
         auth.caller.organization_id,
@@ -102,11 +100,9 @@ async fn create_team(
 #[utoipa::path(get, path = "/teams/{id}", tag = "teams", params(("id" = Uuid, Path)),
     responses((status = 200, body = TeamResponse), (status = 404)), security(("bearer" = [])))]
 async fn get_team(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<TeamResponse>> {
-    let mut conn = state.pool.acquire().await?;
     let team = db::teams::find(&mut conn, auth.caller.organization_id, id)
         .await?
         .ok_or(ApiError::NotFound("team"))?;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthUser, Json, Page, Pagination, Path},
+    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path},
     routes::auth::email_taken,
     state::AppState,
 };
@@ -54,11 +54,9 @@ pub struct UpdateUserRequest {
 #[utoipa::path(get, path = "/users/members", tag = "users", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Vec<UserRow>)), security(("bearer" = [])))]
 async fn list_members(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     pagination: Pagination,
 ) -> ApiResult<Page<UserRow>> {
-    let mut conn = state.pool.acquire().await?;
     let users = db::users::list(
         &mut conn,
         auth.caller.organization_id,
@@ -73,12 +71,10 @@ async fn list_members(
 #[utoipa::path(get, path = "/users", tag = "users", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Vec<UserRow>), (status = 403)), security(("bearer" = [])))]
 async fn list_users(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     pagination: Pagination,
 ) -> ApiResult<Page<UserRow>> {
     auth.require_admin()?;
-    let mut conn = state.pool.acquire().await?;
     let users = db::users::list(
         &mut conn,
         auth.caller.organization_id,
@@ -132,12 +128,10 @@ async fn create_user(
 #[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
     responses((status = 200, body = UserRow), (status = 403), (status = 404)), security(("bearer" = [])))]
 async fn get_user(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<UserRow>> {
     auth.require_admin()?;
-    let mut conn = state.pool.acquire().await?;
     let user = db::users::find(&mut conn, auth.caller.organization_id, id)
         .await?
         .ok_or(ApiError::NotFound("user"))?;

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthUser, Json, Page, Pagination, Path, Query},
+    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path, Query},
     patch::{double_option, merge},
     routes::kpis::visible_kpi,
     state::AppState,
@@ -106,14 +106,12 @@ async fn visible_value(
     params(("id" = Uuid, Path), RangeQuery, ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Vec<ValueRow>), (status = 404)), security(("bearer" = [])))]
 async fn list_values(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
     Query(query): Query<RangeQuery>,
     pagination: Pagination,
 ) -> ApiResult<Page<ValueRow>> {
     let range = query.range()?;
-    let mut conn = state.pool.acquire().await?;
     let rows =
         db::kpi_values::list(&mut conn, &auth.caller, id, range, pagination.request()?).await?;
     // the list is of visible KPIs only: an empty one may be invisible
@@ -192,11 +190,9 @@ async fn create_value(
 #[utoipa::path(get, path = "/values/{id}", tag = "values", params(("id" = Uuid, Path)),
     responses((status = 200, body = ValueRow), (status = 404)), security(("bearer" = [])))]
 async fn get_value(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<ValueRow>> {
-    let mut conn = state.pool.acquire().await?;
     Ok(axum::Json(
         visible_value(&mut conn, &auth.caller, id).await?.0,
     ))
@@ -260,13 +256,11 @@ async fn delete_value(
 #[utoipa::path(get, path = "/kpis/{id}/series", tag = "values", params(("id" = Uuid, Path), RangeQuery),
     responses((status = 200, body = Vec<SeriesPoint>), (status = 404)), security(("bearer" = [])))]
 async fn get_series(
-    State(state): State<AppState>,
-    auth: AuthUser,
+    AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<Uuid>,
     Query(query): Query<RangeQuery>,
 ) -> ApiResult<axum::Json<Vec<SeriesPoint>>> {
     let range = query.range()?;
-    let mut conn = state.pool.acquire().await?;
     let kpi = visible_kpi(&mut conn, &auth.caller, id).await?;
     Ok(axum::Json(
         db::kpi_values::series(&mut conn, kpi.id, range).await?,
