@@ -1,6 +1,6 @@
 //! KPI values: one per KPI and period, stored with the status and the rule
 //! (thresholds, direction) it was computed with.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -311,6 +311,60 @@ pub struct RepeatedRow {
     pub period_start: NaiveDate,
 }
 
+/// Inserts the batch's arrays, with the organization, creator and import
+/// job as `$14`..`$16`. unnest in the select list zips the arrays row by
+/// row; `from unnest(a, b, …)` would first copy each array into a
+/// tuplestore (a quarter of the time).
+const INSERT_BATCH: &str = "insert into kpi_value as v (id, organization_id, kpi_id, period_start, \
+    period_end, value, status, critical, threshold_green, threshold_orange, threshold_red, direction, \
+    comment, created_by, import_job_id, import_row) \
+    select u.id, $14, u.kpi_id, u.period_start, u.period_end, u.value, u.status, u.critical, \
+      u.threshold_green, u.threshold_orange, u.threshold_red, u.direction, u.comment, $15, $16, u.import_row \
+    from (select unnest($1::uuid[]) as id, unnest($2::uuid[]) as kpi_id, unnest($3::date[]) as period_start, \
+      unnest($4::date[]) as period_end, unnest($5::numeric[]) as value, unnest($6::text[]) as status, \
+      unnest($7::bool[]) as critical, unnest($8::numeric[]) as threshold_green, \
+      unnest($9::numeric[]) as threshold_orange, unnest($10::numeric[]) as threshold_red, \
+      unnest($11::text[]) as direction, unnest($12::text[]) as comment, unnest($13::int8[]) as import_row) u";
+
+/// Updates a stored period, unless this import wrote it itself.
+const ON_CONFLICT: &str = "on conflict (kpi_id, period_start) do update set value = excluded.value, \
+    status = excluded.status, critical = excluded.critical, threshold_green = excluded.threshold_green, \
+    threshold_orange = excluded.threshold_orange, threshold_red = excluded.threshold_red, \
+    direction = excluded.direction, comment = excluded.comment, import_job_id = excluded.import_job_id, \
+    import_row = excluded.import_row, updated_at = now() \
+    where excluded.import_job_id is null or v.import_job_id is distinct from excluded.import_job_id";
+
+/// Whether a value is stored for a KPI of `rows` between the first and the
+/// last period of that KPI in `rows` (one index range scan per KPI).
+async fn any_stored(conn: &mut PgConnection, rows: &[ValueWrite]) -> Result<bool, sqlx::Error> {
+    let mut ranges: HashMap<Uuid, (NaiveDate, NaiveDate)> = HashMap::new();
+    for row in rows {
+        let start = row.period.start;
+        ranges
+            .entry(row.kpi_id)
+            .and_modify(|(first, last)| {
+                *first = (*first).min(start);
+                *last = (*last).max(start);
+            })
+            .or_insert((start, start));
+    }
+    let (mut kpi_ids, mut firsts, mut lasts) = (Vec::new(), Vec::new(), Vec::new());
+    for (kpi_id, (first, last)) in ranges {
+        kpi_ids.push(kpi_id);
+        firsts.push(first);
+        lasts.push(last);
+    }
+    sqlx::query_scalar(
+        "select exists (select 1 from unnest($1::uuid[], $2::date[], $3::date[]) as r(kpi_id, first, last) \
+           join kpi_value v on v.kpi_id = r.kpi_id and v.period_start between r.first and r.last)",
+    )
+    .bind(&kpi_ids)
+    .bind(&firsts)
+    .bind(&lasts)
+    .fetch_one(conn)
+    .await
+}
+
 /// Inserts or updates (same KPI and period) a batch in one statement. Rows of
 /// one batch must name distinct KPI periods; across the batches of one import
 /// the second write of a period is refused and reported in `repeated`.
@@ -360,27 +414,17 @@ pub async fn upsert_batch(
         directions.push(row.direction.as_str());
         import_rows.push(row.import_row);
     }
-    // unnest in the select list zips the arrays row by row; `from unnest(a, b,
-    // …)` would first copy each array into a tuplestore (a quarter of the time)
-    let written: Vec<(Option<i64>, bool)> = sqlx::query_as(
-        "insert into kpi_value as v (id, organization_id, kpi_id, period_start, period_end, value, status, \
-           critical, threshold_green, threshold_orange, threshold_red, direction, comment, created_by, \
-           import_job_id, import_row) \
-         select u.id, $14, u.kpi_id, u.period_start, u.period_end, u.value, u.status, u.critical, \
-           u.threshold_green, u.threshold_orange, u.threshold_red, u.direction, u.comment, $15, $16, u.import_row \
-         from (select unnest($1::uuid[]) as id, unnest($2::uuid[]) as kpi_id, unnest($3::date[]) as period_start, \
-           unnest($4::date[]) as period_end, unnest($5::numeric[]) as value, unnest($6::text[]) as status, \
-           unnest($7::bool[]) as critical, unnest($8::numeric[]) as threshold_green, \
-           unnest($9::numeric[]) as threshold_orange, unnest($10::numeric[]) as threshold_red, \
-           unnest($11::text[]) as direction, unnest($12::text[]) as comment, unnest($13::int8[]) as import_row) u \
-         on conflict (kpi_id, period_start) do update set value = excluded.value, status = excluded.status, \
-           critical = excluded.critical, threshold_green = excluded.threshold_green, \
-           threshold_orange = excluded.threshold_orange, threshold_red = excluded.threshold_red, \
-           direction = excluded.direction, comment = excluded.comment, import_job_id = excluded.import_job_id, \
-           import_row = excluded.import_row, updated_at = now() \
-           where excluded.import_job_id is null or v.import_job_id is distinct from excluded.import_job_id \
-         returning v.import_row, (xmax = 0)",
-    )
+    // A batch of periods with no stored value yet (a first import) skips the
+    // conflict handling. A concurrent writer of one of those periods then
+    // makes the insert fail (unique violation), and the import is retried.
+    let on_conflict = if any_stored(&mut *conn, rows).await? {
+        ON_CONFLICT
+    } else {
+        ""
+    };
+    let written: Vec<(Option<i64>, bool)> = sqlx::query_as(sql!(
+        "{INSERT_BATCH} {on_conflict} returning v.import_row, (xmax = 0)"
+    ))
     .bind(&ids)
     .bind(&kpi_ids)
     .bind(&starts)
