@@ -722,6 +722,54 @@ async fn periods_repeated_across_write_batches_are_rejected_with_the_first_row()
 }
 
 #[tokio::test]
+async fn a_period_written_meanwhile_by_someone_else_fails_the_attempt_and_the_retry_updates_it() {
+    let fx = Fixture::new().await;
+    let db = fx.app.db().await;
+    // another writer holds a new value of 2025-02 uncommitted: the import
+    // sees no stored period, inserts plainly, and waits on that writer
+    let mut other = db.begin().await.unwrap();
+    sqlx::query(
+        "insert into kpi_value (id, organization_id, kpi_id, period_start, period_end, value, status, \
+           threshold_green, threshold_orange, direction) \
+         select gen_random_uuid(), organization_id, id, '2025-02-01', '2025-02-28', 50, 'RED', \
+           threshold_green, threshold_orange, direction from kpi where id = $1",
+    )
+    .bind(fx.kpi("LOG-OTD"))
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    let worker = fx.app.spawn_worker().await;
+    let resp = fx
+        .upload(
+            "race.csv",
+            b"kpi_code,period,value\nLOG-OTD,2025-01,90\nLOG-OTD,2025-02,91\n".to_vec(),
+            &[],
+        )
+        .await;
+    resp.assert_status(202);
+    poll_until(JOB_DEADLINE, || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity \
+             where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        (waiting > 0).then_some(())
+    })
+    .await;
+    other.commit().await.unwrap();
+
+    let job = wait_job(&fx.app, &fx.admin, resp.id()).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    assert_eq!(job["attempt"], 2, "the failed attempt was retried");
+    assert_eq!(counts(&job), (2, 1, 1, 0), "{job}");
+    let otd = fx.values("LOG-OTD").await;
+    assert_eq!(value_of(&otd, "2025-02-01"), 91.0, "the file's value");
+    assert!(worker.logs().contains("import attempt failed; will retry"));
+}
+
+#[tokio::test]
 async fn a_worker_killed_mid_job_loses_and_duplicates_nothing() {
     let fx = Fixture::new().await;
     // large enough that the first worker is still at it when it is killed
