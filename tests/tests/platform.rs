@@ -72,6 +72,10 @@ async fn connections_the_database_dropped_give_503_then_the_api_recovers() {
         statuses.push(resp.status);
     }
     assert!(
+        statuses.contains(&503),
+        "a dropped connection is noticed: {statuses:?}"
+    );
+    assert!(
         statuses.ends_with(&[200, 200, 200]),
         "the API reconnects: {statuses:?}"
     );

@@ -33,9 +33,8 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let claims = access_claims(parts, state)?;
-        let mut conn = state.pool.acquire().await?;
-        load(&mut conn, &claims).await
+        // the connection goes back to the pool at once
+        Ok(AuthConn::from_request_parts(parts, state).await?.auth)
     }
 }
 

@@ -20,7 +20,12 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, types::Json};
+use sqlx::{
+    FromRow, PgConnection, Postgres,
+    postgres::{PgArguments, PgRow},
+    query::QueryAs,
+    types::Json,
+};
 use uuid::Uuid;
 
 use super::{Caller, DASHBOARD_VISIBLE, dashboards::StatusBreakdown};
@@ -310,9 +315,24 @@ pub struct ReportScope<'a> {
     pub today: NaiveDate,
 }
 
-impl ReportScope<'_> {
-    fn process_name(&self) -> Option<&str> {
+impl<'a> ReportScope<'a> {
+    fn process_name(&self) -> Option<&'a str> {
         self.filter.process_name.as_deref()
+    }
+
+    /// A report statement, planned with its parameters (not kept prepared),
+    /// with the caller and the filters bound as `$1`..`$5`.
+    fn query<O>(&self, sql: String) -> QueryAs<'a, Postgres, O, PgArguments>
+    where
+        O: for<'r> FromRow<'r, PgRow>,
+    {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(self.caller.organization_id)
+            .bind(self.caller.user_id)
+            .bind(self.caller.is_admin())
+            .bind(self.process_name())
+            .bind(self.filter.dashboard_id)
     }
 
     /// Every dashboard of the organization is in scope: an ADMIN without
@@ -352,17 +372,11 @@ pub async fn overview(
     conn: &mut PgConnection,
     scope: ReportScope<'_>,
 ) -> Result<Vec<DashboardSummary>, sqlx::Error> {
-    let rows: Vec<DashboardCounts> =
-        sqlx::query_as(sqlx::AssertSqlSafe(overview_sql(scope.all_dashboards())))
-            .persistent(false)
-            .bind(scope.caller.organization_id)
-            .bind(scope.caller.user_id)
-            .bind(scope.caller.is_admin())
-            .bind(scope.process_name())
-            .bind(scope.filter.dashboard_id)
-            .bind(scope.today)
-            .fetch_all(conn)
-            .await?;
+    let rows: Vec<DashboardCounts> = scope
+        .query(overview_sql(scope.all_dashboards()))
+        .bind(scope.today)
+        .fetch_all(conn)
+        .await?;
     Ok(rows.into_iter().map(DashboardSummary::from).collect())
 }
 
@@ -425,13 +439,8 @@ pub async fn top_risks(
     scope: ReportScope<'_>,
     limit: i64,
 ) -> Result<Vec<KpiSnapshot>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(top_risks_sql(scope.all_dashboards())))
-        .persistent(false)
-        .bind(scope.caller.organization_id)
-        .bind(scope.caller.user_id)
-        .bind(scope.caller.is_admin())
-        .bind(scope.process_name())
-        .bind(scope.filter.dashboard_id)
+    scope
+        .query(top_risks_sql(scope.all_dashboards()))
         .bind(limit)
         .fetch_all(conn)
         .await
@@ -610,19 +619,13 @@ pub async fn direction(
     scope: ReportScope<'_>,
     limit: i64,
 ) -> Result<DirectionReport, sqlx::Error> {
-    let row: DirectionRow =
-        sqlx::query_as(sqlx::AssertSqlSafe(direction_sql(scope.all_dashboards())))
-            .persistent(false)
-            .bind(scope.caller.organization_id)
-            .bind(scope.caller.user_id)
-            .bind(scope.caller.is_admin())
-            .bind(scope.process_name())
-            .bind(scope.filter.dashboard_id)
-            .bind(scope.today)
-            .bind(limit)
-            .bind(scope.week_start())
-            .fetch_one(conn)
-            .await?;
+    let row: DirectionRow = scope
+        .query(direction_sql(scope.all_dashboards()))
+        .bind(scope.today)
+        .bind(limit)
+        .bind(scope.week_start())
+        .fetch_one(conn)
+        .await?;
     let dashboards: Vec<DashboardSummary> = row
         .dashboards()
         .into_iter()
@@ -708,18 +711,12 @@ pub async fn missing(
     scope: ReportScope<'_>,
     limit: i64,
 ) -> Result<(Vec<MissingEntry>, i64), sqlx::Error> {
-    let rows: Vec<MissingEntry> =
-        sqlx::query_as(sqlx::AssertSqlSafe(missing_sql(scope.all_dashboards())))
-            .persistent(false)
-            .bind(scope.caller.organization_id)
-            .bind(scope.caller.user_id)
-            .bind(scope.caller.is_admin())
-            .bind(scope.process_name())
-            .bind(scope.filter.dashboard_id)
-            .bind(scope.today)
-            .bind(limit)
-            .fetch_all(conn)
-            .await?;
+    let rows: Vec<MissingEntry> = scope
+        .query(missing_sql(scope.all_dashboards()))
+        .bind(scope.today)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
     let total = rows.first().map_or(0, |r| r.total);
     Ok((rows, total))
 }
