@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod jobs;
+pub mod json;
 pub mod storage;
 pub mod telemetry;
 pub mod validate;

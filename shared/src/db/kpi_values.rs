@@ -23,32 +23,46 @@ pub struct ValueRow {
     pub id: Uuid,
     pub kpi_id: Uuid,
     pub organization_id: Uuid,
+    #[serde(serialize_with = "crate::json::date")]
     pub period_start: NaiveDate,
+    #[serde(serialize_with = "crate::json::date")]
     pub period_end: NaiveDate,
+    #[serde(serialize_with = "crate::json::decimal")]
     pub value: Decimal,
     pub status: Status,
     /// RED and beyond the red level.
     pub critical: bool,
+    #[serde(serialize_with = "crate::json::decimal")]
     pub threshold_green: Decimal,
+    #[serde(serialize_with = "crate::json::decimal")]
     pub threshold_orange: Decimal,
+    #[serde(serialize_with = "crate::json::optional_decimal")]
     pub threshold_red: Option<Decimal>,
     pub direction: Direction,
     pub comment: Option<String>,
     pub created_by: Option<Uuid>,
     pub import_job_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json::timestamp")]
     pub updated_at: DateTime<Utc>,
 }
 
 /// A point of a KPI's chart.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SeriesPoint {
+    #[serde(serialize_with = "crate::json::date")]
     pub period_start: NaiveDate,
+    #[serde(serialize_with = "crate::json::date")]
     pub period_end: NaiveDate,
+    #[serde(serialize_with = "crate::json::decimal")]
     pub value: Decimal,
     pub status: Status,
+    #[serde(serialize_with = "crate::json::decimal")]
     pub threshold_green: Decimal,
+    #[serde(serialize_with = "crate::json::decimal")]
     pub threshold_orange: Decimal,
+    #[serde(serialize_with = "crate::json::optional_decimal")]
     pub threshold_red: Option<Decimal>,
 }
 

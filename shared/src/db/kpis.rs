@@ -24,15 +24,23 @@ pub struct KpiRow {
     pub unit: Option<String>,
     pub frequency: Frequency,
     pub direction: Direction,
+    #[serde(serialize_with = "crate::json::decimal")]
     pub threshold_green: Decimal,
+    #[serde(serialize_with = "crate::json::decimal")]
     pub threshold_orange: Decimal,
+    #[serde(serialize_with = "crate::json::optional_decimal")]
     pub threshold_red: Option<Decimal>,
     pub is_active: bool,
+    #[serde(serialize_with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json::timestamp")]
     pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json::optional_decimal")]
     pub latest_value: Option<Decimal>,
     pub latest_status: Option<Status>,
+    #[serde(serialize_with = "crate::json::optional_date")]
     pub latest_period_start: Option<NaiveDate>,
+    #[serde(serialize_with = "crate::json::optional_date")]
     pub latest_period_end: Option<NaiveDate>,
     /// Owner of the KPI's dashboard: who may edit it besides ADMINs.
     #[serde(skip)]
