@@ -15,7 +15,10 @@
 //! dashboards are visible. An ADMIN without filters sees every dashboard of
 //! the organization: the statements then skip the visibility test (see
 //! [`in_scope`]) and a list reads its index alone.
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::OnceLock,
+};
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
@@ -320,13 +323,14 @@ impl<'a> ReportScope<'a> {
         self.filter.process_name.as_deref()
     }
 
-    /// A report statement, planned with its parameters (not kept prepared),
-    /// with the caller and the filters bound as `$1`..`$5`.
-    fn query<O>(&self, sql: String) -> QueryAs<'a, Postgres, O, PgArguments>
+    /// A report statement in the caller's variant, planned with its
+    /// parameters (not kept prepared), with the caller and the filters bound
+    /// as `$1`..`$5`.
+    fn query<O>(&self, statement: &'static Statement) -> QueryAs<'a, Postgres, O, PgArguments>
     where
         O: for<'r> FromRow<'r, PgRow>,
     {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as(sqlx::AssertSqlSafe(statement.sql(self.all_dashboards())))
             .persistent(false)
             .bind(self.caller.organization_id)
             .bind(self.caller.user_id)
@@ -353,6 +357,31 @@ impl<'a> ReportScope<'a> {
     }
 }
 
+/// A report's SQL in its two variants (every dashboard of the organization
+/// or a visible / filtered part), each built on first use.
+struct Statement {
+    build: fn(bool) -> String,
+    built: [OnceLock<String>; 2],
+}
+
+impl Statement {
+    const fn new(build: fn(bool) -> String) -> Self {
+        Self {
+            build,
+            built: [OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    fn sql(&'static self, all_dashboards: bool) -> &'static str {
+        self.built[usize::from(all_dashboards)].get_or_init(|| (self.build)(all_dashboards))
+    }
+}
+
+static OVERVIEW_STATEMENT: Statement = Statement::new(overview_sql);
+static TOP_RISKS_STATEMENT: Statement = Statement::new(top_risks_sql);
+static DIRECTION_STATEMENT: Statement = Statement::new(direction_sql);
+static MISSING_STATEMENT: Statement = Statement::new(missing_sql);
+
 // ---------------------------------------------------------------------------
 // queries
 
@@ -373,7 +402,7 @@ pub async fn overview(
     scope: ReportScope<'_>,
 ) -> Result<Vec<DashboardSummary>, sqlx::Error> {
     let rows: Vec<DashboardCounts> = scope
-        .query(overview_sql(scope.all_dashboards()))
+        .query(&OVERVIEW_STATEMENT)
         .bind(scope.today)
         .fetch_all(conn)
         .await?;
@@ -440,7 +469,7 @@ pub async fn top_risks(
     limit: i64,
 ) -> Result<Vec<KpiSnapshot>, sqlx::Error> {
     scope
-        .query(top_risks_sql(scope.all_dashboards()))
+        .query(&TOP_RISKS_STATEMENT)
         .bind(limit)
         .fetch_all(conn)
         .await
@@ -620,7 +649,7 @@ pub async fn direction(
     limit: i64,
 ) -> Result<DirectionReport, sqlx::Error> {
     let row: DirectionRow = scope
-        .query(direction_sql(scope.all_dashboards()))
+        .query(&DIRECTION_STATEMENT)
         .bind(scope.today)
         .bind(limit)
         .bind(scope.week_start())
@@ -712,7 +741,7 @@ pub async fn missing(
     limit: i64,
 ) -> Result<(Vec<MissingEntry>, i64), sqlx::Error> {
     let rows: Vec<MissingEntry> = scope
-        .query(missing_sql(scope.all_dashboards()))
+        .query(&MISSING_STATEMENT)
         .bind(scope.today)
         .bind(limit)
         .fetch_all(conn)
