@@ -16,7 +16,7 @@ use kpix_shared::{
     validate,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -237,11 +237,12 @@ async fn login(
             return Err(ApiError::Unauthorized("invalid e-mail or password".into()));
         }
     };
-    db::login_throttle::clear(&mut conn, &keys[0]).await?;
-    let organization = db::organizations::find(&mut conn, user.organization_id)
+    // the rest on the same connection, in one transaction
+    let mut tx = conn.begin().await?;
+    db::login_throttle::clear(&mut tx, &keys[0]).await?;
+    let organization = db::organizations::find(&mut tx, user.organization_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("user {} has no organization", user.id))?;
-    let mut tx = state.pool.begin().await?;
     let response = issue_tokens(&state, &mut tx, user, organization, Uuid::now_v7()).await?;
     tx.commit().await?;
     tracing::info!(audit = "login", user_id = %response.user.id, address = %address, "login succeeded");
