@@ -16,11 +16,6 @@ use kpix_worker::{
     parse::Limits,
 };
 
-// the API's allocator (see kpix-api's main): one allocator behaves the same
-// in both processes
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = match WorkerConfig::from_env() {
