@@ -112,11 +112,7 @@ impl Resolver {
     }
 
     /// Validates one record. Every problem of the row is reported, column by column.
-    pub fn resolve(
-        &mut self,
-        column: KpiColumn,
-        record: Record,
-    ) -> Result<ValueWrite, Vec<Rejection>> {
+    pub fn resolve(&mut self, record: Record) -> Result<ValueWrite, Vec<Rejection>> {
         let mut rejections = Vec::new();
         let reject = |rejections: &mut Vec<Rejection>, column, value: &str, message: String| {
             rejections.push(Rejection {
@@ -127,7 +123,7 @@ impl Resolver {
             });
         };
         let kpi = self
-            .find_kpi(column, &record.kpi)
+            .find_kpi(record.kpi_column, &record.kpi)
             .map_err(|message| reject(&mut rejections, Column::Kpi, &record.kpi, message))
             .ok();
         let value = record
@@ -249,7 +245,13 @@ mod tests {
         }
     }
 
-    fn record(row: u64, kpi: &str, period: PeriodCell, value: Result<Decimal, String>) -> Record {
+    fn record(
+        kpi_column: KpiColumn,
+        row: u64,
+        kpi: &str,
+        period: PeriodCell,
+        value: Result<Decimal, String>,
+    ) -> Record {
         Record {
             row,
             kpi: kpi.into(),
@@ -257,6 +259,7 @@ mod tests {
             raw_value: "x".into(),
             value,
             comment: None,
+            kpi_column,
         }
     }
 
@@ -269,27 +272,23 @@ mod tests {
         let mut resolver =
             Resolver::new(vec![kpi("LOG-OTD", "Taux de service", Frequency::Monthly)]);
         let by_code = resolver
-            .resolve(
+            .resolve(record(
                 KpiColumn::Code,
-                record(
-                    2,
-                    "log-otd",
-                    PeriodCell::Text("31/03/2025".into()),
-                    Ok(Decimal::from(91)),
-                ),
-            )
+                2,
+                "log-otd",
+                PeriodCell::Text("31/03/2025".into()),
+                Ok(Decimal::from(91)),
+            ))
             .expect("valid row");
         assert_eq!(by_code.period.start, date(2025, 3, 1));
         let by_name = resolver
-            .resolve(
+            .resolve(record(
                 KpiColumn::Auto,
-                record(
-                    3,
-                    " Taux  de service ",
-                    PeriodCell::Date(date(2025, 4, 30)),
-                    Ok(Decimal::from(92)),
-                ),
-            )
+                3,
+                " Taux  de service ",
+                PeriodCell::Date(date(2025, 4, 30)),
+                Ok(Decimal::from(92)),
+            ))
             .expect("valid row");
         assert_eq!(by_name.period.end, date(2025, 4, 30));
     }
@@ -298,25 +297,26 @@ mod tests {
     fn reports_every_problem_of_a_row() {
         let mut resolver = Resolver::new(vec![kpi("A", "Alpha", Frequency::Monthly)]);
         let errors = resolver
-            .resolve(
+            .resolve(record(
                 KpiColumn::Code,
-                record(
-                    7,
-                    "nope",
-                    PeriodCell::Text("2025-03".into()),
-                    Err("not a number: 'abc'".into()),
-                ),
-            )
+                7,
+                "nope",
+                PeriodCell::Text("2025-03".into()),
+                Err("not a number: 'abc'".into()),
+            ))
             .expect_err("invalid row");
         assert_eq!(errors.len(), 2);
         assert_eq!((errors[0].row, errors[0].column), (7, Column::Kpi));
         assert!(errors[0].message.contains("unknown KPI 'nope'"));
         assert_eq!(errors[1].column, Column::Value);
         let errors = resolver
-            .resolve(
+            .resolve(record(
                 KpiColumn::Code,
-                record(8, "A", PeriodCell::Text("2025-Q1".into()), Ok(Decimal::ONE)),
-            )
+                8,
+                "A",
+                PeriodCell::Text("2025-Q1".into()),
+                Ok(Decimal::ONE),
+            ))
             .expect_err("a quarter for a monthly KPI");
         assert_eq!(errors[0].column, Column::Period);
     }
@@ -325,26 +325,22 @@ mod tests {
     fn the_same_kpi_and_period_twice_is_rejected_with_the_first_row() {
         let mut resolver = Resolver::new(vec![kpi("A", "Alpha", Frequency::Monthly)]);
         resolver
-            .resolve(
+            .resolve(record(
                 KpiColumn::Code,
-                record(
-                    2,
-                    "A",
-                    PeriodCell::Text("2025-03-01".into()),
-                    Ok(Decimal::ONE),
-                ),
-            )
+                2,
+                "A",
+                PeriodCell::Text("2025-03-01".into()),
+                Ok(Decimal::ONE),
+            ))
             .expect("first");
         let errors = resolver
-            .resolve(
+            .resolve(record(
                 KpiColumn::Code,
-                record(
-                    5,
-                    "A",
-                    PeriodCell::Text("2025-03-31".into()),
-                    Ok(Decimal::TWO),
-                ),
-            )
+                5,
+                "A",
+                PeriodCell::Text("2025-03-31".into()),
+                Ok(Decimal::TWO),
+            ))
             .expect_err("duplicate");
         assert!(errors[0].message.contains("row 2"), "{}", errors[0].message);
     }
@@ -357,23 +353,83 @@ mod tests {
             kpi("C", "Daily", Frequency::Daily),
         ]);
         let errors = resolver
-            .resolve(
+            .resolve(record(
                 KpiColumn::Name,
-                record(
-                    2,
-                    "same",
-                    PeriodCell::Text("2025-03".into()),
-                    Ok(Decimal::ONE),
-                ),
-            )
+                2,
+                "same",
+                PeriodCell::Text("2025-03".into()),
+                Ok(Decimal::ONE),
+            ))
             .expect_err("ambiguous");
         assert!(errors[0].message.contains("several KPIs"));
         let ok = resolver
-            .resolve(
+            .resolve(record(
                 KpiColumn::Code,
-                record(3, "C", PeriodCell::Text("45747".into()), Ok(Decimal::ONE)),
-            )
+                3,
+                "C",
+                PeriodCell::Text("45747".into()),
+                Ok(Decimal::ONE),
+            ))
             .expect("serial");
         assert_eq!(ok.period.start, date(2025, 3, 31));
+    }
+
+    #[test]
+    fn the_header_says_whether_a_reference_is_a_code_or_a_name() {
+        // a KPI named like another KPI's code
+        let kpis = vec![
+            kpi("B0001", "Taux de service", Frequency::Monthly),
+            kpi("OTD", "B0001", Frequency::Monthly),
+        ];
+        let (coded, named) = (kpis[0].id, kpis[1].id);
+        let mut resolver = Resolver::new(kpis);
+        let period = || PeriodCell::Text("2025-03".into());
+        let by_name = resolver
+            .resolve(record(
+                KpiColumn::Name,
+                2,
+                "b0001",
+                period(),
+                Ok(Decimal::ONE),
+            ))
+            .expect("a name");
+        assert_eq!(by_name.kpi_id, named);
+        resolver.forget_seen();
+        let by_code = resolver
+            .resolve(record(
+                KpiColumn::Code,
+                3,
+                "b0001",
+                period(),
+                Ok(Decimal::ONE),
+            ))
+            .expect("a code");
+        assert_eq!(by_code.kpi_id, coded);
+        resolver.forget_seen();
+        // a plain `kpi` column tries the code before the name
+        let auto = resolver
+            .resolve(record(
+                KpiColumn::Auto,
+                4,
+                "b0001",
+                period(),
+                Ok(Decimal::ONE),
+            ))
+            .expect("a code first");
+        assert_eq!(auto.kpi_id, coded);
+        let unknown = resolver
+            .resolve(record(
+                KpiColumn::Code,
+                5,
+                "Taux de service",
+                period(),
+                Ok(Decimal::ONE),
+            ))
+            .expect_err("a name in a code column");
+        assert!(
+            unknown[0].message.contains("unknown KPI"),
+            "{}",
+            unknown[0].message
+        );
     }
 }

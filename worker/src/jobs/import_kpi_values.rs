@@ -26,7 +26,7 @@ use tokio::{io::AsyncReadExt, sync::mpsc};
 use tokio_util::io::SyncIoBridge;
 
 use crate::{
-    parse::{self, FileKind, Header, KpiColumn, Limits, ParseError},
+    parse::{self, FileKind, Header, Limits, ParseError},
     resolve::{self, Column, Rejection, Resolver},
 };
 
@@ -396,9 +396,7 @@ fn parse_and_validate(
     let mut on_record = |record| {
         rows_total += 1;
         processed.store(rows_total, Ordering::Relaxed);
-        // the header's kind of KPI column is known only at the end; a reference
-        // is tried as an id, then a code, then a name
-        match resolver.resolve(KpiColumn::Auto, record) {
+        match resolver.resolve(record) {
             Ok(row) => {
                 batch.push(row);
                 if batch.len() == BATCH_ROWS {

@@ -357,6 +357,7 @@ impl<'a> RecordBuilder<'a> {
             value: value.to_value(),
             raw_value: value.display(),
             comment: comment.to_comment(),
+            kpi_column: self.layout.header.kpi_column,
         }))
     }
 }

@@ -87,6 +87,8 @@ pub struct Record {
     /// The value cell as text, for error reports.
     pub raw_value: String,
     pub comment: Option<String>,
+    /// What `kpi` is, as the header named the column.
+    pub kpi_column: KpiColumn,
 }
 
 /// Which kind of KPI reference the header named.

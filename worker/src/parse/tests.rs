@@ -106,6 +106,7 @@ fn sample_utf8_bom_csv() {
             value: Ok(dec("2.88")),
             raw_value: "2.88".to_owned(),
             comment: None,
+            kpi_column: KpiColumn::Code,
         }
     );
     let last = records.last().unwrap();
