@@ -236,7 +236,7 @@ async fn csv_dialects_numbers_and_period_forms_are_understood() {
     let fx = Fixture::new().await;
     let _worker = fx.app.spawn_worker().await;
     // semicolons, decimal comma, thousands with spaces and no-break spaces, percent, title row
-    let semicolon = "Export du 3 mars\n\nCode;Mois;Valeur;Commentaire\nLOG-OTD;2024-01;1 234,5;début\nLOG-OTD;2024-02;1\u{a0}000,25;\nLOG-OTD;29/03/2024;95 %;\"avec ; dedans\"\n";
+    let semicolon = "Export du 3 mars\n\nCode;Mois;Valeur;Commentaire\nLOG-OTD;2024-01;1 234,5;début\nLOG-OTD;2024-02;1\u{a0}000,25;\nLOG-OTD;29/03/2024;95 %;\"avec ; dedans, \"\"cité\"\"\nsur deux lignes\"\n";
     let job = fx
         .import("semicolon.csv", semicolon.as_bytes().to_vec(), &[])
         .await;
@@ -254,7 +254,14 @@ async fn csv_dialects_numbers_and_period_forms_are_understood() {
         otd.iter()
             .find(|v| v["period_start"] == "2024-03-01")
             .unwrap()["comment"],
-        "avec ; dedans"
+        "avec ; dedans, \"cité\"\nsur deux lignes"
+    );
+    // an empty comment cell is no comment
+    assert!(
+        otd.iter()
+            .find(|v| v["period_start"] == "2024-02-01")
+            .unwrap()["comment"]
+            .is_null()
     );
 
     // tabs, ISO weeks and quarters
