@@ -31,10 +31,26 @@ pub async fn enqueue_import(
     apalis_postgres::queries::push_tasks(conn, IMPORT_QUEUE, vec![task]).await
 }
 
+/// The job type of an upload: from its first bytes, or else from its name. A
+/// file named as a CSV or a spreadsheet whose content is not one (binary junk
+/// renamed .csv) becomes a job that fails with the worker's message, as other
+/// damaged files do; `None` (any other file) is an unsupported type.
+pub fn upload_type(head: &[u8], filename: Option<&str>) -> Option<crate::domain::ImportType> {
+    use crate::domain::ImportType;
+    sniff_upload(head).or_else(|| {
+        let extension = filename?.rsplit_once('.')?.1.to_ascii_lowercase();
+        match extension.as_str() {
+            "csv" | "txt" | "tsv" => Some(ImportType::Csv),
+            "xlsx" | "xlsm" | "xls" | "ods" => Some(ImportType::Excel),
+            _ => None,
+        }
+    })
+}
+
 /// What an upload looks like from its first bytes: a zip (XLSX, ODS) or OLE
-/// (XLS) container is EXCEL, text is CSV; anything else is refused. The
-/// worker tells the spreadsheet kinds apart.
-pub fn sniff_upload(head: &[u8]) -> Option<crate::domain::ImportType> {
+/// (XLS) container is EXCEL, text is CSV. The worker tells the spreadsheet
+/// kinds apart.
+fn sniff_upload(head: &[u8]) -> Option<crate::domain::ImportType> {
     use crate::domain::ImportType;
     const ZIP: &[u8] = b"PK\x03\x04";
     const OLE: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
@@ -77,5 +93,26 @@ mod tests {
         );
         assert_eq!(sniff_upload(b"\x7fELF\x02\x01\x01\x00"), None);
         assert_eq!(sniff_upload(b""), None);
+    }
+
+    #[test]
+    fn binary_uploads_named_as_a_supported_file_become_jobs() {
+        let junk = b"\x7fELF\x02\x01\x01\x00";
+        assert_eq!(
+            upload_type(junk, Some("valeurs.CSV")),
+            Some(ImportType::Csv)
+        );
+        assert_eq!(
+            upload_type(junk, Some("valeurs.xlsx")),
+            Some(ImportType::Excel)
+        );
+        assert_eq!(upload_type(junk, Some("rapport.pdf")), None);
+        assert_eq!(upload_type(junk, Some("csv")), None);
+        assert_eq!(upload_type(junk, None), None);
+        // the content decides when it is recognized
+        assert_eq!(
+            upload_type(b"PK\x03\x04", Some("a.csv")),
+            Some(ImportType::Excel)
+        );
     }
 }

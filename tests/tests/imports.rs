@@ -129,15 +129,24 @@ async fn upload_as(
     bytes: Vec<u8>,
     fields: &[(&str, &str)],
 ) -> TestResponse {
+    upload_to(app, session, "/imports/kpi-values", filename, bytes, fields).await
+}
+
+/// Uploads to `path` (the upload's path, with a query string if any).
+async fn upload_to(
+    app: &TestApp,
+    session: &Session,
+    path: &str,
+    filename: &str,
+    bytes: Vec<u8>,
+    fields: &[(&str, &str)],
+) -> TestResponse {
     let mut form = Form::new().part("file", Part::bytes(bytes).file_name(filename.to_owned()));
     for (name, value) in fields {
         form = form.text(name.to_string(), value.to_string());
     }
-    app.send(
-        app.authed(session, Method::POST, "/imports/kpi-values")
-            .multipart(form),
-    )
-    .await
+    app.send(app.authed(session, Method::POST, path).multipart(form))
+        .await
 }
 
 async fn wait_job(app: &TestApp, session: &Session, id: Uuid) -> Value {
@@ -411,6 +420,56 @@ async fn partial_import_keeps_valid_rows_and_dry_run_keeps_nothing() {
 }
 
 #[tokio::test]
+async fn options_may_come_in_the_query_string() {
+    let fx = Fixture::new().await;
+    let _worker = fx.app.spawn_worker().await;
+    let upload = |path: &'static str, fields: &'static [(&'static str, &'static str)]| {
+        upload_to(
+            &fx.app,
+            &fx.admin,
+            path,
+            "errors.csv",
+            invalid_file(),
+            fields,
+        )
+    };
+    let resp = upload("/imports/kpi-values?mode=partial&dry_run=true", &[]).await;
+    resp.assert_status(202);
+    let dry = wait_job(&fx.app, &fx.admin, resp.id()).await;
+    assert_eq!(
+        (dry["mode"].as_str(), dry["dry_run"].as_bool()),
+        (Some("partial"), Some(true)),
+        "{dry}"
+    );
+    assert_eq!(counts(&dry), (6, 2, 0, 4), "{dry}");
+    assert!(
+        fx.values("LOG-OTD").await.is_empty(),
+        "dry run: nothing written"
+    );
+
+    // the same option in the query and the form must agree
+    let resp = upload("/imports/kpi-values?dry_run=true", &[("dry_run", "false")]).await;
+    assert_problem(&resp, 422);
+    assert_eq!(resp.body["errors"][0]["field"], "dry_run", "{}", resp.text);
+    let resp = upload(
+        "/imports/kpi-values?dry_run=true",
+        &[("dry_run", "true"), ("mode", "partial")],
+    )
+    .await;
+    resp.assert_status(202);
+    // a misspelt option is refused, not ignored
+    let resp = upload("/imports/kpi-values?dryrun=true", &[]).await;
+    assert_problem(&resp, 422);
+    assert_eq!(resp.body["errors"][0]["field"], "dryrun", "{}", resp.text);
+    let resp = upload("/imports/kpi-values?mode=sometimes", &[]).await;
+    assert_problem(&resp, 422);
+    assert!(
+        fx.values("LOG-OTD").await.is_empty(),
+        "nothing refused was written"
+    );
+}
+
+#[tokio::test]
 async fn reimporting_a_file_updates_and_duplicates_nothing() {
     let fx = Fixture::new().await;
     let _worker = fx.app.spawn_worker().await;
@@ -474,7 +533,8 @@ async fn uploads_are_checked_before_a_job_is_created() {
     let too_big = format!("code,period,value\n{}", "LOG-OTD,2025-01,1\n".repeat(200));
     assert_problem(&fx.upload("big.csv", too_big.into_bytes(), &[]).await, 413);
     let junk: Vec<u8> = (0..1000_u32).map(|i| (i * 7 % 256) as u8).collect();
-    assert_problem(&fx.upload("junk.csv", junk, &[]).await, 415);
+    assert_problem(&fx.upload("junk.pdf", junk.clone(), &[]).await, 415);
+    assert_problem(&fx.upload("junk", junk, &[]).await, 415);
     assert_problem(&fx.upload("empty.csv", Vec::new(), &[]).await, 422);
     let resp = fx
         .upload(
@@ -600,6 +660,22 @@ async fn hostile_files_fail_their_job_and_the_worker_goes_on() {
     truncated.truncate(truncated.len() / 2);
     let job = fx.import("truncated.xlsx", truncated, &[]).await;
     assert_eq!(job["status"], "FAILED", "{job}");
+
+    // binary junk renamed .csv is accepted as an upload and fails its job
+    let junk: Vec<u8> = (0..1000_u32).map(|i| (i * 7 % 256) as u8).collect();
+    let job = fx.import("junk.csv", junk, &[]).await;
+    assert_eq!(
+        (job["status"].as_str(), job["type"].as_str()),
+        (Some("FAILED"), Some("CSV")),
+        "{job}"
+    );
+    assert!(
+        job["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("not a CSV, XLSX, XLS or ODS"),
+        "{job}"
+    );
 
     let no_header = fx
         .import(

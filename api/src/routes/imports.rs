@@ -2,7 +2,7 @@
 //! object store, job row and queue task committed together), job status and
 //! the row-level error report.
 use axum::{
-    extract::{DefaultBodyLimit, Multipart, State, multipart::MultipartError},
+    extract::{DefaultBodyLimit, Multipart, RawQuery, State, multipart::MultipartError},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -79,23 +79,112 @@ struct Form {
     filename: Option<String>,
     file_size: u64,
     job_type: ImportType,
+    options: Options,
+}
+
+/// `dashboard_id`, `mode` and `dry_run`: form fields, or query parameters (a
+/// client may send them either way; both with different values is refused).
+#[derive(Debug, Default, Clone, Copy)]
+struct Options {
     dashboard_id: Option<Uuid>,
-    mode: ImportMode,
-    dry_run: bool,
+    mode: Option<ImportMode>,
+    dry_run: Option<bool>,
+}
+
+impl Options {
+    /// Reads the option `name` from its text; an unknown name is a 422.
+    fn read(&mut self, name: &str, text: &str) -> ApiResult<()> {
+        let text = text.trim();
+        let duplicate = || ApiError::invalid(name.to_owned(), "given twice");
+        match name {
+            "dashboard_id" => {
+                let id = text
+                    .parse()
+                    .map_err(|_| ApiError::invalid("dashboard_id", "must be a UUID"))?;
+                if self.dashboard_id.replace(id).is_some() {
+                    return Err(duplicate());
+                }
+            }
+            "mode" => {
+                let mode = text
+                    .parse()
+                    .map_err(|_| ApiError::invalid("mode", "must be atomic or partial"))?;
+                if self.mode.replace(mode).is_some() {
+                    return Err(duplicate());
+                }
+            }
+            "dry_run" => {
+                let dry_run = match text.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => true,
+                    "false" | "0" | "no" | "off" => false,
+                    _ => return Err(ApiError::invalid("dry_run", "must be true or false")),
+                };
+                if self.dry_run.replace(dry_run).is_some() {
+                    return Err(duplicate());
+                }
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    other.to_owned(),
+                    "unknown query parameter (expected dashboard_id, mode, dry_run)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The options of the query string.
+    fn from_query(query: Option<&str>) -> ApiResult<Self> {
+        let mut options = Self::default();
+        for (name, text) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            // an empty parameter is absent, as an empty form field
+            if !text.trim().is_empty() {
+                options.read(&name, &text)?;
+            }
+        }
+        Ok(options)
+    }
+
+    /// The options given in the form or in the query string.
+    fn merge(self, query: Self) -> ApiResult<Self> {
+        fn one<T: PartialEq>(
+            name: &str,
+            form: Option<T>,
+            query: Option<T>,
+        ) -> ApiResult<Option<T>> {
+            match (form, query) {
+                (Some(a), Some(b)) if a != b => Err(ApiError::invalid(
+                    name.to_owned(),
+                    "given in the form and in the query string with different values",
+                )),
+                (form, query) => Ok(form.or(query)),
+            }
+        }
+        Ok(Self {
+            dashboard_id: one("dashboard_id", self.dashboard_id, query.dashboard_id)?,
+            mode: one("mode", self.mode, query.mode)?,
+            dry_run: one("dry_run", self.dry_run, query.dry_run)?,
+        })
+    }
 }
 
 /// Upload a file of KPI values; answers 202 with the job to poll.
 #[utoipa::path(post, path = "/imports/kpi-values", tag = "imports",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "the same key returns the same job")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same key returns the same job"),
+        ("dashboard_id" = Option<Uuid>, Query, description = "as the form field of that name"),
+        ("mode" = Option<ImportMode>, Query, description = "as the form field of that name"),
+        ("dry_run" = Option<bool>, Query, description = "as the form field of that name")),
     responses((status = 202, body = JobRow, headers(("Location" = String))), (status = 400), (status = 413), (status = 415), (status = 422)),
     security(("bearer" = [])))]
 async fn upload_kpi_values(
     State(state): State<AppState>,
     auth: AuthUser,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Response> {
+    let query_options = Options::from_query(query.as_deref())?;
     let limit = state.config.common.max_upload_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -145,7 +234,7 @@ async fn upload_kpi_values(
     let key = state
         .storage
         .import_key(auth.caller.organization_id, job_id);
-    let form = match read_form(&state, &mut multipart, &key, limit).await {
+    let form = match read_form(&state, &mut multipart, &key, limit, query_options).await {
         Ok(form) => form,
         Err(e) => {
             discard(&state, &key).await;
@@ -206,11 +295,10 @@ async fn read_form(
     multipart: &mut Multipart,
     key: &str,
     limit: u64,
+    query_options: Options,
 ) -> ApiResult<Form> {
     let mut file: Option<(Option<String>, u64, ImportType)> = None;
-    let mut dashboard_id = None;
-    let mut mode = ImportMode::Atomic;
-    let mut dry_run = false;
+    let mut options = Options::default();
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
@@ -227,14 +315,14 @@ async fn read_form(
                         continue;
                     }
                     if upload.is_none() {
-                        let kind = jobs::sniff_upload(&chunk[..chunk.len().min(8192)]).ok_or_else(
-                            || {
+                        let head = &chunk[..chunk.len().min(8192)];
+                        let kind =
+                            jobs::upload_type(head, filename.as_deref()).ok_or_else(|| {
                                 ApiError::UnsupportedMediaType(
                                     "the file is neither CSV nor a spreadsheet (XLSX, XLS, ODS)"
                                         .into(),
                                 )
-                            },
-                        )?;
+                            })?;
                         upload = Some((
                             state
                                 .storage
@@ -260,30 +348,12 @@ async fn read_form(
                 writer.finish().await.map_err(storage_error)?;
                 file = Some((filename, size, kind));
             }
-            "dashboard_id" => {
+            "dashboard_id" | "mode" | "dry_run" => {
                 let text = field.text().await.map_err(multipart_error)?;
-                let text = text.trim();
-                if !text.is_empty() {
-                    dashboard_id = Some(
-                        text.parse()
-                            .map_err(|_| ApiError::invalid("dashboard_id", "must be a UUID"))?,
-                    );
+                // an empty field is absent
+                if !text.trim().is_empty() {
+                    options.read(&name, &text)?;
                 }
-            }
-            "mode" => {
-                let text = field.text().await.map_err(multipart_error)?;
-                mode = text
-                    .trim()
-                    .parse()
-                    .map_err(|_| ApiError::invalid("mode", "must be atomic or partial"))?;
-            }
-            "dry_run" => {
-                let text = field.text().await.map_err(multipart_error)?;
-                dry_run = match text.trim().to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" | "on" => true,
-                    "false" | "0" | "no" | "off" | "" => false,
-                    _ => return Err(ApiError::invalid("dry_run", "must be true or false")),
-                };
             }
             other => {
                 return Err(ApiError::invalid(
@@ -299,9 +369,7 @@ async fn read_form(
         filename,
         file_size,
         job_type,
-        dashboard_id,
-        mode,
-        dry_run,
+        options: options.merge(query_options)?,
     })
 }
 
@@ -315,7 +383,7 @@ async fn create_job(
     idempotency_key: Option<&str>,
 ) -> ApiResult<JobRow> {
     let mut tx = state.pool.begin().await?;
-    if let Some(dashboard_id) = form.dashboard_id {
+    if let Some(dashboard_id) = form.options.dashboard_id {
         db::dashboards::find_visible(&mut tx, caller, dashboard_id)
             .await?
             .ok_or(ApiError::NotFound("dashboard"))?;
@@ -330,9 +398,9 @@ async fn create_job(
             filename: form.filename.as_deref(),
             storage_key: key,
             file_size: form.file_size as i64,
-            mode: form.mode,
-            dry_run: form.dry_run,
-            dashboard_id: form.dashboard_id,
+            mode: form.options.mode.unwrap_or(ImportMode::Atomic),
+            dry_run: form.options.dry_run.unwrap_or(false),
+            dashboard_id: form.options.dashboard_id,
             idempotency_key,
         },
     )
