@@ -3,12 +3,15 @@
 //! who may see them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::time::Duration;
+
 use kpix_tests::{
     Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
     fixtures::{
         add_value, collect_pages, dashboard, get_ok, id_of, kpi, number_text, post_value,
         team_dashboard,
     },
+    poll_until,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -443,6 +446,55 @@ async fn correcting_a_value_recomputes_its_status_with_the_current_thresholds() 
     let kpi_now = get_ok(&app, &admin, &format!("/kpis/{kpi_id}")).await;
     assert_eq!(number_text(&kpi_now["latest_value"]), "70");
     assert_eq!(kpi_now["latest_status"], "RED");
+}
+
+#[tokio::test]
+async fn a_value_entered_during_a_threshold_change_gets_the_new_thresholds() {
+    let (app, admin, board) = setup().await;
+    let kpi_id = kpi(&app, &admin, board, &json!({})).await;
+    let db = app.db().await;
+    // a threshold change in progress, as PATCH /kpis/{id} makes it
+    let mut change = db.begin().await.unwrap();
+    sqlx::query("select 1 from kpi where id = $1 for update")
+        .bind(kpi_id)
+        .execute(&mut *change)
+        .await
+        .unwrap();
+    sqlx::query("update kpi set threshold_green = 200, threshold_orange = 150 where id = $1")
+        .bind(kpi_id)
+        .execute(&mut *change)
+        .await
+        .unwrap();
+    let commit_once_the_value_waits = async {
+        poll_until(Duration::from_secs(10), || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "select count(*) from pg_stat_activity \
+                 where datname = current_database() and wait_event_type = 'Lock'",
+            )
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            (waiting > 0).then_some(())
+        })
+        .await;
+        change.commit().await.unwrap();
+    };
+    let value = json!(100);
+    let (resp, ()) = tokio::join!(
+        post_value(&app, &admin, kpi_id, "2025-03-10", &value),
+        commit_once_the_value_waits
+    );
+    resp.assert_status(201);
+    assert_eq!(
+        number_text(&resp.body["threshold_green"]),
+        "200",
+        "{}",
+        resp.text
+    );
+    assert_eq!(
+        resp.body["status"], "RED",
+        "100 is under the new orange level"
+    );
 }
 
 #[tokio::test]

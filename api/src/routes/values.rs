@@ -132,7 +132,9 @@ async fn create_value(
 ) -> ApiResult<(StatusCode, axum::Json<ValueRow>)> {
     let comment = comment_text(body.comment.as_deref())?;
     let mut tx = state.pool.begin().await?;
-    let kpi = visible_kpi(&mut tx, &auth.caller, id).await?;
+    let kpi = db::kpis::find_visible_for_value(&mut tx, &auth.caller, id)
+        .await?
+        .ok_or(ApiError::NotFound("kpi"))?;
     let period = kpi.frequency.period_containing(body.period_start);
     if let Some(end) = body.period_end {
         check_period_end(kpi.frequency, period, end)

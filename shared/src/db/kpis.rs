@@ -98,13 +98,36 @@ pub async fn find_visible(
     caller: &Caller,
     id: Uuid,
 ) -> Result<Option<KpiRow>, sqlx::Error> {
-    sqlx::query_as(sql!("{SELECT} where {DASHBOARD_VISIBLE} and k.id = $4"))
-        .bind(caller.organization_id)
-        .bind(caller.user_id)
-        .bind(caller.is_admin())
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    visible(conn, caller, id, "").await
+}
+
+/// [`find_visible`] for entering a value: the KPI row is share-locked until
+/// the transaction ends, so the value is written with the thresholds a
+/// change in progress commits (it waits for it), and no change starts
+/// before the value is stored. Value writes do not wait for one another.
+pub async fn find_visible_for_value(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Option<KpiRow>, sqlx::Error> {
+    visible(conn, caller, id, "for share of k").await
+}
+
+async fn visible(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    locking: &str,
+) -> Result<Option<KpiRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "{SELECT} where {DASHBOARD_VISIBLE} and k.id = $4 {locking}"
+    ))
+    .bind(caller.organization_id)
+    .bind(caller.user_id)
+    .bind(caller.is_admin())
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Row lock on the KPI, so value writes and threshold changes serialize.
