@@ -295,6 +295,9 @@ async fn values_are_listed_newest_period_first_and_filtered_by_from_and_to() {
     )
     .await;
     let none = get_ok(&app, &admin, &format!("{path}?from=2026-01-01")).await;
+    // empty parameters, as URL builders send unset fields, are absent
+    let unset = get_ok(&app, &admin, &format!("{path}?from=&to=&limit=&cursor=")).await;
+    assert_eq!(unset, all);
 
     assert_eq!(
         periods(&all),

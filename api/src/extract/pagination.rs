@@ -29,7 +29,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Pagination {
         for (key, value) in form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
         {
             match key.as_ref() {
-                "limit" => {
+                // an empty parameter is absent, as in every query string
+                "limit" if !value.is_empty() => {
                     limit = value
                         .parse()
                         .ok()

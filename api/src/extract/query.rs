@@ -1,4 +1,5 @@
-//! Query strings; a bad parameter is a 422 naming it.
+//! Query strings; a bad parameter is a 422 naming it, an empty one (`?from=`,
+//! as URL builders send unset fields) is absent.
 use axum::{extract::FromRequestParts, http::request::Parts};
 use serde::de::DeserializeOwned;
 
@@ -15,7 +16,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or_default();
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(
+                form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                    .filter(|(_, value)| !value.is_empty()),
+            )
+            .finish();
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded_parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
