@@ -557,6 +557,22 @@ pub fn assert_invalid_field(resp: &TestResponse, field: &str) {
     assert!(named, "expected an error on field {field:?}: {}", resp.text);
 }
 
+/// Waits until some session of the test's database waits on a lock: the
+/// request under test has reached the row another transaction holds.
+pub async fn until_a_session_waits_on_a_lock(db: &PgPool, deadline: Duration) {
+    poll_until(deadline, || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity \
+             where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(db)
+        .await
+        .expect("read pg_stat_activity");
+        (waiting > 0).then_some(())
+    })
+    .await;
+}
+
 /// Calls `f` until it returns `Some`, waiting a little longer between calls
 /// each time; panics if `deadline` passes first. Use instead of sleeps.
 pub async fn poll_until<F, Fut, T>(deadline: Duration, mut f: F) -> T

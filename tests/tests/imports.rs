@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use kpix_tests::{Session, TestApp, TestResponse, assert_problem, poll_until};
+use kpix_tests::{
+    Session, TestApp, TestResponse, assert_problem, poll_until, until_a_session_waits_on_a_lock,
+};
 use reqwest::{
     Method,
     multipart::{Form, Part},
@@ -457,6 +459,14 @@ async fn options_may_come_in_the_query_string() {
     )
     .await;
     resp.assert_status(202);
+    // so is a form field given twice
+    let resp = upload(
+        "/imports/kpi-values",
+        &[("mode", "partial"), ("mode", "atomic")],
+    )
+    .await;
+    assert_problem(&resp, 422);
+    assert_eq!(resp.body["errors"][0]["field"], "mode", "{}", resp.text);
     // a misspelt option is refused, not ignored
     let resp = upload("/imports/kpi-values?dryrun=true", &[]).await;
     assert_problem(&resp, 422);
@@ -830,17 +840,7 @@ async fn a_period_written_meanwhile_by_someone_else_fails_the_attempt_and_the_re
         )
         .await;
     resp.assert_status(202);
-    poll_until(JOB_DEADLINE, || async {
-        let waiting: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity \
-             where datname = current_database() and wait_event_type = 'Lock'",
-        )
-        .fetch_one(&db)
-        .await
-        .unwrap();
-        (waiting > 0).then_some(())
-    })
-    .await;
+    until_a_session_waits_on_a_lock(&db, JOB_DEADLINE).await;
     other.commit().await.unwrap();
 
     let job = wait_job(&fx.app, &fx.admin, resp.id()).await;

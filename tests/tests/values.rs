@@ -11,7 +11,7 @@ use kpix_tests::{
         add_value, collect_pages, dashboard, get_ok, id_of, kpi, number_text, post_value,
         team_dashboard,
     },
-    poll_until,
+    until_a_session_waits_on_a_lock,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -469,17 +469,7 @@ async fn a_value_entered_during_a_threshold_change_gets_the_new_thresholds() {
         .await
         .unwrap();
     let commit_once_the_value_waits = async {
-        poll_until(Duration::from_secs(10), || async {
-            let waiting: i64 = sqlx::query_scalar(
-                "select count(*) from pg_stat_activity \
-                 where datname = current_database() and wait_event_type = 'Lock'",
-            )
-            .fetch_one(&db)
-            .await
-            .unwrap();
-            (waiting > 0).then_some(())
-        })
-        .await;
+        until_a_session_waits_on_a_lock(&db, Duration::from_secs(10)).await;
         change.commit().await.unwrap();
     };
     let value = json!(100);

@@ -95,42 +95,32 @@ impl Options {
     /// Reads the option `name` from its text; an unknown name is a 422.
     fn read(&mut self, name: &str, text: &str) -> ApiResult<()> {
         let text = text.trim();
-        let duplicate = || ApiError::invalid(name.to_owned(), "given twice");
         match name {
-            "dashboard_id" => {
-                let id = text
-                    .parse()
-                    .map_err(|_| ApiError::invalid("dashboard_id", "must be a UUID"))?;
-                if self.dashboard_id.replace(id).is_some() {
-                    return Err(duplicate());
-                }
-            }
-            "mode" => {
-                let mode = text
-                    .parse()
-                    .map_err(|_| ApiError::invalid("mode", "must be atomic or partial"))?;
-                if self.mode.replace(mode).is_some() {
-                    return Err(duplicate());
-                }
-            }
+            "dashboard_id" => fill(
+                &mut self.dashboard_id,
+                name,
+                text.parse().ok(),
+                "must be a UUID",
+            ),
+            "mode" => fill(
+                &mut self.mode,
+                name,
+                text.parse().ok(),
+                "must be atomic or partial",
+            ),
             "dry_run" => {
                 let dry_run = match text.to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" | "on" => true,
-                    "false" | "0" | "no" | "off" => false,
-                    _ => return Err(ApiError::invalid("dry_run", "must be true or false")),
+                    "true" | "1" | "yes" | "on" => Some(true),
+                    "false" | "0" | "no" | "off" => Some(false),
+                    _ => None,
                 };
-                if self.dry_run.replace(dry_run).is_some() {
-                    return Err(duplicate());
-                }
+                fill(&mut self.dry_run, name, dry_run, "must be true or false")
             }
-            other => {
-                return Err(ApiError::invalid(
-                    other.to_owned(),
-                    "unknown query parameter (expected dashboard_id, mode, dry_run)",
-                ));
-            }
+            other => Err(ApiError::invalid(
+                other.to_owned(),
+                "unknown query parameter (expected dashboard_id, mode, dry_run)",
+            )),
         }
-        Ok(())
     }
 
     /// The options of the query string.
@@ -166,6 +156,16 @@ impl Options {
             dry_run: one("dry_run", self.dry_run, query.dry_run)?,
         })
     }
+}
+
+/// Sets an option once: a value that does not parse is a 422 with `rule`,
+/// and so is a second value.
+fn fill<T>(slot: &mut Option<T>, name: &str, parsed: Option<T>, rule: &str) -> ApiResult<()> {
+    let value = parsed.ok_or_else(|| ApiError::invalid(name, rule))?;
+    if slot.replace(value).is_some() {
+        return Err(ApiError::invalid(name, "given twice"));
+    }
+    Ok(())
 }
 
 /// Upload a file of KPI values; answers 202 with the job to poll.
