@@ -49,7 +49,7 @@ pub async fn build_state(
     let storage = Storage::from_url(&config.common.storage_url)?;
     Ok(AppState {
         pool,
-        tokens: TokenKeys::new(&config.jwt_secret, config.access_token_ttl),
+        tokens: Arc::new(TokenKeys::new(&config.jwt_secret, config.access_token_ttl)),
         hashing: Arc::new(Semaphore::new(config.password_hash_concurrency)),
         storage,
         metrics,

@@ -10,7 +10,8 @@ use tokio::sync::Semaphore;
 pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<ApiConfig>,
-    pub tokens: TokenKeys,
+    /// Shared, not copied: the state is cloned for every request.
+    pub tokens: Arc<TokenKeys>,
     /// Bounds concurrent argon2 work on the blocking pool.
     pub hashing: Arc<Semaphore>,
     pub storage: Storage,
