@@ -14,7 +14,9 @@
 # Settings (environment): ADMIN_URL (a PostgreSQL URL allowed to create
 # databases, default postgres://postgres@127.0.0.1:5432/postgres), DB (default
 # kpix_bench), KPIS (10000), VALUES_PER_KPI (100), CLIENTS (20), DURATION
-# (seconds per measurement, 15), PORT (18383), KEEP_DB=1 to keep the database,
+# (seconds per measurement, 15), PORT (18383), POOL (the API's
+# DATABASE_MAX_CONNECTIONS, default 2 x CPUs: more backends than CPUs only
+# queue in the kernel instead of the pool), KEEP_DB=1 to keep the database,
 # SKIP_LOAD=1 to reuse a database a previous run filled (with the same KPIS).
 # Needs: cargo, psql, pgbench, wrk (apt-get install -y wrk), curl, jq.
 set -euo pipefail
@@ -28,6 +30,7 @@ CLIENTS=${CLIENTS:-20}
 DURATION=${DURATION:-15}
 PORT=${PORT:-18383}
 THREADS=${THREADS:-2}
+POOL=${POOL:-$(( 2 * $(nproc) ))}
 ENDPOINTS=(overview top-risks direction missing)
 
 for tool in cargo psql pgbench wrk curl jq; do
@@ -71,7 +74,7 @@ psql "$DB_URL" -Atc "select 'rows: ' || (select count(*) from kpi) || ' KPIs, ' 
 echo "== start kpix-api on 127.0.0.1:$PORT"
 DATABASE_URL=$DB_URL JWT_SECRET=bench-secret-0123456789abcdef0123456789 BIND_ADDR=127.0.0.1:$PORT \
     LOG_FORMAT=json RUST_LOG=warn ACCESS_TOKEN_TTL_SECONDS=3600 STORAGE_URL="file://$WORK/storage" \
-    DATABASE_MAX_CONNECTIONS=$(( CLIENTS > 4 ? CLIENTS : 4 )) "$BIN/kpix-api" >"$WORK/api.log" 2>&1 &
+    DATABASE_MAX_CONNECTIONS=$POOL "$BIN/kpix-api" >"$WORK/api.log" 2>&1 &
 API_PID=$!
 for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && break
@@ -123,7 +126,7 @@ for name in "${ENDPOINTS[@]}"; do
     grep -E "^ +(Planning|Execution) Time" "$WORK/plans.txt" | tail -2 | sed "s/^ */  $name: /"
 done
 
-printf '\n== %d clients, %ss each, %s KPIs\n' "$CLIENTS" "$DURATION" "$KPIS"
+printf '\n== %d clients, %ss each, %s KPIs, API pool %d\n' "$CLIENTS" "$DURATION" "$KPIS" "$POOL"
 printf '%-10s | %9s %9s %8s | %9s %9s %8s | %9s %9s\n' endpoint "http p50" "http p99" "http rps" \
     "sql p50" "sql p99" "sql tps" "p50 ratio" "p99 ratio"
 RESULTS="$WORK/results.txt"
