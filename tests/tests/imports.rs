@@ -14,10 +14,10 @@ use reqwest::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/samples");
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/imports");
 const JOB_DEADLINE: Duration = Duration::from_secs(60);
 
-/// An organization with the four KPIs the sample files expect.
+/// An organization with the four KPIs the files of `fixtures/imports` expect.
 struct Fixture {
     app: TestApp,
     admin: Session,
@@ -190,8 +190,8 @@ async fn every_sample_file_imports_completely() {
 
     let job = fx
         .import(
-            "valeurs_2025_excel_fr.csv",
-            sample("valeurs_2025_excel_fr.csv"),
+            "valeurs_2024_excel_fr.csv",
+            sample("valeurs_2024_excel_fr.csv"),
             &[],
         )
         .await;
@@ -200,33 +200,37 @@ async fn every_sample_file_imports_completely() {
     assert_eq!(counts(&job), (36, 36, 0, 0));
     let otd = fx.values("LOG-OTD").await;
     assert_eq!(otd.len(), 12);
-    assert_eq!(value_of(&otd, "2025-01-01"), 91.6);
-    assert_eq!(otd[0]["period_start"], "2025-12-01", "newest period first");
-    assert_eq!(otd[0]["period_end"], "2025-12-31");
+    assert_eq!(value_of(&otd, "2024-01-01"), 92.8);
+    assert_eq!(otd[0]["period_start"], "2024-12-01", "newest period first");
+    assert_eq!(otd[0]["period_end"], "2024-12-31");
+    assert_eq!(
+        otd.iter()
+            .find(|v| v["period_start"] == "2024-08-01")
+            .unwrap()["comment"],
+        "Grève transporteur – 2 jours"
+    );
 
     let job = fx
         .import(
-            "rebut_hebdo_utf8_bom.csv",
-            sample("rebut_hebdo_utf8_bom.csv"),
+            "rebut_hebdo_2026_utf8_bom.csv",
+            sample("rebut_hebdo_2026_utf8_bom.csv"),
             &[],
         )
         .await;
     assert_eq!(counts(&job), (26, 26, 0, 0), "{job}");
     let rebut = fx.values("QUA-REB").await;
-    // 2025-W01 is the ISO week starting Monday 2024-12-30
-    assert_eq!(value_of(&rebut, "2024-12-30"), 2.88);
-    assert_eq!(
-        rebut
-            .iter()
-            .find(|v| v["period_start"] == "2024-12-30")
-            .unwrap()["period_end"],
-        "2025-01-05"
-    );
+    // 2026-W01 is the ISO week starting Monday 2025-12-29
+    let first_week = rebut
+        .iter()
+        .find(|v| v["period_start"] == "2025-12-29")
+        .unwrap();
+    assert_eq!(first_week["period_end"], "2026-01-04");
+    assert_eq!(value_of(&rebut, "2025-12-29"), 1.87);
 
     let job = fx
         .import(
-            "indicateurs_2024.xlsx",
-            sample("indicateurs_2024.xlsx"),
+            "indicateurs_2023.xlsx",
+            sample("indicateurs_2023.xlsx"),
             &[],
         )
         .await;
@@ -235,11 +239,42 @@ async fn every_sample_file_imports_completely() {
     let trs = fx.values("PROD-TRS").await;
     assert_eq!(
         trs.iter()
-            .filter(|v| v["period_start"].as_str().unwrap().starts_with("2024-"))
+            .filter(|v| v["period_start"].as_str().unwrap().starts_with("2023-"))
             .count(),
         12
     );
+    // a cell Excel stores as 93.09999999999999 is the value 93.1, exactly
+    let otd = fx.values("LOG-OTD").await;
+    let february = otd.iter().find(|v| v["period_start"] == "2023-02-01");
+    assert_eq!(february.unwrap()["value"].to_string(), "93.1");
     assert!(fx.errors(&job).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_generic_kpi_word_takes_codes_as_well_as_names() {
+    let fx = Fixture::new().await;
+    let _worker = fx.app.spawn_worker().await;
+    let job = fx
+        .import(
+            "codes_sous_indicateur.csv",
+            sample("codes_sous_indicateur.csv"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        counts(&job),
+        (12, 12, 0, 0),
+        "{job} {:?}",
+        fx.errors(&job).await
+    );
+    assert_eq!(value_of(&fx.values("LOG-OTD").await, "2025-01-01"), 95.0);
+    assert_eq!(value_of(&fx.values("RH-ABS").await, "2025-06-01"), 2.8);
+    // the same word in English, holding names and codes mixed
+    let mixed = "Indicator,Month,Value\nTaux de service,2025-07,91.5\nRH-ABS,2025-07,3.1\n";
+    let job = fx.import("mixed.csv", mixed.as_bytes().to_vec(), &[]).await;
+    assert_eq!(counts(&job), (2, 2, 0, 0), "{job}");
+    assert_eq!(value_of(&fx.values("LOG-OTD").await, "2025-07-01"), 91.5);
+    assert_eq!(value_of(&fx.values("RH-ABS").await, "2025-07-01"), 3.1);
 }
 
 #[tokio::test]
@@ -484,11 +519,11 @@ async fn reimporting_a_file_updates_and_duplicates_nothing() {
     let fx = Fixture::new().await;
     let _worker = fx.app.spawn_worker().await;
     let first = fx
-        .import("v.csv", sample("valeurs_2025_excel_fr.csv"), &[])
+        .import("v.csv", sample("valeurs_2024_excel_fr.csv"), &[])
         .await;
     assert_eq!(counts(&first), (36, 36, 0, 0));
     let second = fx
-        .import("v.csv", sample("valeurs_2025_excel_fr.csv"), &[])
+        .import("v.csv", sample("valeurs_2024_excel_fr.csv"), &[])
         .await;
     assert_eq!(counts(&second), (36, 0, 36, 0), "{second}");
     assert_eq!(fx.values("LOG-OTD").await.len(), 12);
@@ -576,7 +611,7 @@ async fn the_same_idempotency_key_returns_the_same_job() {
     let send = || {
         let form = Form::new().part(
             "file",
-            Part::bytes(sample("rebut_hebdo_utf8_bom.csv")).file_name("r.csv"),
+            Part::bytes(sample("rebut_hebdo_2026_utf8_bom.csv")).file_name("r.csv"),
         );
         fx.app.send(
             fx.app
@@ -607,13 +642,13 @@ async fn a_user_sees_their_own_jobs_and_an_admin_all() {
         &fx.app,
         &user,
         "u.csv",
-        sample("rebut_hebdo_utf8_bom.csv"),
+        sample("rebut_hebdo_2026_utf8_bom.csv"),
         &[],
     )
     .await;
     mine.assert_status(202);
     let admins = fx
-        .upload("a.csv", sample("rebut_hebdo_utf8_bom.csv"), &[])
+        .upload("a.csv", sample("rebut_hebdo_2026_utf8_bom.csv"), &[])
         .await;
     admins.assert_status(202);
     let listed = fx.app.get(&user, "/imports/jobs").await;
@@ -666,7 +701,7 @@ async fn hostile_files_fail_their_job_and_the_worker_goes_on() {
     assert_eq!(bomb["status"], "FAILED");
     assert!(!bomb["error_message"].as_str().unwrap().is_empty());
 
-    let mut truncated = sample("indicateurs_2024.xlsx");
+    let mut truncated = sample("indicateurs_2023.xlsx");
     truncated.truncate(truncated.len() / 2);
     let job = fx.import("truncated.xlsx", truncated, &[]).await;
     assert_eq!(job["status"], "FAILED", "{job}");
@@ -704,7 +739,7 @@ async fn hostile_files_fail_their_job_and_the_worker_goes_on() {
     );
 
     let ok = fx
-        .import("ok.csv", sample("rebut_hebdo_utf8_bom.csv"), &[])
+        .import("ok.csv", sample("rebut_hebdo_2026_utf8_bom.csv"), &[])
         .await;
     assert_eq!(
         ok["status"], "SUCCESS",

@@ -16,18 +16,18 @@ const KPI_CODE: &[&str] = &[
     "indicator code",
 ];
 const KPI_NAME: &[&str] = &[
-    "indicateur",
     "kpi name",
     "nom",
     "nom indicateur",
     "nom kpi",
     "name",
-    "indicator",
     "indicator name",
     "libelle",
     "libelle indicateur",
 ];
-const KPI_AUTO: &[&str] = &["kpi"];
+/// The generic words for a KPI: people put codes there as often as names, so
+/// the column accepts an id, a code or a name (DESIGN §5).
+const KPI_AUTO: &[&str] = &["kpi", "indicateur", "indicator"];
 const PERIOD: &[&str] = &[
     "period",
     "period start",
@@ -397,11 +397,19 @@ mod tests {
             ),
             (
                 &["Indicateur", "Période", "Valeur", "Commentaire"],
-                KpiColumn::Name,
+                KpiColumn::Auto,
                 0,
                 1,
                 2,
                 Some(3),
+            ),
+            (
+                &["Indicator", "Month", "Value"],
+                KpiColumn::Auto,
+                0,
+                1,
+                2,
+                None,
             ),
             (
                 &["Code KPI", "Date", "Valeur"],

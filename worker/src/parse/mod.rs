@@ -98,9 +98,10 @@ pub enum KpiColumn {
     Id,
     /// `kpi_code`, `code`, `code kpi`, `code indicateur`.
     Code,
-    /// `indicateur`, `kpi name`, `nom`, `name`, `indicator`.
+    /// `kpi name`, `nom`, `name`, `indicator name`, `libellé`.
     Name,
-    /// Plain `kpi`: id, code or name, to be resolved by the caller.
+    /// The generic words `kpi`, `indicateur`, `indicator`: id, code or name,
+    /// to be resolved by the caller.
     Auto,
 }
 

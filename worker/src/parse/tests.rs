@@ -1,4 +1,4 @@
-//! Parser tests over whole files: the real samples, generated spreadsheets and hostile input.
+//! Parser tests over whole files: the project's import files, generated spreadsheets and hostile input.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,7 +14,7 @@ use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use super::*;
 
-const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/samples");
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/imports");
 
 fn sample(name: &str) -> Vec<u8> {
     let path = format!("{SAMPLES}/{name}");
@@ -52,16 +52,16 @@ fn text(s: &str) -> PeriodCell {
 
 #[test]
 fn sample_french_excel_csv() {
-    let bytes = sample("valeurs_2025_excel_fr.csv");
+    let bytes = sample("valeurs_2024_excel_fr.csv");
     assert_eq!(
-        detect_kind(&bytes, Some("valeurs_2025_excel_fr.csv")),
+        detect_kind(&bytes, Some("valeurs_2024_excel_fr.csv")),
         Some(FileKind::Csv)
     );
     let (header, records) = parse_all(&bytes, FileKind::Csv).unwrap();
     assert_eq!(
         header,
         Header {
-            kpi_column: KpiColumn::Name,
+            kpi_column: KpiColumn::Auto,
             kpi_header: "Indicateur".to_owned(),
             period_header: "Période".to_owned(),
             value_header: "Valeur".to_owned(),
@@ -72,25 +72,33 @@ fn sample_french_excel_csv() {
     let first = &records[0];
     assert_eq!(first.row, 2);
     assert_eq!(first.kpi, "Taux de service");
-    assert_eq!(first.period, text("31/01/2025"));
-    assert_eq!(first.value, Ok(dec("91.6")));
-    assert_eq!(first.raw_value, "91,6");
+    assert_eq!(first.period, text("31/01/2024"));
+    assert_eq!(first.value, Ok(dec("92.8")));
+    assert_eq!(first.raw_value, "92,8");
     assert_eq!(first.comment, None);
+    assert_eq!(records[1].period, text("29/02/2024"));
     let last = records.last().unwrap();
     assert_eq!(last.row, 37);
     assert_eq!(last.kpi, "Absentéisme");
-    assert_eq!(last.period, text("31/12/2025"));
-    assert_eq!(last.value, Ok(dec("3.2")));
-    let commented: Vec<_> = records.iter().filter(|r| r.comment.is_some()).collect();
-    assert_eq!(commented.len(), 1);
-    assert_eq!(commented[0].row, 21);
-    assert_eq!(commented[0].comment.as_deref(), Some("Arrêt machine prévu"));
+    assert_eq!(last.period, text("31/12/2024"));
+    assert_eq!(last.value, Ok(dec("3.78")));
+    let commented: Vec<_> = records
+        .iter()
+        .filter_map(|r| Some((r.row, r.comment.as_deref()?)))
+        .collect();
+    assert_eq!(
+        commented,
+        [
+            (9, "Grève transporteur – 2 jours"),
+            (16, "Arrêt machine prévu")
+        ]
+    );
     assert!(records.iter().all(|r| r.value.is_ok()));
 }
 
 #[test]
 fn sample_utf8_bom_csv() {
-    let bytes = sample("rebut_hebdo_utf8_bom.csv");
+    let bytes = sample("rebut_hebdo_2026_utf8_bom.csv");
     assert_eq!(detect_kind(&bytes, None), Some(FileKind::Csv));
     let (header, records) = parse_all(&bytes, FileKind::Csv).unwrap();
     assert_eq!(header.kpi_column, KpiColumn::Code);
@@ -102,27 +110,28 @@ fn sample_utf8_bom_csv() {
         Record {
             row: 2,
             kpi: "QUA-REB".to_owned(),
-            period: text("2025-W01"),
-            value: Ok(dec("2.88")),
-            raw_value: "2.88".to_owned(),
+            period: text("2026-W01"),
+            value: Ok(dec("1.87")),
+            raw_value: "1.87".to_owned(),
             comment: None,
             kpi_column: KpiColumn::Code,
         }
     );
+    assert_eq!(
+        records[8].comment.as_deref(),
+        Some("Lot refusé, reprise en cours")
+    );
     let last = records.last().unwrap();
     assert_eq!(last.row, 27);
-    assert_eq!(last.period, text("2025-W26"));
-    assert_eq!(last.value, Ok(dec("1.6")));
-    assert!(
-        records
-            .iter()
-            .all(|r| r.comment.is_none() && r.value.is_ok())
-    );
+    assert_eq!(last.period, text("2026-W26"));
+    assert_eq!(last.value, Ok(dec("2.99")));
+    assert_eq!(records.iter().filter(|r| r.comment.is_some()).count(), 1);
+    assert!(records.iter().all(|r| r.value.is_ok()));
 }
 
 #[test]
 fn sample_xlsx() {
-    let bytes = sample("indicateurs_2024.xlsx");
+    let bytes = sample("indicateurs_2023.xlsx");
     assert_eq!(detect_kind(&bytes, None), Some(FileKind::Xlsx));
     assert_eq!(detect_kind(&bytes[..2048], None), Some(FileKind::Xlsx));
     let (header, records) = parse_all(&bytes, FileKind::Xlsx).unwrap();
@@ -140,16 +149,18 @@ fn sample_xlsx() {
     let first = &records[0];
     assert_eq!(first.row, 4);
     assert_eq!(first.kpi, "LOG-OTD");
-    assert_eq!(first.period, date(2024, 1, 1));
-    assert_eq!(first.value, Ok(dec("95.65")));
-    assert_eq!(first.raw_value, "95.65");
-    assert_eq!(records[2].row, 6);
-    assert_eq!(records[2].comment.as_deref(), Some("Audit client"));
+    assert_eq!(first.period, date(2023, 1, 1));
+    assert_eq!(first.value, Ok(dec("95.22")));
+    assert_eq!(first.raw_value, "95.22");
+    // stored by Excel as 93.09999999999999: the shortest decimal of that double
+    assert_eq!(records[1].value, Ok(dec("93.1")));
+    assert_eq!(records[13].row, 17);
+    assert_eq!(records[13].comment.as_deref(), Some("Changement de série"));
     let last = records.last().unwrap();
     assert_eq!(last.row, 39);
     assert_eq!(last.kpi, "RH-ABS");
-    assert_eq!(last.period, date(2024, 12, 1));
-    assert_eq!(last.value, Ok(dec("7.31")));
+    assert_eq!(last.period, date(2023, 12, 1));
+    assert_eq!(last.value, Ok(dec("6.13")));
     assert!(records.iter().all(|r| r.value.is_ok()));
     assert!(
         records
@@ -212,7 +223,7 @@ fn generated_xlsx_cells() {
     let bytes = generated_xlsx();
     assert_eq!(detect_kind(&bytes, None), Some(FileKind::Xlsx));
     let (header, records) = parse_all(&bytes, FileKind::Xlsx).unwrap();
-    assert_eq!(header.kpi_column, KpiColumn::Name);
+    assert_eq!(header.kpi_column, KpiColumn::Auto);
     assert_eq!(header.value_header, "Valeur (%)");
     assert_eq!(header.period_header, "Mois");
     let rows: Vec<u64> = records.iter().map(|r| r.row).collect();
@@ -580,7 +591,7 @@ fn refuses_binary_renamed_csv_with_a_clear_error() {
 
 #[test]
 fn refuses_a_truncated_xlsx() {
-    let full = sample("indicateurs_2024.xlsx");
+    let full = sample("indicateurs_2023.xlsx");
     let half = full[..full.len() / 2].to_vec();
     assert_eq!(
         detect_kind(&half, Some("indicateurs_2024.xlsx")),
