@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use kpix_tests::{
     Session, TestApp, TestResponse, assert_problem, poll_until, until_a_session_waits_on_a_lock,
 };
@@ -62,6 +63,10 @@ impl Fixture {
                 80,
                 70,
             ),
+            // the large files: a day a row, within the years dates may take
+            ("DAY-A", "Volume ligne A", "DAILY", "UP_IS_BETTER", 80, 70),
+            ("DAY-B", "Volume ligne B", "DAILY", "UP_IS_BETTER", 80, 70),
+            ("DAY-C", "Volume ligne C", "DAILY", "UP_IS_BETTER", 80, 70),
         ] {
             let body = json!({"code": code, "name": name, "unit": "%", "frequency": frequency,
                 "direction": direction, "threshold_green": green, "threshold_orange": orange});
@@ -370,6 +375,59 @@ async fn spreadsheets_with_date_cells_and_serials_import() {
 fn invalid_file() -> Vec<u8> {
     // row 3: unknown KPI; row 4: not a number; row 5: bad period; row 6: duplicate of row 2
     b"kpi_code,period,value\nLOG-OTD,2025-01,90\nNOPE,2025-01,91\nLOG-OTD,2025-02,abc\nLOG-OTD,2025-13,92\nLOG-OTD,2025-01-20,93\nLOG-OTD,2025-03,94\n".to_vec()
+}
+
+#[tokio::test]
+async fn dates_outside_the_years_1900_to_2199_are_row_errors() {
+    let fx = Fixture::new().await;
+    let _worker = fx.app.spawn_worker().await;
+    let file = "kpi_code,period,value\n\
+        DAY-A,31/12/9999,1\n\
+        DAY-A,1899-12-31,1\n\
+        LOG-OTD,0000-01,1\n\
+        LOG-OTD,2200-01,1\n\
+        DAY-A,1900-01-01,1\n\
+        DAY-A,2199-12-31,1\n";
+    let job = fx
+        .import("far.csv", file.as_bytes().to_vec(), &[("mode", "partial")])
+        .await;
+    assert_eq!(counts(&job), (6, 2, 0, 4), "{job}");
+    let errors: Vec<(i64, String)> = fx
+        .errors(&job)
+        .await
+        .iter()
+        .map(|e| {
+            assert_eq!(e["column"], "period");
+            (
+                e["row"].as_i64().unwrap(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(errors.iter().map(|e| e.0).collect::<Vec<_>>(), [2, 3, 4, 5]);
+    for (_, message) in &errors {
+        assert!(
+            message.contains("the year must be between 1900 and 2199"),
+            "{message}"
+        );
+    }
+
+    // the database holds the same bound, under the application's checks
+    let db = fx.app.db().await;
+    let refused = sqlx::query(
+        "insert into kpi_value (id, organization_id, kpi_id, period_start, period_end, value, status, \
+           threshold_green, threshold_orange, direction) \
+         select gen_random_uuid(), organization_id, id, '9999-12-31', '9999-12-31', 1, 'RED', \
+           threshold_green, threshold_orange, direction from kpi where id = $1",
+    )
+    .bind(fx.kpi("DAY-A"))
+    .execute(&db)
+    .await
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("kpi_value_period_in_range"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]
@@ -747,13 +805,17 @@ async fn hostile_files_fail_their_job_and_the_worker_goes_on() {
     );
 }
 
-/// A CSV of `kpis` × `periods` monthly rows for the fixture's monthly KPIs.
-fn big_csv(codes: &[&str], months: u32) -> Vec<u8> {
+/// The `n`th day of a large file (0 = 1900-01-01).
+fn day(n: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1900, 1, 1).unwrap() + chrono::Days::new(u64::from(n))
+}
+
+/// A CSV of `codes` × `days` rows for the fixture's daily KPIs.
+fn big_csv(codes: &[&str], days: u32) -> Vec<u8> {
     let mut out = String::from("kpi_code,period,value\n");
     for code in codes {
-        for m in 0..months {
-            let (year, month) = (1900 + m / 12, m % 12 + 1);
-            out.push_str(&format!("{code},{year}-{month:02},{}.{}\n", m % 100, m % 7));
+        for n in 0..days {
+            out.push_str(&format!("{code},{},{}.{}\n", day(n), n % 100, n % 7));
         }
     }
     out.into_bytes()
@@ -767,11 +829,11 @@ async fn count_values(app: &TestApp) -> i64 {
         .unwrap()
 }
 
-/// 6,000 monthly rows (more than one write batch), then row 6002 repeating
+/// 6,000 daily rows (more than one write batch), then row 6002 repeating
 /// row 2 (an earlier batch) and row 6003 repeating row 6001 (the same batch).
 fn file_repeating_periods_across_batches() -> Vec<u8> {
-    let mut file = big_csv(&["LOG-OTD"], 6_000);
-    file.extend_from_slice(b"LOG-OTD,1900-01,77\nLOG-OTD,2399-12,78\n");
+    let mut file = big_csv(&["DAY-A"], 6_000);
+    file.extend_from_slice(format!("DAY-A,{},77\nDAY-A,{},78\n", day(0), day(5_999)).as_bytes());
     file
 }
 
@@ -821,9 +883,9 @@ async fn periods_repeated_across_write_batches_are_rejected_with_the_first_row()
     assert_eq!(counts(&partial), (6_002, 6_000, 0, 2), "{partial}");
     assert_eq!(report(fx.errors(&partial).await), expected);
     assert_eq!(count_values(&fx.app).await, 6_000);
-    let latest = fx.values("LOG-OTD").await;
+    let latest = fx.values("DAY-A").await;
     assert_eq!(
-        value_of(&latest, "2399-12-01"),
+        value_of(&latest, &day(5_999).to_string()),
         99.0,
         "the first of two rows for one period is kept"
     );
@@ -831,7 +893,7 @@ async fn periods_repeated_across_write_batches_are_rejected_with_the_first_row()
         .app
         .get(
             &fx.admin,
-            &format!("/kpis/{}/values?to=1900-01-31", fx.kpi("LOG-OTD")),
+            &format!("/kpis/{}/values?to=1900-01-31", fx.kpi("DAY-A")),
         )
         .await;
     first.assert_status(200);
@@ -892,7 +954,7 @@ async fn a_worker_killed_mid_job_loses_and_duplicates_nothing() {
     let fx = Fixture::new().await;
     // large enough that the first worker is still at it when it is killed
     let rows = 3 * 30_000;
-    let file = big_csv(&["LOG-OTD", "PROD-TRS", "RH-ABS"], 30_000);
+    let file = big_csv(&["DAY-A", "DAY-B", "DAY-C"], 30_000);
     let resp = fx.upload("big.csv", file, &[]).await;
     resp.assert_status(202);
     let job_id = resp.id();
@@ -931,7 +993,7 @@ async fn sigterm_lets_the_current_job_finish_or_hands_it_back() {
     let fx = Fixture::new().await;
     let rows = 2 * 1200;
     let resp = fx
-        .upload("big.csv", big_csv(&["LOG-OTD", "PROD-TRS"], 1200), &[])
+        .upload("big.csv", big_csv(&["DAY-A", "DAY-B"], 1200), &[])
         .await;
     let job_id = resp.id();
     let mut worker = fx

@@ -8,5 +8,7 @@ pub use kpi::{
     ActionStatus, Direction, Frequency, ImportMode, ImportType, JobStatus, Role, Status,
     ThresholdError, Thresholds, UnknownVariant,
 };
-pub use period::{Period, PeriodError, PeriodRef, check_period_end, from_excel_serial};
+pub use period::{
+    DateOutOfRange, Period, PeriodError, PeriodRef, check_date, check_period_end, from_excel_serial,
+};
 pub use status::{Assessment, assess, distance_from_green, normalized_delta};

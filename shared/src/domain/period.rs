@@ -25,6 +25,26 @@ impl Period {
     }
 }
 
+/// The first and last years of a date kpix accepts. A date outside them is a
+/// typo (0025, 20250) or a probe, never a real period of a KPI, and a period
+/// near chrono's far ends has no neighbours for the reports to compare with.
+pub const FIRST_YEAR: i32 = 1900;
+pub const LAST_YEAR: i32 = 2199;
+
+/// A date outside [`FIRST_YEAR`]..=[`LAST_YEAR`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is out of range: dates must lie between 1900-01-01 and 2199-12-31")]
+pub struct DateOutOfRange(pub NaiveDate);
+
+/// `date` when it lies in the accepted years.
+pub fn check_date(date: NaiveDate) -> Result<NaiveDate, DateOutOfRange> {
+    if (FIRST_YEAR..=LAST_YEAR).contains(&date.year()) {
+        Ok(date)
+    } else {
+        Err(DateOutOfRange(date))
+    }
+}
+
 /// The forms [`PeriodRef::parse`] accepts, quoted in its error messages.
 pub const ACCEPTED_FORMS: &str = "expected a date (2025-03-31, 31/03/2025), a month (2025-03, 03/2025), \
      an ISO week (2025-W12), a quarter (2025-Q1, Q1 2025, T1 2025) or a year (2025)";
@@ -40,6 +60,9 @@ pub enum PeriodError {
     /// 2025-13, 2025-W53, Q5).
     #[error("invalid period \"{input}\": {reason}")]
     Invalid { input: String, reason: String },
+    /// A date outside the accepted years.
+    #[error(transparent)]
+    OutOfRange(#[from] DateOutOfRange),
     /// A month, week, quarter or year that is not a period of the KPI's
     /// frequency.
     #[error("{message}")]
@@ -457,7 +480,7 @@ impl PeriodRef {
     /// ambiguous and an error.
     pub fn resolve(self, frequency: Frequency) -> Result<Period, PeriodError> {
         let (named, period, label) = match self {
-            PeriodRef::Date(day) => return Ok(frequency.period_containing(day)),
+            PeriodRef::Date(day) => return Ok(frequency.period_containing(check_date(day)?)),
             PeriodRef::Month { year, month } => (
                 Frequency::Monthly,
                 months(year, month, month),
@@ -535,8 +558,10 @@ const MONTH_NAMES: [&str; 12] = [
 
 fn year(y: u32) -> Result<i32, String> {
     match i32::try_from(y) {
-        Ok(y @ 1..=9999) => Ok(y),
-        _ => Err("the year must be between 0001 and 9999".to_owned()),
+        Ok(y) if (FIRST_YEAR..=LAST_YEAR).contains(&y) => Ok(y),
+        _ => Err(format!(
+            "the year must be between {FIRST_YEAR} and {LAST_YEAR}"
+        )),
     }
 }
 
@@ -1020,7 +1045,31 @@ mod tests {
             "invalid period \"2025-Q5\": quarter 5 does not exist (quarters are 1 to 4)"
         );
         assert!(parse_err("Q0 2025").contains("quarter 0 does not exist"));
-        assert!(parse_err("0000").contains("year must be between 0001 and 9999"));
+        assert!(parse_err("0000").contains("year must be between 1900 and 2199"));
+        assert!(parse_err("31/12/9999").contains("year must be between 1900 and 2199"));
+        assert!(parse_err("1899-W52").contains("year must be between 1900 and 2199"));
+    }
+
+    #[test]
+    fn dates_outside_1900_to_2199_are_refused_whatever_their_form() {
+        assert_eq!(check_date(d("1900-01-01")), Ok(d("1900-01-01")));
+        assert_eq!(check_date(d("2199-12-31")), Ok(d("2199-12-31")));
+        for far in ["1899-12-31", "2200-01-01", "9999-12-31", "0000-01-01"] {
+            assert_eq!(check_date(d(far)), Err(DateOutOfRange(d(far))));
+            let error = PeriodRef::Date(d(far)).resolve(Frequency::Monthly);
+            assert_eq!(
+                error.map_err(|e| e.to_string()),
+                Err(format!(
+                    "{far} is out of range: dates must lie between 1900-01-01 and 2199-12-31"
+                ))
+            );
+        }
+        // an Excel serial of year 2200 is a date cell out of range, not a period
+        let serial = from_excel_serial(110_000.0).map(PeriodRef::Date);
+        assert!(matches!(
+            serial.map(|r| r.resolve(Frequency::Daily)),
+            Some(Err(PeriodError::OutOfRange(_)))
+        ));
     }
 
     #[test]
