@@ -499,7 +499,8 @@ async fn direction_lists_red_kpis_trends_latest_values_and_key_actions() {
     assert_eq!(body["upcoming_actions_48h"][0]["is_late"], false);
     assert_eq!(
         ids(&body["upcoming_actions_7d"], "action_id"),
-        [a3, a4, a5, a6]
+        [a5, a6],
+        "after the 48 h window, up to today + 7: the lists do not overlap"
     );
     assert_eq!(
         ids(&body["closed_actions_this_week"], "action_id"),
@@ -560,6 +561,124 @@ async fn direction_lists_red_kpis_trends_latest_values_and_key_actions() {
 }
 
 #[tokio::test]
+async fn direction_lists_the_strategic_kpis_worst_first() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let d = dashboard(&app, &admin, "Direction générale", None, None).await;
+    let strategic = |mut spec: Value| {
+        spec["is_strategic"] = json!(true);
+        spec
+    };
+    let month = date("2026-01-01");
+    // RED beyond the red level: critical, first
+    let marge = kpi(
+        &app,
+        &admin,
+        d,
+        strategic(up("Marge", 10.0, 5.0, Some(2.0))),
+    )
+    .await;
+    value(&app, &admin, marge, month, 1.0).await;
+    // RED, not critical (no red level)
+    let delai = kpi(&app, &admin, d, down("Délai", 3.0, 5.0, None)).await;
+    value(&app, &admin, delai, month, 6.0).await;
+    // ORANGE, then GREEN, then a strategic KPI without a value yet
+    let stock = kpi(&app, &admin, d, strategic(up("Stock", 10.0, 5.0, None))).await;
+    value(&app, &admin, stock, month, 7.0).await;
+    let ventes = kpi(&app, &admin, d, strategic(up("Ventes", 10.0, 5.0, None))).await;
+    value(&app, &admin, ventes, month, 12.0).await;
+    let nouveau = kpi(&app, &admin, d, strategic(up("Nouveau", 10.0, 5.0, None))).await;
+    // RED but not strategic; strategic but inactive: neither is listed
+    let ordinaire = kpi(&app, &admin, d, up("Ordinaire", 10.0, 5.0, None)).await;
+    value(&app, &admin, ordinaire, month, 0.0).await;
+    let ancien = kpi(&app, &admin, d, strategic(up("Ancien", 10.0, 5.0, None))).await;
+    value(&app, &admin, ancien, month, 0.0).await;
+    deactivate(&app, &admin, ancien).await;
+
+    // the flag is a KPI field, set on create and by PATCH
+    let resp = app.get(&admin, &format!("/kpis/{marge}")).await;
+    assert_eq!(resp.body["is_strategic"], true);
+    let resp = app
+        .patch_json(
+            &admin,
+            &format!("/kpis/{delai}"),
+            &json!({"is_strategic": true}),
+        )
+        .await;
+    resp.assert_status(200);
+    assert_eq!(resp.body["is_strategic"], true);
+    let resp = app.get(&admin, &format!("/kpis/{ordinaire}")).await;
+    assert_eq!(resp.body["is_strategic"], false, "not strategic by default");
+
+    let body = report(&app, &admin, "direction").await;
+    assert_eq!(
+        ids(&body["strategic_kpis"], "kpi_id"),
+        [marge, delai, stock, ventes, nouveau],
+        "critical, RED, ORANGE, GREEN, no value"
+    );
+    let first = &body["strategic_kpis"][0];
+    assert_eq!(
+        (
+            first["status"].as_str(),
+            num(&first["value"]),
+            first["period_end"].as_str(),
+            first["dashboard_title"].as_str(),
+        ),
+        (
+            Some("RED"),
+            1.0,
+            Some("2026-01-31"),
+            Some("Direction générale")
+        )
+    );
+    let waiting = &body["strategic_kpis"][4];
+    assert!(
+        waiting["status"].is_null() && waiting["value"].is_null(),
+        "{waiting}"
+    );
+
+    // unflagged, it leaves the list; `limit` caps it as every list
+    app.patch_json(
+        &admin,
+        &format!("/kpis/{stock}"),
+        &json!({"is_strategic": false}),
+    )
+    .await
+    .assert_status(200);
+    let body = report(&app, &admin, "direction?limit=2").await;
+    assert_eq!(ids(&body["strategic_kpis"], "kpi_id"), [marge, delai]);
+    let body = report(&app, &admin, "direction").await;
+    assert_eq!(
+        ids(&body["strategic_kpis"], "kpi_id"),
+        [marge, delai, ventes, nouveau]
+    );
+
+    // a USER sees only the strategic KPIs of the dashboards they can see
+    let team = app.create_team(&admin, "Finance").await;
+    let private = dashboard(&app, &admin, "Finance", None, Some(team)).await;
+    let cash = kpi(
+        &app,
+        &admin,
+        private,
+        strategic(up("Trésorerie", 10.0, 5.0, None)),
+    )
+    .await;
+    value(&app, &admin, cash, month, 0.0).await;
+    let user = app.create_user(&admin, "USER").await;
+    let body = report(&app, &user, "direction").await;
+    assert_eq!(
+        ids(&body["strategic_kpis"], "kpi_id"),
+        [marge, delai, ventes, nouveau]
+    );
+    let body = report(&app, &admin, "direction").await;
+    assert_eq!(
+        ids(&body["strategic_kpis"], "kpi_id"),
+        [marge, delai, cash, ventes, nouveau],
+        "RED ties on distance (1.0) are by name"
+    );
+}
+
+#[tokio::test]
 async fn direction_of_an_empty_organization_is_empty_lists() {
     let app = TestApp::spawn().await;
     let admin = app.signup("Vide").await;
@@ -567,7 +686,8 @@ async fn direction_of_an_empty_organization_is_empty_lists() {
     let expected = json!({
         "top_red_kpis": [], "overdue_actions": [], "latest_values": [], "improving_kpis": [],
         "worsening_kpis": [], "upcoming_actions_48h": [], "upcoming_actions_7d": [],
-        "closed_actions_this_week": [], "red_kpis_without_action": [], "processes": []
+        "closed_actions_this_week": [], "red_kpis_without_action": [], "strategic_kpis": [],
+        "processes": []
     });
     assert_eq!(body, expected);
     assert_eq!(

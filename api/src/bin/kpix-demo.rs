@@ -309,6 +309,9 @@ const RH: &[KpiSpec] = &[
     k("RH-REC", "Délai moyen de recrutement", "jours", Q, DOWN, (45.0, 60.0, Some(90.0)), 0, (RED, ORANGE), false),
 ];
 
+/// The KPIs leadership follows first (the direction report's strategic list).
+const STRATEGIC: &[&str] = &["PRD-TRS", "LOG-OTD", "QUA-PPM", "RH-TF", "MNT-DISP"];
+
 const DASHBOARDS: &[DashboardSpec] = &[
     DashboardSpec {
         title: "Pilotage de la production",
@@ -715,6 +718,7 @@ async fn insert_kpi(
         direction: spec.direction,
         thresholds,
         is_active: new.is_active,
+        is_strategic: STRATEGIC.contains(&spec.code),
     };
     let id = db::kpis::insert(conn, created.org_id, new.dashboard_id, &fields).await?;
     created.kpis += 1;

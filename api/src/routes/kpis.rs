@@ -48,6 +48,8 @@ pub struct CreateKpiRequest {
     /// The responsible person; defaults to the creator.
     pub owner_id: Option<Uuid>,
     pub is_active: Option<bool>,
+    /// Listed among the direction report's strategic KPIs (default false).
+    pub is_strategic: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -74,6 +76,7 @@ pub struct UpdateKpiRequest {
     pub threshold_red: Option<Option<Decimal>>,
     pub owner_id: Option<Uuid>,
     pub is_active: Option<bool>,
+    pub is_strategic: Option<bool>,
     /// Also recompute the status of every stored value with the new rule.
     #[serde(default)]
     pub recompute_history: bool,
@@ -207,6 +210,7 @@ async fn create_kpi(
             red: body.threshold_red,
         },
         is_active: body.is_active.unwrap_or(true),
+        is_strategic: body.is_strategic.unwrap_or(false),
     };
     let fields = validate_fields(&mut tx, &auth.caller, fields, None).await?;
     let kpi_id = db::kpis::insert(&mut tx, auth.caller.organization_id, dashboard.id, &fields)
@@ -262,6 +266,7 @@ async fn update_kpi(
             red: merge(current.threshold_red, body.threshold_red),
         },
         is_active: body.is_active.unwrap_or(current.is_active),
+        is_strategic: body.is_strategic.unwrap_or(current.is_strategic),
     };
     if fields.frequency != current.frequency && db::kpi_values::any(&mut tx, id).await? {
         return Err(ApiError::invalid(

@@ -5,7 +5,7 @@ use kpix_shared::db::{
     self,
     reports::{
         ActionSummary, DashboardSummary, KpiSnapshot, KpiTrend, MissingEntry, ProcessSummary,
-        ReportFilter, ReportScope,
+        ReportFilter, ReportScope, StrategicKpi,
     },
 };
 use serde::{Deserialize, Serialize};
@@ -97,12 +97,16 @@ pub struct DirectionResponse {
     pub worsening_kpis: Vec<KpiTrend>,
     /// Open actions due today, tomorrow or the day after.
     pub upcoming_actions_48h: Vec<ActionSummary>,
-    /// Open actions due from today to today + 7 days.
+    /// Open actions due after the day after tomorrow, up to today + 7 days
+    /// (never in `upcoming_actions_48h`).
     pub upcoming_actions_7d: Vec<ActionSummary>,
     /// Actions moved to DONE or CANCELLED since Monday 00:00 UTC.
     pub closed_actions_this_week: Vec<ActionSummary>,
     /// Latest value RED and no OPEN or IN_PROGRESS action.
     pub red_kpis_without_action: Vec<KpiSnapshot>,
+    /// Active KPIs flagged `is_strategic`, worst status first (critical, RED,
+    /// ORANGE, GREEN, then those without a value yet).
+    pub strategic_kpis: Vec<StrategicKpi>,
     /// Per-process summary, as in the overview.
     pub processes: Vec<ProcessSummary>,
 }
@@ -184,6 +188,7 @@ async fn get_direction(
         upcoming_actions_7d: report.upcoming_actions_7d,
         closed_actions_this_week: report.closed_actions_this_week,
         red_kpis_without_action: report.red_kpis_without_action,
+        strategic_kpis: report.strategic_kpis,
     }))
 }
 

@@ -31,6 +31,8 @@ pub struct KpiRow {
     #[serde(serialize_with = "crate::json::optional_decimal")]
     pub threshold_red: Option<Decimal>,
     pub is_active: bool,
+    /// Listed among the direction report's strategic KPIs.
+    pub is_strategic: bool,
     #[serde(serialize_with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::json::timestamp")]
@@ -65,7 +67,7 @@ impl KpiRow {
 /// KPI columns with the latest value; `k` is the KPI, `d` its dashboard.
 const SELECT: &str = "select k.id, k.dashboard_id, k.organization_id, k.owner_id, k.code, k.name, \
     k.description, k.unit, k.frequency, k.direction, k.threshold_green, k.threshold_orange, \
-    k.threshold_red, k.is_active, k.created_at, k.updated_at, \
+    k.threshold_red, k.is_active, k.is_strategic, k.created_at, k.updated_at, \
     lv.value as latest_value, lv.status as latest_status, lv.period_start as latest_period_start, \
     lv.period_end as latest_period_end, d.owner_id as dashboard_owner_id \
     from kpi k join dashboard d on d.id = k.dashboard_id \
@@ -151,6 +153,7 @@ pub struct KpiFields {
     pub direction: Direction,
     pub thresholds: Thresholds,
     pub is_active: bool,
+    pub is_strategic: bool,
 }
 
 pub async fn insert(
@@ -161,8 +164,8 @@ pub async fn insert(
 ) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
         "insert into kpi (id, organization_id, dashboard_id, owner_id, code, name, description, unit, \
-         frequency, direction, threshold_green, threshold_orange, threshold_red, is_active) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning id",
+         frequency, direction, threshold_green, threshold_orange, threshold_red, is_active, is_strategic) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning id",
     )
     .bind(Uuid::now_v7())
     .bind(organization_id)
@@ -178,6 +181,7 @@ pub async fn insert(
     .bind(fields.thresholds.orange)
     .bind(fields.thresholds.red)
     .bind(fields.is_active)
+    .bind(fields.is_strategic)
     .fetch_one(conn)
     .await
 }
@@ -191,7 +195,7 @@ pub async fn update(
     Ok(sqlx::query(
         "update kpi set owner_id = $3, code = $4, name = $5, description = $6, unit = $7, \
          frequency = $8, direction = $9, threshold_green = $10, threshold_orange = $11, \
-         threshold_red = $12, is_active = $13, updated_at = now() \
+         threshold_red = $12, is_active = $13, is_strategic = $14, updated_at = now() \
          where organization_id = $1 and id = $2",
     )
     .bind(organization_id)
@@ -207,6 +211,7 @@ pub async fn update(
     .bind(fields.thresholds.orange)
     .bind(fields.thresholds.red)
     .bind(fields.is_active)
+    .bind(fields.is_strategic)
     .execute(conn)
     .await?
     .rows_affected()

@@ -98,6 +98,12 @@ const DASHBOARD_SUMMARY: &str = "select vd.id as dashboard_id, vd.title, vd.proc
 /// the stored `distance`), then name and id; `kpi_latest_risk_idx` has it.
 const RISK_ORDER: &str = "l.critical desc, l.distance desc, l.name, l.kpi_id";
 
+/// Strategic KPIs, worst first: critical, RED, ORANGE, GREEN, then those
+/// without a value; within a status the farthest from green first.
+const STRATEGIC_ORDER: &str = "l.critical desc nulls last, \
+    array_position(array['RED', 'ORANGE', 'GREEN'], l.status) nulls last, \
+    l.distance desc nulls last, l.name, l.kpi_id";
+
 /// The last completed period of KPI `k` as of `t.today`, by its frequency
 /// (as `Frequency::last_completed_period`; a unit test compares the two).
 pub(crate) const EXPECTED_PERIOD: &str = "select (p.current_start - p.step)::date as period_start, \
@@ -244,6 +250,25 @@ pub struct KpiSnapshot {
     pub value: Decimal,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
+}
+
+/// A KPI flagged strategic and its latest value, if it has one yet.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StrategicKpi {
+    pub kpi_id: Uuid,
+    pub dashboard_id: Uuid,
+    pub dashboard_title: String,
+    pub name: String,
+    pub code: Option<String>,
+    pub unit: Option<String>,
+    /// Null while the KPI has no value.
+    pub status: Option<Status>,
+    /// RED and beyond the red level.
+    pub critical: Option<bool>,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision_option")]
+    pub value: Option<Decimal>,
+    pub period_start: Option<NaiveDate>,
+    pub period_end: Option<NaiveDate>,
 }
 
 /// A KPI's latest value against its previous stored one.
@@ -488,6 +513,7 @@ pub struct DirectionReport {
     pub upcoming_actions_7d: Vec<ActionSummary>,
     pub closed_actions_this_week: Vec<ActionSummary>,
     pub red_kpis_without_action: Vec<KpiSnapshot>,
+    pub strategic_kpis: Vec<StrategicKpi>,
     pub dashboards: Vec<DashboardSummary>,
 }
 
@@ -505,6 +531,7 @@ struct DirectionRow {
     upcoming_actions_7d: Json<Vec<ActionSummary>>,
     closed_actions_this_week: Json<Vec<ActionSummary>>,
     red_kpis_without_action: Json<Vec<KpiSnapshot>>,
+    strategic_kpis: Json<Vec<StrategicKpi>>,
     dashboard_ids: Vec<Uuid>,
     titles: Vec<String>,
     process_names: Vec<Option<String>>,
@@ -583,10 +610,17 @@ pub fn direction_sql(all_dashboards: bool) -> String {
             "l.trend_rank, l.name, l.kpi_id",
             "$7",
         )),
-        // due within 48 h: those of the 7-day list (`d7`) due by today + 2,
-        // which come first in its order, so its first `$7` hold them all
-        list("select * from d7 where d7.due_date <= $6::date + 2 order by due_date, action_id"),
-        list("select * from d7 order by due_date, action_id"),
+        // the two windows do not overlap: today to today + 2, then to today + 7
+        list(&actions(
+            scope,
+            &format!("{OPEN} and a.due_date between $6::date and $6::date + 2"),
+            BY_DUE_DATE,
+        )),
+        list(&actions(
+            scope,
+            &format!("{OPEN} and a.due_date > $6::date + 2 and a.due_date <= $6::date + 7"),
+            BY_DUE_DATE,
+        )),
         list(&actions(
             scope,
             "a.status in ('DONE', 'CANCELLED') and a.closed_at >= $8::timestamptz",
@@ -600,6 +634,13 @@ pub fn direction_sql(all_dashboards: bool) -> String {
             RISK_ORDER,
             "$7",
         )),
+        list(&kpis(
+            scope,
+            &snapshot,
+            "l.is_strategic",
+            STRATEGIC_ORDER,
+            "$7",
+        )),
     ];
     let [
         top_red,
@@ -611,20 +652,17 @@ pub fn direction_sql(all_dashboards: bool) -> String {
         due_7d,
         closed,
         red_alone,
+        strategic,
     ] = lists;
     let (vd, c) = (visible_dashboards(), kpi_counts(scope));
-    let d7 = actions(
-        scope,
-        &format!("{OPEN} and a.due_date between $6::date and $6::date + 7"),
-        BY_DUE_DATE,
-    );
     format!(
         "with vd as materialized ({vd}), c as ({c}), ac as ({OPEN_ACTIONS}), \
-         ds as ({DASHBOARD_SUMMARY}), d7 as materialized ({d7}) \
+         ds as ({DASHBOARD_SUMMARY}) \
          select {top_red} as top_red_kpis, {overdue} as overdue_actions, {latest} as latest_values, \
            {improving} as improving_kpis, {worsening} as worsening_kpis, \
            {due_48h} as upcoming_actions_48h, {due_7d} as upcoming_actions_7d, \
            {closed} as closed_actions_this_week, {red_alone} as red_kpis_without_action, \
+           {strategic} as strategic_kpis, \
            coalesce(array_agg(ds.dashboard_id), '{{}}') as dashboard_ids, \
            coalesce(array_agg(ds.title), '{{}}') as titles, \
            coalesce(array_agg(ds.process_name), '{{}}') as process_names, \
@@ -683,6 +721,12 @@ pub async fn direction(
         }
         list
     };
+    let strategic = |mut list: Vec<StrategicKpi>| {
+        for item in &mut list {
+            item.dashboard_title = title(&item.dashboard_id);
+        }
+        list
+    };
     let action_summaries = |mut list: Vec<ActionSummary>| {
         for item in &mut list {
             item.dashboard_title = title(&item.dashboard_id);
@@ -699,6 +743,7 @@ pub async fn direction(
         upcoming_actions_7d: action_summaries(row.upcoming_actions_7d.0),
         closed_actions_this_week: action_summaries(row.closed_actions_this_week.0),
         red_kpis_without_action: snapshots(row.red_kpis_without_action.0),
+        strategic_kpis: strategic(row.strategic_kpis.0),
         dashboards,
     })
 }
