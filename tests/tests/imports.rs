@@ -950,6 +950,80 @@ async fn a_period_written_meanwhile_by_someone_else_fails_the_attempt_and_the_re
 }
 
 #[tokio::test]
+async fn an_entry_during_an_import_of_the_same_kpi_answers_at_once() {
+    let fx = Fixture::new().await;
+    let db = fx.app.db().await;
+    // the import writes 6,000 days of DAY-A (two write batches), then waits
+    // on another writer's uncommitted RH-ABS value: it stays open, mid-way
+    let mut other = db.begin().await.unwrap();
+    sqlx::query(
+        "insert into kpi_value (id, organization_id, kpi_id, period_start, period_end, value, status, \
+           threshold_green, threshold_orange, direction) \
+         select gen_random_uuid(), organization_id, id, '2025-06-01', '2025-06-30', 5, 'ORANGE', \
+           threshold_green, threshold_orange, direction from kpi where id = $1",
+    )
+    .bind(fx.kpi("RH-ABS"))
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    let mut file = big_csv(&["DAY-A"], 6_000);
+    file.extend_from_slice(b"RH-ABS,2025-06,3.5\n");
+    let _worker = fx.app.spawn_worker().await;
+    let resp = fx.upload("long.csv", file, &[]).await;
+    resp.assert_status(202);
+    until_a_session_waits_on_a_lock(&db, JOB_DEADLINE).await;
+    let job = fx
+        .app
+        .get(&fx.admin, &format!("/imports/jobs/{}", resp.id()))
+        .await;
+    assert_eq!(job.body["status"], "RUNNING");
+
+    // an entry and a correction of the KPI the import is writing do not
+    // wait for it (the import only ends when `other` does)
+    let path = format!("/kpis/{}/values", fx.kpi("DAY-A"));
+    let body = json!({"period_start": "2100-01-01", "value": 90});
+    let entry = tokio::time::timeout(
+        Duration::from_secs(10),
+        fx.app.post_json(&fx.admin, &path, &body),
+    )
+    .await
+    .expect("the entry answered while the import runs");
+    entry.assert_status(201);
+    let path = format!("/values/{}", entry.id());
+    let body = json!({"value": 91});
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        fx.app.patch_json(&fx.admin, &path, &body),
+    )
+    .await
+    .expect("the correction answered while the import runs")
+    .assert_status(200);
+
+    other.rollback().await.unwrap();
+    let job = wait_job(&fx.app, &fx.admin, resp.id()).await;
+    assert_eq!(counts(&job), (6_001, 6_001, 0, 0), "{job}");
+    // the latest value of each KPI is exact once both have committed
+    let kpi = fx
+        .app
+        .get(&fx.admin, &format!("/kpis/{}", fx.kpi("DAY-A")))
+        .await;
+    assert_eq!(kpi.body["latest_period_start"], "2100-01-01");
+    assert_eq!(kpi.body["latest_value"].to_string(), "91");
+    let previous: Option<NaiveDate> =
+        sqlx::query_scalar("select previous_period_start from kpi_latest where kpi_id = $1")
+            .bind(fx.kpi("DAY-A"))
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(previous, Some(day(5_999)), "the import's last day");
+    let kpi = fx
+        .app
+        .get(&fx.admin, &format!("/kpis/{}", fx.kpi("RH-ABS")))
+        .await;
+    assert_eq!(kpi.body["latest_period_start"], "2025-06-01");
+}
+
+#[tokio::test]
 async fn a_worker_killed_mid_job_loses_and_duplicates_nothing() {
     let fx = Fixture::new().await;
     // large enough that the first worker is still at it when it is killed

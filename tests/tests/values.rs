@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use kpix_tests::{
     Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
     fixtures::{
@@ -487,6 +488,68 @@ async fn a_value_entered_during_a_threshold_change_gets_the_new_thresholds() {
     assert_eq!(
         resp.body["status"], "RED",
         "100 is under the new orange level"
+    );
+}
+
+#[tokio::test]
+async fn many_clients_entering_values_of_one_kpi_at_once_all_succeed() {
+    let (app, admin, board) = setup().await;
+    let kpi_id = kpi(&app, &admin, board, &json!({})).await;
+    let user = app.create_user(&admin, "USER").await;
+    // 20 clients, 3 months each: 60 distinct periods of one KPI at once,
+    // while another client corrects and deletes values of the same KPI
+    let months: Vec<String> = (0..60)
+        .map(|m| format!("{}-{:02}-15", 2020 + m / 12, m % 12 + 1))
+        .collect();
+    let doomed = add_value(&app, &admin, kpi_id, "2019-06-01", &json!(10)).await;
+    let corrected = add_value(&app, &admin, kpi_id, "2019-07-01", &json!(10)).await;
+    let clients = months.chunks(3).enumerate().map(|(client, dates)| {
+        let (app, session) = (&app, if client % 2 == 0 { &admin } else { &user });
+        async move {
+            let mut answers = Vec::new();
+            for date in dates {
+                let resp = post_value(app, session, kpi_id, date, &json!(85)).await;
+                answers.push((date.clone(), resp.status, resp.text));
+            }
+            answers
+        }
+    });
+    let others = async {
+        let path = format!("/values/{}", id_of(&corrected));
+        let fixed = app.patch_json(&admin, &path, &json!({"value": 95})).await;
+        let deleted = app
+            .delete(&admin, &format!("/values/{}", id_of(&doomed)))
+            .await;
+        (fixed.status, deleted.status)
+    };
+    let (answers, others) = tokio::join!(futures::future::join_all(clients), others);
+    let failed: Vec<_> = answers
+        .into_iter()
+        .flatten()
+        .filter(|(_, status, _)| *status != 201)
+        .collect();
+    assert!(failed.is_empty(), "refused entries: {failed:?}");
+    assert_eq!(others, (200, 204));
+
+    let (values, _) = collect_pages(&app, &admin, &format!("/kpis/{kpi_id}/values")).await;
+    assert_eq!(values.len(), 61, "60 entries and the corrected value");
+    let kpi = get_ok(&app, &admin, &format!("/kpis/{kpi_id}")).await;
+    assert_eq!(kpi["latest_period_start"], "2024-12-01");
+    // the latest-value row holds the two newest periods, as the values say
+    let db = app.db().await;
+    let latest: (NaiveDate, Option<NaiveDate>) = sqlx::query_as(
+        "select period_start, previous_period_start from kpi_latest where kpi_id = $1",
+    )
+    .bind(kpi_id)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        latest,
+        (
+            NaiveDate::from_ymd_opt(2024, 12, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2024, 11, 1)
+        )
     );
 }
 

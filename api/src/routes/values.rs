@@ -86,18 +86,24 @@ fn comment_text(raw: Option<&str>) -> ApiResult<Option<String>> {
     }
 }
 
-/// Loads a value whose KPI the caller can see, with that KPI.
+/// Loads a value whose KPI the caller can see, with that KPI; `to_correct`
+/// share-locks the KPI as an entry does, so that the correction uses the
+/// thresholds of a change in progress once it commits.
 async fn visible_value(
     conn: &mut PgConnection,
     caller: &Caller,
     id: Uuid,
+    to_correct: bool,
 ) -> ApiResult<(ValueRow, db::kpis::KpiRow)> {
     let value = db::kpi_values::find(conn, caller.organization_id, id)
         .await?
         .ok_or(ApiError::NotFound("value"))?;
-    let kpi = db::kpis::find_visible(conn, caller, value.kpi_id)
-        .await?
-        .ok_or(ApiError::NotFound("value"))?;
+    let kpi = if to_correct {
+        db::kpis::find_visible_for_value(conn, caller, value.kpi_id).await?
+    } else {
+        db::kpis::find_visible(conn, caller, value.kpi_id).await?
+    };
+    let kpi = kpi.ok_or(ApiError::NotFound("value"))?;
     Ok((value, kpi))
 }
 
@@ -196,7 +202,7 @@ async fn get_value(
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<ValueRow>> {
     Ok(axum::Json(
-        visible_value(&mut conn, &auth.caller, id).await?.0,
+        visible_value(&mut conn, &auth.caller, id, false).await?.0,
     ))
 }
 
@@ -215,8 +221,7 @@ async fn update_value(
         .map(|c| comment_text(c.as_deref()))
         .transpose()?;
     let mut tx = state.pool.begin().await?;
-    let (current, kpi) = visible_value(&mut tx, &auth.caller, id).await?;
-    db::kpis::lock(&mut tx, kpi.id).await?;
+    let (current, kpi) = visible_value(&mut tx, &auth.caller, id, true).await?;
     let comment = merge(current.comment.clone(), new_comment);
     // a new value is judged by the KPI's current rule; a comment alone keeps the past colour
     let updated = match body.value {
@@ -247,7 +252,7 @@ async fn delete_value(
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
-    let (_, kpi) = visible_value(&mut tx, &auth.caller, id).await?;
+    let (_, kpi) = visible_value(&mut tx, &auth.caller, id, false).await?;
     db::kpi_values::delete(&mut tx, auth.caller.organization_id, id).await?;
     tx.commit().await?;
     tracing::info!(audit = "value_deleted", actor_id = %auth.caller.user_id, kpi_id = %kpi.id, value_id = %id, "KPI value deleted");

@@ -295,6 +295,26 @@ pub async fn recompute_history(
     .rows_affected())
 }
 
+/// Makes the current transaction a long writer (an import): the latest-value
+/// rows of the KPIs it writes are refreshed once, by [`refresh_latest`] just
+/// before it commits, rather than by each of its statements, so that other
+/// writers of those KPIs never wait for it to finish.
+pub async fn defer_latest(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("select set_config('kpix.latest_deferred', 'on', true)")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Brings the latest-value rows of `kpi_ids` up to date (see [`defer_latest`]).
+pub async fn refresh_latest(conn: &mut PgConnection, kpi_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("select kpi_latest_refresh_kpis($1)")
+        .bind(kpi_ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// One value to write in a batch; its status is computed here.
 #[derive(Debug, Clone)]
 pub struct ValueWrite {

@@ -4,6 +4,7 @@
 //! transaction. A worker killed mid-job leaves nothing behind: the rolled
 //! back transaction is retried by the next attempt.
 use std::{
+    collections::HashSet,
     io::{Cursor, Read},
     sync::{
         Arc,
@@ -188,6 +189,8 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
     // every valid row is written, even when an atomic import is already
     // failing: the database finds the periods a file repeats across batches
     let mut tx = ctx.pool.begin().await?;
+    db::kpi_values::defer_latest(&mut tx).await?;
+    let mut written_kpis = HashSet::new();
     let (mut inserted, mut updated, mut repeated) = (0_u64, 0_u64, 0_u64);
     // the first repeats in file order; with the parser's first rejections
     // they hold the first MAX_REPORTED_ERRORS of the report
@@ -204,6 +207,7 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
         .await
         {
             Ok(written) => {
+                written_kpis.extend(rows.iter().map(|row| row.kpi_id));
                 inserted += written.inserted;
                 updated += written.updated;
                 repeated += written.repeated.len() as u64;
@@ -301,6 +305,9 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
             outcome.rows_updated = 0;
         }
         tx = ctx.pool.begin().await?;
+    } else {
+        let kpi_ids: Vec<_> = written_kpis.into_iter().collect();
+        db::kpi_values::refresh_latest(&mut tx, &kpi_ids).await?;
     }
     if db::import_jobs::finish(&mut tx, job.id, job.attempt, &outcome, &errors).await? {
         tx.commit().await?;
