@@ -4,6 +4,10 @@ set -euo pipefail
 
 KPIX_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/kpix-target}"
+# Crates with compile-time-checked queries (the queue's) read their committed
+# query data instead of connecting to DATABASE_URL, which at build time may
+# name a database that has no schema yet.
+export SQLX_OFFLINE=true
 
 log() { printf '\033[1m[kpix]\033[0m %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -46,6 +50,12 @@ ensure_postgres() {
 pg_ready() {
   command -v psql >/dev/null 2>&1 || return 1
   psql "$1" -qAtc 'select 1' >/dev/null 2>&1
+}
+
+# The database name of a PostgreSQL URL (no query string).
+database_name() {
+  local name="${1##*/}"
+  echo "${name%%\?*}"
 }
 
 # Creates the database of a URL when it does not exist.

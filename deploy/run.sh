@@ -16,10 +16,8 @@ for arg in "$@"; do
 done
 
 admin_url="$(ensure_postgres)"
-if [ -z "${DATABASE_URL:-}" ]; then
-  ensure_database "$admin_url" kpix
-  export DATABASE_URL="${admin_url%/*}/kpix"
-fi
+export DATABASE_URL="${DATABASE_URL:-${admin_url%/*}/kpix}"
+ensure_database "$admin_url" "$(database_name "$DATABASE_URL")"
 mkdir -p .data/uploads
 if [ -z "${JWT_SECRET:-}" ]; then
   # generated once for this checkout; never a built-in default
