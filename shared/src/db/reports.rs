@@ -702,50 +702,49 @@ pub async fn direction(
         .iter()
         .map(|d| (d.dashboard_id, d.title.as_str()))
         .collect();
-    let title = |dashboard_id: &Uuid| {
-        titles
-            .get(dashboard_id)
-            .copied()
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let snapshots = |mut list: Vec<KpiSnapshot>| {
-        for item in &mut list {
-            item.dashboard_title = title(&item.dashboard_id);
-        }
-        list
-    };
-    let trends = |mut list: Vec<KpiTrend>| {
-        for item in &mut list {
-            item.dashboard_title = title(&item.dashboard_id);
-        }
-        list
-    };
-    let strategic = |mut list: Vec<StrategicKpi>| {
-        for item in &mut list {
-            item.dashboard_title = title(&item.dashboard_id);
-        }
-        list
-    };
-    let action_summaries = |mut list: Vec<ActionSummary>| {
-        for item in &mut list {
-            item.dashboard_title = title(&item.dashboard_id);
-        }
-        list
-    };
     Ok(DirectionReport {
-        top_red_kpis: snapshots(row.top_red_kpis.0),
-        overdue_actions: action_summaries(row.overdue_actions.0),
-        latest_values: snapshots(row.latest_values.0),
-        improving_kpis: trends(row.improving_kpis.0),
-        worsening_kpis: trends(row.worsening_kpis.0),
-        upcoming_actions_48h: action_summaries(row.upcoming_actions_48h.0),
-        upcoming_actions_7d: action_summaries(row.upcoming_actions_7d.0),
-        closed_actions_this_week: action_summaries(row.closed_actions_this_week.0),
-        red_kpis_without_action: snapshots(row.red_kpis_without_action.0),
-        strategic_kpis: strategic(row.strategic_kpis.0),
+        top_red_kpis: titled(&titles, row.top_red_kpis.0),
+        overdue_actions: titled(&titles, row.overdue_actions.0),
+        latest_values: titled(&titles, row.latest_values.0),
+        improving_kpis: titled(&titles, row.improving_kpis.0),
+        worsening_kpis: titled(&titles, row.worsening_kpis.0),
+        upcoming_actions_48h: titled(&titles, row.upcoming_actions_48h.0),
+        upcoming_actions_7d: titled(&titles, row.upcoming_actions_7d.0),
+        closed_actions_this_week: titled(&titles, row.closed_actions_this_week.0),
+        red_kpis_without_action: titled(&titles, row.red_kpis_without_action.0),
+        strategic_kpis: titled(&titles, row.strategic_kpis.0),
         dashboards,
     })
+}
+
+/// A list item of the direction report, its dashboard title filled in from
+/// the per-dashboard counts rather than looked up list by list.
+trait OnDashboard {
+    fn dashboard(&mut self) -> (Uuid, &mut String);
+}
+
+macro_rules! on_dashboard {
+    ($($item:ty),+) => {$(
+        impl OnDashboard for $item {
+            fn dashboard(&mut self) -> (Uuid, &mut String) {
+                (self.dashboard_id, &mut self.dashboard_title)
+            }
+        }
+    )+};
+}
+
+on_dashboard!(KpiSnapshot, KpiTrend, StrategicKpi, ActionSummary);
+
+fn titled<T: OnDashboard>(titles: &HashMap<Uuid, &str>, mut list: Vec<T>) -> Vec<T> {
+    for item in &mut list {
+        let (dashboard_id, title) = item.dashboard();
+        titles
+            .get(&dashboard_id)
+            .copied()
+            .unwrap_or_default()
+            .clone_into(title);
+    }
+    list
 }
 
 /// The statement of [`missing`].
