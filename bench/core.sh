@@ -7,7 +7,11 @@
 # each beside pgbench running the same SQL statements at the same concurrency
 # (-c 50 -j 2 -M prepared) as the database's own ceiling.
 # Target: API >= 0.5 x pgbench, p99 < 20 ms.
-#   bench/core.sh     (env: CORE_SECONDS, CORE_CLIENTS, CORE_WARMUP_SECONDS)
+# Then the same POST with all 50 clients writing to 1 KPI, and to 10 KPIs
+# (CORE_FEW_SECONDS each): writers of one KPI queue on its latest-value row,
+# which a load spread over 1,000 KPIs never shows.
+#   bench/core.sh     (env: CORE_SECONDS, CORE_CLIENTS, CORE_WARMUP_SECONDS,
+#                      CORE_FEW_SECONDS)
 source "$(dirname "$0")/lib.sh"
 
 RUN_S="${CORE_SECONDS:-30}"
@@ -15,6 +19,7 @@ CLIENTS="${CORE_CLIENTS:-50}"
 WARMUP_S="${CORE_WARMUP_SECONDS:-3}"
 PACED_S="${CORE_PACED_SECONDS:-15}"
 PACED_SHARE="${CORE_PACED_SHARE:-0.5}"
+FEW_S="${CORE_FEW_SECONDS:-15}"
 DASHBOARDS=10
 PER_DASHBOARD=100
 KPIS=$((DASHBOARDS * PER_DASHBOARD))
@@ -121,6 +126,17 @@ api_run warmup post_values.lua "$WARMUP_S" "${post[@]}" BENCH_START=2029-01-01
 api_run api_post_values post_values.lua "$RUN_S" "${post[@]}" BENCH_START=2030-01-01
 api_inserted="$(sql -c "select count(*) from kpi_value where period_start >= '2030-01-01' and period_start < '2035-01-01'")"
 api_run api_post_values_paced post_values.lua "$PACED_S" "${post[@]}" BENCH_START=2035-01-01 BENCH_DELAY_MS="$(pace_ms pg_post_values)"
+
+# POST to few KPIs. Days from 1900-01-01 (one KPI takes a day a request:
+# 15 s at 1,500/s reach 1961, before the values above): pgbench on KPI 1,
+# the API on KPI 2 alone, then pgbench on KPIs 1-10 from 2100-01-01 and the
+# API on KPIs 3-12 from 1900-01-01.
+sed -n 2p "$BENCH_TMP/kpi_ids.txt" >"$BENCH_TMP/one_kpi.txt"
+sed -n 3,12p "$BENCH_TMP/kpi_ids.txt" >"$BENCH_TMP/ten_kpis.txt"
+RUN_S="$FEW_S" pg_run pg_post_one_kpi post_value.sql -D kpis=1 -D start=1900-01-01
+api_run api_post_one_kpi post_values.lua "$FEW_S" BENCH_IDS="$BENCH_TMP/one_kpi.txt" BENCH_START=1900-01-01
+RUN_S="$FEW_S" pg_run pg_post_ten_kpis post_value.sql -D kpis=10 -D start=2100-01-01
+api_run api_post_ten_kpis post_values.lua "$FEW_S" BENCH_IDS="$BENCH_TMP/ten_kpis.txt" BENCH_START=1900-01-01
 api_rss="$(rss_mib "$API_PID")"
 
 PACED_SHARE="$PACED_SHARE" BENCH_VERSION="$(bench_version)" python3 - "$BENCH_TMP" "$CLIENTS" "$RUN_S" "$rows" "$api_inserted" "$pg_rows" "$api_rss" \
@@ -179,6 +195,16 @@ for label, r, g, a, p in rows_out:
     sp = " ".join(f"{k}:{v}" for k, v in sorted(wrk(a + "_paced")["statuses"].items()))
     print(f"{label:<30} API statuses {st} (paced {sp}); socket errors {r['socket_errors']}; pgbench failed tx {g['failed']}")
     print(f"{'':<30} machine at start: pgbench {load(p)}; API {load(a)}; paced {load(a + '_paced')}")
+print()
+print(f"POST to few KPIs ({clients} clients, each request a new day of one of them):")
+print(head)
+print("-" * len(head))
+for label, a, p in (("POST, 1 KPI", "api_post_one_kpi", "pg_post_one_kpi"),
+                    ("POST, 10 KPIs", "api_post_ten_kpis", "pg_post_ten_kpis")):
+    r, g = wrk(a), pgbench(p)
+    non2xx = r["non_2xx_3xx"] + sum(r["socket_errors"].values())
+    st = " ".join(f"{k}:{v}" for k, v in sorted(r["statuses"].items()))
+    print(f"{label:<30}{r['rps']:>10.1f}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}{r['max_ms']:>8.1f}{non2xx:>8}{g['tps']:>12.1f}{g['p50']:>8.2f}{g['p99']:>8.2f}{r['rps'] / g['tps']:>7.2f}  statuses {st}; pgbench failed tx {g['failed']}")
 post = wrk("api_post_values")
 print()
 print(f"POST check: 2xx responses (201 is the only success) {post['requests'] - post['non_2xx_3xx']}, rows the API inserted {api_inserted}, rows pgbench inserted {pg_inserted}")
