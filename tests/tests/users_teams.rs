@@ -931,3 +931,56 @@ async fn bad_pagination_parameters_are_422() {
         .await
         .assert_status(200);
 }
+
+#[tokio::test]
+async fn deleting_a_team_leaves_its_dashboards_to_their_owner_and_admins() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let owner = app.create_user(&admin, "USER").await;
+    let member = app.create_user(&admin, "USER").await;
+    let outsider = app.create_user(&admin, "USER").await;
+    let team = app.create_team(&admin, "Qualité").await;
+    app.add_team_member(&admin, team, owner.user_id).await;
+    app.add_team_member(&admin, team, member.user_id).await;
+    let created = app
+        .post_json(
+            &owner,
+            "/dashboards",
+            &json!({"title": "Audits", "team_id": team}),
+        )
+        .await;
+    created.assert_status(201);
+    assert_eq!(created.body["is_private"], false);
+    let path = format!("/dashboards/{}", created.id());
+    app.get(&member, &path).await.assert_status(200);
+    assert_problem(&app.get(&outsider, &path).await, 404);
+
+    app.delete(&admin, &format!("/teams/{team}"))
+        .await
+        .assert_status(204);
+
+    // nobody gains sight of it: neither the outsider nor the former members
+    for (who, session) in [("outsider", &outsider), ("former member", &member)] {
+        assert_problem(&app.get(session, &path).await, 404);
+        let listed = app.get(session, "/dashboards").await;
+        assert!(
+            !ids(&listed.body).contains(&created.id().to_string()),
+            "{who} lists it"
+        );
+    }
+    let kept = app.get(&owner, &path).await;
+    kept.assert_status(200);
+    assert_eq!(
+        (&kept.body["team_id"], &kept.body["is_private"]),
+        (&Value::Null, &json!(true))
+    );
+    app.get(&admin, &path).await.assert_status(200);
+
+    // its owner shares it again with everyone: only then does it widen
+    let shared = app
+        .patch_json(&owner, &path, &json!({"team_id": null}))
+        .await;
+    shared.assert_status(200);
+    assert_eq!(shared.body["is_private"], false);
+    app.get(&outsider, &path).await.assert_status(200);
+}

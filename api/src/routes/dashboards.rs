@@ -256,6 +256,8 @@ async fn update_dashboard(
             description: description.as_deref(),
             process_name: process_name.as_deref(),
             team_id,
+            // sharing it again, with a team or with everyone, ends its privacy
+            is_private: current.is_private && body.team_id.is_none(),
             owner_id,
         },
     )

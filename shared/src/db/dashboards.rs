@@ -24,6 +24,9 @@ pub struct DashboardRow {
     pub organization_id: Uuid,
     pub owner_id: Uuid,
     pub team_id: Option<Uuid>,
+    /// Visible to its owner and ADMINs only: its team was deleted. Sharing it
+    /// again (PATCH `team_id`, a team or null) ends it.
+    pub is_private: bool,
     pub title: String,
     pub description: Option<String>,
     pub process_name: Option<String>,
@@ -62,7 +65,7 @@ impl DashboardRow {
 }
 
 /// Dashboard columns plus the summary; `d` is the dashboard alias.
-const SELECT: &str = "select d.id, d.organization_id, d.owner_id, d.team_id, d.title, d.description, \
+const SELECT: &str = "select d.id, d.organization_id, d.owner_id, d.team_id, d.is_private, d.title, d.description, \
     d.process_name, d.created_at, d.updated_at, \
     coalesce(s.total, 0) as total_kpis, coalesce(s.green, 0) as green, coalesce(s.orange, 0) as orange, \
     coalesce(s.red, 0) as red, coalesce(s.no_value, 0) as no_value, \
@@ -152,6 +155,7 @@ pub struct DashboardUpdate<'a> {
     pub description: Option<&'a str>,
     pub process_name: Option<&'a str>,
     pub team_id: Option<Uuid>,
+    pub is_private: bool,
     pub owner_id: Uuid,
 }
 
@@ -163,7 +167,7 @@ pub async fn update(
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(
         "update dashboard set title = $3, description = $4, process_name = $5, team_id = $6, \
-         owner_id = $7, updated_at = now() where organization_id = $1 and id = $2",
+         owner_id = $7, is_private = $8, updated_at = now() where organization_id = $1 and id = $2",
     )
     .bind(organization_id)
     .bind(id)
@@ -172,6 +176,7 @@ pub async fn update(
     .bind(update.process_name)
     .bind(update.team_id)
     .bind(update.owner_id)
+    .bind(update.is_private)
     .execute(conn)
     .await?
     .rows_affected()

@@ -92,8 +92,11 @@ impl Caller {
 }
 
 /// SQL condition: dashboard `d` is visible to the caller bound as
-/// `$1` (organization), `$2` (user), `$3` (is admin).
-pub const DASHBOARD_VISIBLE: &str = "d.organization_id = $1 and ($3 or d.team_id is null or d.owner_id = $2 \
+/// `$1` (organization), `$2` (user), `$3` (is admin): an ADMIN sees every
+/// dashboard; a USER those shared with everyone, their own, and those of
+/// their teams. A private dashboard (its team was deleted) is its owner's.
+pub const DASHBOARD_VISIBLE: &str = "d.organization_id = $1 and ($3 or d.owner_id = $2 \
+     or (d.team_id is null and not d.is_private) \
      or exists (select 1 from team_member tm where tm.team_id = d.team_id and tm.user_id = $2))";
 
 /// True when the error is the violation of the named unique constraint or index.
