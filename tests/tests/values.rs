@@ -871,3 +871,44 @@ async fn values_of_a_team_dashboard_are_for_its_members_only() {
         "96"
     );
 }
+
+#[tokio::test]
+async fn only_its_author_the_dashboard_owner_or_an_admin_deletes_a_value() {
+    let (app, admin, _) = setup().await;
+    let owner = app.create_user(&admin, "USER").await;
+    let author = app.create_user(&admin, "USER").await;
+    let colleague = app.create_user(&admin, "USER").await;
+    // shared with the whole organization: every USER sees it and enters values
+    let board = dashboard(&app, &owner, "Shared").await;
+    let kpi_id = kpi(&app, &owner, board, &json!({})).await;
+    let mut values = Vec::new();
+    for (session, date) in [
+        (&author, "2025-01-15"),
+        (&author, "2025-02-15"),
+        (&colleague, "2025-03-15"),
+    ] {
+        values.push(id_of(
+            &add_value(&app, session, kpi_id, date, &json!(85)).await,
+        ));
+    }
+    let path = |id: &Uuid| format!("/values/{id}");
+
+    let refused = app.delete(&colleague, &path(&values[0])).await;
+    assert_problem(&refused, 403);
+    app.get(&colleague, &path(&values[0]))
+        .await
+        .assert_status(200);
+
+    app.delete(&author, &path(&values[0]))
+        .await
+        .assert_status(204);
+    app.delete(&owner, &path(&values[1]))
+        .await
+        .assert_status(204);
+    app.delete(&admin, &path(&values[2]))
+        .await
+        .assert_status(204);
+    for id in &values {
+        assert_problem(&app.get(&admin, &path(id)).await, 404);
+    }
+}

@@ -243,16 +243,21 @@ async fn update_value(
     Ok(axum::Json(updated))
 }
 
-/// Delete a value.
+/// Delete a value (its author, the dashboard's owner or an ADMIN).
 #[utoipa::path(delete, path = "/values/{id}", tag = "values", params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404)), security(("bearer" = [])))]
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
 async fn delete_value(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
-    let (_, kpi) = visible_value(&mut tx, &auth.caller, id, false).await?;
+    let (value, kpi) = visible_value(&mut tx, &auth.caller, id, false).await?;
+    if !(kpi.editable_by(&auth.caller) || value.created_by == Some(auth.caller.user_id)) {
+        return Err(ApiError::forbidden(
+            "only the value's author, the dashboard's owner or an ADMIN may delete it",
+        ));
+    }
     db::kpi_values::delete(&mut tx, auth.caller.organization_id, id).await?;
     tx.commit().await?;
     tracing::info!(audit = "value_deleted", actor_id = %auth.caller.user_id, kpi_id = %kpi.id, value_id = %id, "KPI value deleted");
