@@ -57,8 +57,11 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("invalid request")]
     Validation(Vec<FieldError>),
-    #[error("too many attempts")]
-    TooManyRequests { retry_after_secs: u64 },
+    #[error("{detail}")]
+    TooManyRequests {
+        retry_after_secs: u64,
+        detail: String,
+    },
     #[error("request timed out")]
     Timeout,
     #[error("service unavailable: {0}")]
@@ -136,9 +139,10 @@ impl ApiError {
                 .map(|e| format!("{}: {}", e.field, e.message))
                 .collect::<Vec<_>>()
                 .join("; "),
-            Self::TooManyRequests { retry_after_secs } => {
-                format!("too many failed attempts; retry in {retry_after_secs} s")
-            }
+            Self::TooManyRequests {
+                retry_after_secs,
+                detail,
+            } => format!("{detail}; retry in {retry_after_secs} s"),
             other => other.to_string(),
         };
         let code = self.code();
@@ -193,7 +197,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Self::TooManyRequests { retry_after_secs } = self {
+        if let Self::TooManyRequests {
+            retry_after_secs, ..
+        } = self
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

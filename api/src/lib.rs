@@ -4,11 +4,11 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod patch;
+pub mod rate_limit;
 pub mod routes;
 pub mod state;
 
 use std::{
-    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -26,12 +26,13 @@ use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{error::ApiError, rate_limit::RateLimiters, state::AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -47,12 +48,24 @@ pub async fn build_state(
     .await?;
     db::migrate(&pool).await?;
     let storage = Storage::from_url(&config.common.storage_url)?;
+    let rate_limits = Arc::new(RateLimiters::new(&config.rate_limits));
+    let idle = Arc::downgrade(&rate_limits);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        while let Some(limits) = {
+            every.tick().await;
+            idle.upgrade()
+        } {
+            limits.forget_idle();
+        }
+    });
     Ok(AppState {
         pool,
         tokens: Arc::new(TokenKeys::new(&config.jwt_secret, config.access_token_ttl)),
         hashing: Arc::new(Semaphore::new(config.password_hash_concurrency)),
         storage,
         metrics,
+        rate_limits,
         config: Arc::new(config),
     })
 }
@@ -88,7 +101,6 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(health)
-        .merge(routes::health::metrics_router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_json_bytes))
@@ -99,6 +111,10 @@ pub fn build_router(state: AppState) -> Router {
             let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or_default();
             tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), route, request_id)
         }))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(cors)
@@ -174,18 +190,77 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// Serves until `shutdown` completes, then drains in-flight requests.
+/// Serves until `shutdown` completes, then drains in-flight requests. A
+/// client that has not sent its request headers within `header_read_timeout`
+/// is disconnected (axum's own `serve` cannot bound it): slow-header clients
+/// cannot hold connections open.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    header_read_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::{conn::auto, graceful::GracefulShutdown},
+        service::TowerToHyperService,
+    };
+    use tower::ServiceExt;
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // out of file descriptors and the like: wait rather than spin
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service =
+            router
+                .clone()
+                .map_request(move |mut request: Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Serves `/metrics` on its own address (`METRICS_ADDR`), away from the
+/// public port, until `shutdown` completes.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, routes::health::metrics_router().with_state(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Listens for SIGTERM (registered now, so a signal during start-up is not

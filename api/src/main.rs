@@ -38,7 +38,8 @@ async fn main() -> std::process::ExitCode {
 async fn run(config: ApiConfig) -> anyhow::Result<()> {
     let mut shutdown = Box::pin(kpix_api::shutdown_signal()?);
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
-    let bind_addr = config.bind_addr;
+    let (bind_addr, metrics_addr) = (config.bind_addr, config.metrics_addr);
+    let header_read_timeout = config.header_read_timeout;
     tracing::info!(config = ?config, "starting kpix-api");
     // SIGTERM during start-up (migrations) stops the process cleanly
     let state = tokio::select! {
@@ -48,10 +49,39 @@ async fn run(config: ApiConfig) -> anyhow::Result<()> {
             return Ok(());
         }
     };
+    // one signal stops both listeners
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let when_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            // an error is the sender dropped: stopping as well
+            let _ = stopped.changed().await;
+        }
+    };
+    let metrics_server = match metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+            Some(tokio::spawn(kpix_api::serve_metrics(
+                listener,
+                state.clone(),
+                when_stopped(),
+            )))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(bind_addr).await?;
     // the real address (port 0 picks one): tests and scripts read this line
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    kpix_api::serve(listener, kpix_api::build_router(state), shutdown).await?;
+    let router = kpix_api::build_router(state);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(());
+    });
+    kpix_api::serve(listener, router, header_read_timeout, when_stopped()).await?;
+    if let Some(server) = metrics_server {
+        server.await??;
+    }
     tracing::info!("kpix-api stopped cleanly");
     Ok(())
 }

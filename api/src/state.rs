@@ -6,6 +6,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
+use crate::rate_limit::RateLimiters;
+
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
@@ -16,6 +18,7 @@ pub struct AppState {
     pub hashing: Arc<Semaphore>,
     pub storage: Storage,
     pub metrics: Option<PrometheusHandle>,
+    pub rate_limits: Arc<RateLimiters>,
 }
 
 impl AppState {

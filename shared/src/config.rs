@@ -148,6 +148,24 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     pub max_json_bytes: usize,
     pub password_hash_concurrency: usize,
+    /// Peers whose `X-Forwarded-For` is believed (load balancers, proxies).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A client that has not sent its request's headers by then is dropped.
+    pub header_read_timeout: Duration,
+    /// Where `/metrics` is served; none on the public port.
+    pub metrics_addr: Option<SocketAddr>,
+    pub rate_limits: RateLimits,
+}
+
+/// Requests per client address before a 429 (DESIGN §8): there to stop
+/// floods, generous enough for an office behind one address. 0 turns a limit
+/// off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub signups_per_hour: u32,
+    pub logins_per_minute: u32,
+    pub refreshes_per_minute: u32,
+    pub uploads_per_minute: u32,
 }
 
 impl fmt::Debug for ApiConfig {
@@ -161,6 +179,11 @@ impl fmt::Debug for ApiConfig {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("request_timeout", &self.request_timeout)
             .field("max_json_bytes", &self.max_json_bytes)
+            .field("password_hash_concurrency", &self.password_hash_concurrency)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("rate_limits", &self.rate_limits)
             .finish()
     }
 }
@@ -204,6 +227,26 @@ impl ApiConfig {
                 "token lifetimes and timeouts must be positive",
             ));
         }
+        let header_secs = parsed("HEADER_READ_TIMEOUT_SECONDS", 10_u64)?;
+        if header_secs == 0 {
+            return Err(invalid("HEADER_READ_TIMEOUT_SECONDS", "must be positive"));
+        }
+        let trusted_proxies = var("TRUSTED_PROXIES")?
+            .map(|list| parse_networks("TRUSTED_PROXIES", &list))
+            .transpose()?
+            .unwrap_or_default();
+        let metrics_addr = var("METRICS_ADDR")?
+            .map(|text| {
+                text.parse()
+                    .map_err(|e| invalid("METRICS_ADDR", format!("'{text}' is invalid: {e}")))
+            })
+            .transpose()?;
+        let rate_limits = RateLimits {
+            signups_per_hour: parsed("RATE_LIMIT_SIGNUPS_PER_HOUR", 20)?,
+            logins_per_minute: parsed("RATE_LIMIT_LOGINS_PER_MINUTE", 60)?,
+            refreshes_per_minute: parsed("RATE_LIMIT_REFRESHES_PER_MINUTE", 300)?,
+            uploads_per_minute: parsed("RATE_LIMIT_UPLOADS_PER_MINUTE", 60)?,
+        };
         Ok(Self {
             common,
             jwt_secret,
@@ -214,8 +257,30 @@ impl ApiConfig {
             request_timeout: Duration::from_secs(timeout_secs),
             max_json_bytes: parsed("MAX_JSON_BYTES", 1024 * 1024_usize)?,
             password_hash_concurrency: parsed("PASSWORD_HASH_CONCURRENCY", 2_usize)?.max(1),
+            trusted_proxies,
+            header_read_timeout: Duration::from_secs(header_secs),
+            metrics_addr,
+            rate_limits,
         })
     }
+}
+
+/// Comma-separated networks: CIDRs (`10.0.0.0/8`) or single addresses.
+fn parse_networks(name: &'static str, list: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        name,
+                        format!("'{item}' is not a network such as 10.0.0.0/8 or an address"),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Settings of `kpix-worker`.

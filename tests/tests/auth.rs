@@ -480,6 +480,194 @@ async fn repeated_wrong_passwords_are_limited_per_account() {
     app.get(&admin, "/auth/me").await.assert_status(200);
 }
 
+#[tokio::test]
+async fn concurrent_logins_cannot_pass_the_limit() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_LOGINS_PER_MINUTE", "0")]).await;
+    let admin = app.signup("Acme").await;
+    // 100 logins at once for one account from one address; the right
+    // password is the 61st. Counted before the password is checked, at most
+    // 5 are checked at all: the rest are refused, the right one included.
+    let logins = (0..100).map(|n| {
+        let password = if n == 60 {
+            admin.password.clone()
+        } else {
+            format!("wrong password {n}")
+        };
+        let app = &app;
+        let email = admin.email.clone();
+        async move { app.login(&email, &password).await.status }
+    });
+    let statuses = join_all(logins).await;
+    let checked = statuses.iter().filter(|s| **s != 429).count();
+    assert!(checked <= 5, "{checked} passwords checked: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [200, 401, 429].contains(s)),
+        "{statuses:?}"
+    );
+    let admitted_wrong = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(
+        checked, 5,
+        "the first five are checked ({admitted_wrong} were wrong)"
+    );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_a_flood_locks_out_its_own_address_only() {
+    let app = TestApp::spawn_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("RATE_LIMIT_LOGINS_PER_MINUTE", "0"),
+    ])
+    .await;
+    let admin = app.signup("Acme").await;
+    let login_from = |address: &'static str, email: String, password: String| {
+        let app = &app;
+        async move {
+            let request = app
+                .request(Method::POST, "/auth/login")
+                .header("x-forwarded-for", format!("192.0.2.1, {address}"))
+                .json(&json!({"email": email, "password": password}));
+            app.send(request).await
+        }
+    };
+    // 60 failed logins with random e-mails from one address, through the proxy
+    for _ in 0..60 {
+        login_from("203.0.113.7", unique_email("nobody"), "wrong".into()).await;
+    }
+    let flooder = login_from("203.0.113.7", admin.email.clone(), admin.password.clone()).await;
+    assert_problem(&flooder, 429);
+    // everybody else, behind the same proxy, signs in
+    login_from("198.51.100.9", admin.email.clone(), admin.password.clone())
+        .await
+        .assert_status(200);
+    let lines = app.log_lines();
+    let failed = lines
+        .iter()
+        .find(|l| l["audit"] == "login_failed")
+        .expect("a login_failed line");
+    assert_eq!(failed["client"], "203.0.113.7", "{failed}");
+}
+
+#[tokio::test]
+async fn forwarded_addresses_from_untrusted_peers_are_not_believed() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_LOGINS_PER_MINUTE", "0")]).await;
+    let admin = app.signup("Acme").await;
+    // a client claiming a new address each time is still one address
+    for n in 0..55 {
+        let request = app
+            .request(Method::POST, "/auth/login")
+            .header("x-forwarded-for", format!("198.51.100.{n}"))
+            .json(&json!({"email": unique_email("nobody"), "password": "wrong"}));
+        app.send(request).await;
+    }
+    let request = app
+        .request(Method::POST, "/auth/login")
+        .header("x-forwarded-for", "198.51.100.200")
+        .json(&json!({"email": admin.email, "password": admin.password}));
+    assert_problem(&app.send(request).await, 429);
+}
+
+#[tokio::test]
+async fn failed_login_lines_never_show_the_email_in_clear() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    app.login(&admin.email, "a wrong password").await;
+    app.login("somebody.else@example.com", "a wrong password")
+        .await;
+    let lines = app.log_lines();
+    let failed: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["audit"] == "login_failed")
+        .collect();
+    assert_eq!(failed.len(), 2, "{lines:?}");
+    assert_eq!(failed[1]["email"], "so***@example.com");
+    let logs = app.logs();
+    assert!(!logs.contains("somebody.else@example.com"));
+    assert!(!logs.contains(&admin.email), "{logs}");
+}
+
+#[tokio::test]
+async fn signups_refreshes_logins_and_uploads_are_rate_limited_per_address() {
+    let app = TestApp::spawn_with(&[
+        ("RATE_LIMIT_SIGNUPS_PER_HOUR", "3"),
+        ("RATE_LIMIT_REFRESHES_PER_MINUTE", "2"),
+        ("RATE_LIMIT_LOGINS_PER_MINUTE", "4"),
+        ("RATE_LIMIT_UPLOADS_PER_MINUTE", "1"),
+    ])
+    .await;
+    let admin = app.signup("First").await;
+    app.signup("Second").await;
+    app.signup("Third").await;
+    let fourth = app
+        .post_json_anon(
+            "/auth/signup",
+            &json!({"email": unique_email("four"), "password": DEFAULT_PASSWORD,
+                "full_name": "Four", "organization_name": "Fourth"}),
+        )
+        .await;
+    assert_eq!(assert_problem(&fourth, 429), "too_many_requests");
+    let wait: u64 = fourth.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait), "Retry-After: {wait}");
+
+    let mut refresh_token = admin.refresh_token.clone();
+    for _ in 0..2 {
+        let resp = app.refresh(&refresh_token).await;
+        resp.assert_status(200);
+        refresh_token = resp.body["refresh_token"].as_str().unwrap().to_owned();
+    }
+    assert_problem(&app.refresh(&refresh_token).await, 429);
+
+    for n in 0..4 {
+        let resp = app.login(&admin.email, &admin.password).await;
+        assert_eq!(resp.status, 200, "login {n}: {}", resp.text);
+    }
+    assert_problem(&app.login(&admin.email, &admin.password).await, 429);
+
+    let upload = || {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(b"kpi_code,period,value\nX,2025-01,1\n".to_vec())
+                .file_name("v.csv"),
+        );
+        app.send(
+            app.authed(&admin, Method::POST, "/imports/kpi-values")
+                .multipart(form),
+        )
+    };
+    upload().await.assert_status(202);
+    assert_problem(&upload().await, 429);
+    assert!(app.logs().contains(r#""audit":"rate_limited""#));
+}
+
+#[tokio::test]
+async fn token_responses_are_never_cached_and_no_response_is_sniffed() {
+    let app = TestApp::spawn().await;
+    let signup = app
+        .post_json_anon(
+            "/auth/signup",
+            &json!({"email": unique_email("a"), "password": DEFAULT_PASSWORD,
+                "full_name": "A", "organization_name": "Acme"}),
+        )
+        .await;
+    signup.assert_status(201);
+    let email = signup.body["user"]["email"].as_str().unwrap().to_owned();
+    let login = app.login(&email, DEFAULT_PASSWORD).await;
+    let refresh = app
+        .refresh(login.body["refresh_token"].as_str().unwrap())
+        .await;
+    for resp in [&signup, &login, &refresh] {
+        assert_eq!(resp.header("cache-control"), Some("no-store"));
+        assert_eq!(resp.header("x-content-type-options"), Some("nosniff"));
+    }
+    for path in ["/health/live", "/api/v1/openapi.json", "/api/v1/nowhere"] {
+        let resp = app.get_anon(path).await;
+        assert_eq!(
+            resp.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+}
+
 // -- malformed input --------------------------------------------------------
 
 #[tokio::test]

@@ -1111,7 +1111,9 @@ async fn sigterm_lets_the_current_job_finish_or_hands_it_back() {
 
 #[tokio::test]
 async fn three_workers_drain_many_jobs_each_once() {
-    let fx = Fixture::new().await;
+    // 200 uploads in a few seconds from one address: past the upload limit
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_UPLOADS_PER_MINUTE", "0")]).await;
+    let fx = Fixture::with_app(app).await;
     let jobs = 200;
     let mut ids = Vec::new();
     for i in 0..jobs {
@@ -1155,4 +1157,41 @@ async fn three_workers_drain_many_jobs_each_once() {
     );
     assert_eq!(count_values(&fx.app).await, 2 * i64::from(jobs));
     assert_eq!(ids.len(), jobs as usize);
+}
+
+/// The process's peak resident memory, in MiB (`VmHWM`).
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM in /proc/<pid>/status");
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024
+}
+
+#[tokio::test]
+async fn a_huge_text_field_is_refused_before_it_is_buffered() {
+    let mut fx = Fixture::new().await;
+    let pid = fx.app.api_process().pid().unwrap();
+    let before = peak_rss_mib(pid);
+    // a chunked multipart body (no Content-Length) with 512 MiB in `mode`
+    let chunk = bytes::Bytes::from(vec![b'a'; 1024 * 1024]);
+    let head = "--kpix\r\nContent-Disposition: form-data; name=\"mode\"\r\n\r\n";
+    let parts = std::iter::once(bytes::Bytes::from(head))
+        .chain(std::iter::repeat_n(chunk, 512))
+        .map(Ok::<_, std::io::Error>);
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(parts));
+    let request = fx
+        .app
+        .authed(&fx.admin, Method::POST, "/imports/kpi-values")
+        .header("content-type", "multipart/form-data; boundary=kpix")
+        .body(body);
+    let resp = fx.app.send(request).await;
+    assert_eq!(assert_problem(&resp, 413), "payload_too_large");
+    let after = peak_rss_mib(pid);
+    assert!(
+        after < before + 64,
+        "the API's peak memory went from {before} to {after} MiB"
+    );
 }

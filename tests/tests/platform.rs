@@ -82,30 +82,67 @@ async fn connections_the_database_dropped_give_503_then_the_api_recovers() {
 }
 
 #[tokio::test]
-async fn metrics_count_requests_by_route() {
-    let app = TestApp::spawn().await;
+async fn metrics_are_served_on_their_own_address_only() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let app = TestApp::spawn_with(&[("METRICS_ADDR", &metrics_addr)]).await;
     app.get_anon("/health/live").await.assert_status(200);
     app.get_anon("/auth/me").await;
 
-    let metrics = app.get_anon("/metrics").await;
-
-    metrics.assert_status(200);
+    // the public port has none: its per-route counts are not for everyone
+    assert_problem(&app.get_anon("/metrics").await, 404);
+    let metrics = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
     assert!(
-        metrics
-            .header("content-type")
-            .unwrap_or_default()
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
             .starts_with("text/plain")
     );
-    assert!(
-        metrics.text.contains("http_requests_total"),
-        "{}",
-        metrics.text
-    );
-    assert!(
-        metrics.text.contains("/api/v1/auth/me") || metrics.text.contains("/auth/me"),
-        "{}",
-        metrics.text
-    );
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(text.contains("/api/v1/auth/me"), "{text}");
+}
+
+#[tokio::test]
+async fn a_client_trickling_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(&[("HEADER_READ_TIMEOUT_SECONDS", "1")]).await;
+    let address = app.url("/health/live");
+    let address = address
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: kpix\r\n")
+        .await
+        .unwrap();
+    // one header byte every 200 ms: the request line came, the headers never end
+    let trickle = async {
+        loop {
+            if stream.write_all(b"X").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut buffer = [0_u8; 256];
+            let read = tokio::time::timeout(Duration::from_millis(1), stream.read(&mut buffer));
+            if let Ok(Ok(0) | Err(_)) = read.await {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), trickle)
+        .await
+        .expect("the server closed the connection within seconds");
 }
 
 // -- OpenAPI ----------------------------------------------------------------

@@ -1,11 +1,13 @@
 //! Request extractors whose rejections are the API's own problem+json errors.
 pub mod auth;
+pub mod client;
 pub mod json;
 pub mod pagination;
 pub mod path;
 pub mod query;
 
 pub use auth::{AuthConn, AuthUser};
+pub use client::ClientAddr;
 pub use json::Json;
 pub use pagination::{Page, Pagination};
 pub use path::Path;

@@ -1,9 +1,9 @@
 //! Signup, login, token refresh and logout, and the current user.
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use axum::{
-    extract::{ConnectInfo, State},
-    http::StatusCode,
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
 };
 use chrono::{DateTime, Utc};
 use kpix_shared::{
@@ -16,14 +16,15 @@ use kpix_shared::{
     validate,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthUser, Json},
+    extract::{AuthUser, ClientAddr, Json},
     state::AppState,
 };
 
@@ -34,6 +35,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(me))
+        // tokens and the user's details stay out of every cache
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -104,8 +110,10 @@ pub struct TokenResponse {
     responses((status = 201, body = TokenResponse), (status = 409, description = "e-mail taken"), (status = 422)))]
 async fn signup(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<SignupRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<TokenResponse>)> {
+    state.rate_limits.signup.check(client)?;
     let mut errors = Vec::new();
     let email = validate::email(&body.email).map_err(|m| errors.push(FieldError::new("email", m)));
     let _ =
@@ -165,21 +173,19 @@ impl From<tokens::TokenError> for ApiError {
     }
 }
 
+/// One account from one address: a password guesser's budget.
 const PAIR_RULE: Rule = Rule {
-    max_failures: 5,
+    max_attempts: 5,
     window: Duration::from_secs(900),
     lock: Duration::from_secs(300),
 };
+/// One address, whatever the accounts: a credential-stuffing budget. No rule
+/// counts an account alone: a flood from one address would then lock its
+/// owner out everywhere (DESIGN §8).
 const ADDRESS_RULE: Rule = Rule {
-    max_failures: 50,
+    max_attempts: 50,
     window: Duration::from_secs(900),
     lock: Duration::from_secs(900),
-};
-// low lock: a stranger hammering an account delays its owner, never locks them out for long
-const ACCOUNT_RULE: Rule = Rule {
-    max_failures: 20,
-    window: Duration::from_secs(900),
-    lock: Duration::from_secs(60),
 };
 
 /// Exchange e-mail and password for tokens. Unknown e-mail and wrong password
@@ -188,24 +194,31 @@ const ACCOUNT_RULE: Rule = Rule {
     responses((status = 200, body = TokenResponse), (status = 401), (status = 429, description = "too many failed attempts")))]
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
-    let address = peer.ip().to_string();
+    state.rate_limits.login.check(client)?;
     // an e-mail no account can have is refused like a wrong one, before any lookup
     let Ok(email) = validate::email(&body.email).map(|e| e.to_lowercase()) else {
-        tracing::warn!(audit = "login_failed", address = %address, reason = "malformed e-mail", "login failed");
+        tracing::warn!(audit = "login_failed", client = %client, reason = "malformed e-mail", "login failed");
         return Err(ApiError::Unauthorized("invalid e-mail or password".into()));
     };
     let keys = [
-        throttle_key("pair", &format!("{email}|{address}")),
-        throttle_key("addr", &address),
-        throttle_key("acct", &email),
+        (
+            throttle_key("pair", &format!("{email}|{client}")),
+            PAIR_RULE,
+        ),
+        (throttle_key("addr", &client.to_string()), ADDRESS_RULE),
     ];
+    let shown = masked(&email);
     let mut conn = state.pool.acquire().await?;
-    if let Some(retry_after_secs) = db::login_throttle::locked_for(&mut conn, &keys).await? {
-        tracing::warn!(audit = "login_throttled", email = %email, address = %address, "login refused: too many failures");
-        return Err(ApiError::TooManyRequests { retry_after_secs });
+    // counted before the password is checked: concurrent attempts queue here
+    if let Some(retry_after_secs) = db::login_throttle::admit(&mut conn, &keys).await? {
+        tracing::warn!(audit = "login_throttled", email = %shown, client = %client, "login refused: too many attempts");
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs,
+            detail: "too many failed attempts".into(),
+        });
     }
     let found = db::users::find_for_login(&mut conn, &email).await?;
     let stored = found
@@ -221,35 +234,43 @@ async fn login(
         && state
             .hash_blocking(move || password::verify_password(&given, &stored))
             .await?;
-    let mut conn = state.pool.acquire().await?;
     let user = match found {
         Some((user, _)) if matches && user.is_active => user,
         found => {
-            for (key, rule) in keys.iter().zip([PAIR_RULE, ADDRESS_RULE, ACCOUNT_RULE]) {
-                db::login_throttle::record_failure(&mut conn, key, rule).await?;
-            }
             let reason = match found {
                 None => "unknown e-mail",
                 Some((u, _)) if !u.is_active && matches => "deactivated user",
                 Some(_) => "wrong password",
             };
-            tracing::warn!(audit = "login_failed", email = %email, address = %address, reason, "login failed");
+            tracing::warn!(audit = "login_failed", email = %shown, client = %client, reason, "login failed");
             return Err(ApiError::Unauthorized("invalid e-mail or password".into()));
         }
     };
-    // the rest on the same connection, in one transaction
-    let mut tx = conn.begin().await?;
-    db::login_throttle::clear(&mut tx, &keys[0]).await?;
+    let mut tx = state.pool.begin().await?;
+    let throttled: Vec<String> = keys.into_iter().map(|(key, _)| key).collect();
+    db::login_throttle::succeeded(&mut tx, &throttled).await?;
     let organization = db::organizations::find(&mut tx, user.organization_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("user {} has no organization", user.id))?;
     let response = issue_tokens(&state, &mut tx, user, organization, Uuid::now_v7()).await?;
     tx.commit().await?;
-    tracing::info!(audit = "login", user_id = %response.user.id, address = %address, "login succeeded");
+    tracing::info!(audit = "login", user_id = %response.user.id, client = %client, "login succeeded");
     Ok(axum::Json(response))
 }
 
-/// A bounded key for the failed-login counters, whatever the input's length.
+/// An e-mail as failed-login lines show it: enough to recognise one's own,
+/// not a list of the accounts someone tried (`an***@example.com`).
+fn masked(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let kept: String = local.chars().take(2).collect();
+            format!("{kept}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+/// A bounded key for the login counters, whatever the input's length.
 fn throttle_key(kind: &str, subject: &str) -> String {
     let digest = tokens::hash_refresh_token(subject);
     format!(
@@ -267,8 +288,10 @@ fn throttle_key(kind: &str, subject: &str) -> String {
     responses((status = 200, body = TokenResponse), (status = 401)))]
 async fn refresh(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<RefreshRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
+    state.rate_limits.refresh.check(client)?;
     let hash = tokens::hash_refresh_token(body.refresh_token.trim());
     let mut tx = state.pool.begin().await?;
     let rotation = db::refresh_tokens::rotate(&mut tx, &hash).await?;

@@ -43,7 +43,11 @@ async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<HealthResp
     sqlx::query("select 1")
         .execute(&state.pool)
         .await
-        .map_err(|e| ApiError::Unavailable(format!("database unreachable: {e}")))?;
+        .map_err(|e| {
+            // the reason goes to the log, not to whoever probes
+            tracing::warn!(error = %e, "not ready: database unreachable");
+            ApiError::Unavailable("database unreachable".into())
+        })?;
     Ok(axum::Json(HealthResponse { status: "ok" }))
 }
 

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthConn, AuthUser, Page, Pagination, Path, Query},
+    extract::{AuthConn, AuthUser, ClientAddr, Page, Pagination, Path, Query},
     state::AppState,
 };
 
@@ -180,10 +180,12 @@ fn fill<T>(slot: &mut Option<T>, name: &str, parsed: Option<T>, rule: &str) -> A
 async fn upload_kpi_values(
     State(state): State<AppState>,
     auth: AuthUser,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Response> {
+    state.rate_limits.upload.check(client)?;
     let query_options = Options::from_query(query.as_deref())?;
     let limit = state.config.common.max_upload_bytes;
     let declared = headers
@@ -349,7 +351,7 @@ async fn read_form(
                 file = Some((filename, size, kind));
             }
             "dashboard_id" | "mode" | "dry_run" => {
-                let text = field.text().await.map_err(multipart_error)?;
+                let text = small_text(&name, &mut field).await?;
                 // an empty field is absent
                 if !text.trim().is_empty() {
                     options.read(&name, &text)?;
@@ -371,6 +373,28 @@ async fn read_form(
         job_type,
         options: options.merge(query_options)?,
     })
+}
+
+/// The longest text form field read: the options are a few bytes, and a
+/// field is read into memory, so it is bounded before it is buffered.
+const MAX_FORM_FIELD_BYTES: usize = 4096;
+
+/// A text form field, refused with 413 as soon as it passes
+/// [`MAX_FORM_FIELD_BYTES`] (a client may stream gigabytes into one).
+async fn small_text(
+    name: &str,
+    field: &mut axum::extract::multipart::Field<'_>,
+) -> ApiResult<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if bytes.len() + chunk.len() > MAX_FORM_FIELD_BYTES {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the form field {name} is longer than {MAX_FORM_FIELD_BYTES} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| ApiError::invalid(name, "must be UTF-8 text"))
 }
 
 /// The job row and its queue task, in one transaction.
