@@ -33,6 +33,8 @@ export BENCH_DIR
 
 admin="$(py signup "$API_URL" "bench-admin@example.com" "$PASSWORD")"
 read -r TOKEN USER_ID ORG_ID < <(python3 -c 'import json,sys; a=json.loads(sys.argv[1]); print(a["token"], a["user_id"], a["organization_id"])' "$admin")
+# the token's session, which the API checks on every request as pgbench does
+SESSION_ID="$(python3 -c 'import base64,json,sys; p=sys.argv[1].split(".")[1]; print(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))["sid"])' "$TOKEN")"
 blog "creating $DASHBOARDS dashboards x $PER_DASHBOARD KPIs through the API"
 t0=$(date +%s.%N)
 py kpis "$API_URL" "$TOKEN" "$DASHBOARDS" "$PER_DASHBOARD" C "$BENCH_TMP/kpis.json"
@@ -90,7 +92,7 @@ pg_run() {
   blog "pgbench $label: -c $CLIENTS -j 2 -T $RUN_S -M prepared ($QUIET)"
   # -l: one latency per transaction, for pgbench's own p50 / p99
   pgbench "$DB_URL" -n -c "$CLIENTS" -j 2 -T "$RUN_S" -M prepared -r -l --log-prefix="$BENCH_TMP/$label.log" \
-    -D uid="$USER_ID" -D org="$ORG_ID" -D admin=true -D kpis="$KPIS" -D dashboards="$DASHBOARDS" \
+    -D uid="$USER_ID" -D sid="$SESSION_ID" -D org="$ORG_ID" -D admin=true -D kpis="$KPIS" -D dashboards="$DASHBOARDS" \
     -D clients="$CLIENTS" -D c=0 "$@" -f "$BENCH_DIR/sql/$script" >"$BENCH_TMP/$label.txt" 2>&1 \
     || { cat "$BENCH_TMP/$label.txt" >&2; bdie "pgbench $label failed"; }
 }

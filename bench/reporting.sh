@@ -89,9 +89,10 @@ TOKEN=$(curl -fs "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'content-type: ap
     -d "{\"email\":\"$ADMIN_EMAIL\",\"password\":\"$PASSWORD\"}" | jq -r .access_token)
 ORG_ID=$(psql "$DB_URL" -Atc "select organization_id from app_user where lower(email) = lower('$ADMIN_EMAIL')")
 USER_ID=$(psql "$DB_URL" -Atc "select id from app_user where lower(email) = lower('$ADMIN_EMAIL')")
+SESSION_ID="$(python3 -c 'import base64,json,sys; p=sys.argv[1].split(".")[1]; print(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))["sid"])' "$TOKEN")"
 TODAY=$(date -u +%F)
 WEEK_START="$(date -u -d "$TODAY -$(( $(date -u +%u) - 1 )) days" +%F)T00:00:00Z"
-VARS=(-D "organization_id=$ORG_ID" -D "user_id=$USER_ID" -D is_admin=true -D "today=$TODAY"
+VARS=(-D "organization_id=$ORG_ID" -D "user_id=$USER_ID" -D "session_id=$SESSION_ID" -D is_admin=true -D "today=$TODAY"
       -D limit=10 -D "week_start=$WEEK_START")
 
 # p50 and p99 (ms) of the latencies (µs, 3rd column) of pgbench transaction logs
@@ -116,8 +117,8 @@ PSQL_VARS=(-v "organization_id='$ORG_ID'" -v "user_id='$USER_ID'" -v is_admin=tr
 for name in "${ENDPOINTS[@]}"; do
     "$BIN/kpix-demo" --report-sql "$name" >"$WORK/$name.sql"
     # what the endpoint sends the database: the auth extractor's user lookup
-    # (shared/src/db/users.rs, find_by_id), then the report
-    { echo "select id, organization_id, email, full_name, role, is_active, created_at, updated_at from app_user where id = :user_id;"
+    # (shared/src/db/users.rs, find_in_session), then the report
+    { echo "select id, organization_id, email, full_name, role, is_active, created_at, updated_at from app_user u where u.id = :user_id and exists (select 1 from refresh_token t where t.family_id = :session_id and t.user_id = u.id) and not exists (select 1 from refresh_token t where t.family_id = :session_id and t.revoked_at is not null);"
       cat "$WORK/$name.sql"; } >"$WORK/$name.pgbench.sql"
     {
         echo "--- $name"

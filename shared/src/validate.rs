@@ -29,6 +29,8 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Caps argon2 input so a huge password cannot be used to burn CPU.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
+/// A new password: 8 characters at least, and not one of the common
+/// passwords of public breach lists, which are tried first by anyone guessing.
 pub fn password(raw: &str) -> Result<(), String> {
     if raw.chars().count() < MIN_PASSWORD_CHARS {
         return Err(format!("must be at least {MIN_PASSWORD_CHARS} characters"));
@@ -36,8 +38,20 @@ pub fn password(raw: &str) -> Result<(), String> {
     if raw.len() > MAX_PASSWORD_BYTES {
         return Err(format!("must be at most {MAX_PASSWORD_BYTES} bytes"));
     }
+    if COMMON_PASSWORDS.contains(raw.to_lowercase().as_str()) {
+        return Err("is one of the most common passwords; choose another".into());
+    }
     Ok(())
 }
+
+/// `auth/common_passwords.txt`, read once.
+static COMMON_PASSWORDS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        include_str!("auth/common_passwords.txt")
+            .lines()
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .collect()
+    });
 
 /// A required one-line text: trimmed, 1 to `max` characters, no control characters.
 pub fn required_text(raw: &str, max: usize) -> Result<String, String> {
@@ -91,8 +105,29 @@ mod tests {
     #[test]
     fn passwords_have_bounds() {
         assert!(password("1234567").is_err());
-        assert!(password("12345678").is_ok());
+        assert!(password("1234567a8").is_ok());
+        assert!(password("correct horse battery staple").is_ok());
         assert!(password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        for common in [
+            "password",
+            "12345678",
+            "Password",
+            "AZERTYUIOP",
+            "motdepasse",
+            "iloveyou",
+            "chouchou",
+        ] {
+            assert_eq!(
+                password(common),
+                Err("is one of the most common passwords; choose another".into()),
+                "{common}"
+            );
+        }
+        assert!(COMMON_PASSWORDS.len() > 10_000);
     }
 
     #[test]

@@ -18,11 +18,20 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Access-token claims as the API issues them, for `session`'s user.
+/// The claims of a token as the API issued it.
+fn payload(token: &str) -> Value {
+    let part = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+}
+
+/// Access-token claims as the API issues them, for `session`'s user and session.
 fn claims_for(session: &Session, iat: i64, exp: i64) -> Value {
     json!({
+        "iss": "kpix",
+        "aud": "kpix-api",
         "sub": session.user_id,
         "org": session.organization_id,
+        "sid": payload(&session.token)["sid"],
         "typ": "access",
         "iat": iat,
         "exp": exp,
@@ -268,6 +277,16 @@ async fn forged_expired_and_misused_tokens_get_401() {
     let mut ghost = valid.clone();
     ghost["sub"] = json!(Uuid::now_v7());
     let ghost = sign(Algorithm::HS256, secret, &ghost);
+    let with = |claim: &str, value: Value| {
+        let mut claims = valid.clone();
+        claims[claim] = value;
+        sign(Algorithm::HS256, secret, &claims)
+    };
+    let without = |claim: &str| {
+        let mut claims = valid.clone();
+        claims.as_object_mut().unwrap().remove(claim);
+        sign(Algorithm::HS256, secret, &claims)
+    };
 
     let cases = [
         ("alg none", alg_none),
@@ -284,6 +303,16 @@ async fn forged_expired_and_misused_tokens_get_401() {
         ("no typ", untyped),
         ("organization not the user's", other_org),
         ("unknown user", ghost),
+        ("another issuer", with("iss", json!("someone-else"))),
+        ("another audience", with("aud", json!("another-api"))),
+        ("no issuer", without("iss")),
+        ("no audience", without("aud")),
+        (
+            "issued a year ahead",
+            with("iat", json!(now() + 365 * 86_400)),
+        ),
+        ("unknown session", with("sid", json!(Uuid::now_v7()))),
+        ("no session", without("sid")),
         ("garbage", "not.a.token".to_owned()),
     ];
     for (name, token) in cases {
@@ -403,7 +432,72 @@ async fn logout_ends_only_that_session() {
     .assert_status(204);
 
     assert_problem(&app.refresh(&admin.refresh_token).await, 401);
+    // the session's access token stops at once too, not when it expires
+    assert_problem(&app.get(&admin, "/auth/me").await, 401);
+    app.get(&laptop, "/auth/me").await.assert_status(200);
     app.refresh(&laptop.refresh_token).await.assert_status(200);
+}
+
+#[tokio::test]
+async fn changing_ones_password_ends_the_other_sessions() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let laptop = app.login_session(&admin.email, &admin.password).await;
+    let change = |current: &str, new: &str| {
+        let body = json!({"current_password": current, "new_password": new});
+        let app = &app;
+        let admin = &admin;
+        async move { app.post_json(admin, "/auth/password", &body).await }
+    };
+    assert_invalid_field(
+        &change("not my password", "a brand new passphrase").await,
+        "current_password",
+    );
+    assert_invalid_field(&change(&admin.password, "azertyuiop").await, "new_password");
+    assert_invalid_field(&change(&admin.password, "short").await, "new_password");
+    app.login(&admin.email, &admin.password)
+        .await
+        .assert_status(200);
+
+    change(&admin.password, "a brand new passphrase")
+        .await
+        .assert_status(204);
+
+    // the other session ends, access and refresh token alike
+    assert_problem(&app.get(&laptop, "/auth/me").await, 401);
+    assert_problem(&app.refresh(&laptop.refresh_token).await, 401);
+    // this one goes on
+    app.get(&admin, "/auth/me").await.assert_status(200);
+    app.refresh(&admin.refresh_token).await.assert_status(200);
+    assert_problem(&app.login(&admin.email, &admin.password).await, 401);
+    app.login(&admin.email, "a brand new passphrase")
+        .await
+        .assert_status(200);
+    assert!(app.logs().contains(r#""audit":"password_changed""#));
+}
+
+#[tokio::test]
+async fn common_passwords_are_refused_at_signup_and_user_creation() {
+    let app = TestApp::spawn().await;
+    for common in ["password", "motdepasse", "Azertyuiop", "12345678"] {
+        let resp = app
+            .post_json_anon(
+                "/auth/signup",
+                &json!({"email": unique_email("c"), "password": common,
+                    "full_name": "C", "organization_name": "Commune"}),
+            )
+            .await;
+        assert_invalid_field(&resp, "password");
+    }
+    let admin = app.signup("Acme").await;
+    let resp = app
+        .post_json(
+            &admin,
+            "/users",
+            &json!({"email": unique_email("u"), "full_name": "U", "password": "iloveyou", "role": "USER"}),
+        )
+        .await;
+    assert_invalid_field(&resp, "password");
 }
 
 // -- deactivation -----------------------------------------------------------

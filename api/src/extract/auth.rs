@@ -1,12 +1,14 @@
 //! The authenticated caller, from `Authorization: Bearer <access token>`.
-//! The user is reloaded on every request, so deactivation and role changes
-//! take effect at once.
+//! The user is reloaded on every request with the token's session, so
+//! deactivation, role changes, logout and password changes take effect at
+//! once.
 use axum::{extract::FromRequestParts, http::request::Parts};
 use kpix_shared::{
     auth::tokens::Claims,
     db::{self, Caller, users::UserRow},
 };
 use sqlx::{PgConnection, Postgres, pool::PoolConnection};
+use uuid::Uuid;
 
 use crate::{error::ApiError, state::AppState};
 
@@ -14,6 +16,8 @@ use crate::{error::ApiError, state::AppState};
 pub struct AuthUser {
     pub caller: Caller,
     pub user: UserRow,
+    /// The login session the access token belongs to.
+    pub session_id: Uuid,
 }
 
 impl AuthUser {
@@ -80,9 +84,10 @@ fn access_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
         .map_err(|_| ApiError::Unauthorized("invalid or expired token".into()))
 }
 
-/// The token's user, if still active in the token's organization.
+/// The token's user, if still active in the token's organization and the
+/// token's session still open.
 async fn load(conn: &mut PgConnection, claims: &Claims) -> Result<AuthUser, ApiError> {
-    let user = db::users::find_by_id(conn, claims.sub)
+    let user = db::users::find_in_session(conn, claims.sub, claims.sid)
         .await?
         .filter(|u| u.is_active && u.organization_id == claims.org)
         .ok_or_else(|| ApiError::Unauthorized("invalid or expired token".into()))?;
@@ -93,5 +98,6 @@ async fn load(conn: &mut PgConnection, claims: &Claims) -> Result<AuthUser, ApiE
             role: user.role,
         },
         user,
+        session_id: claims.sid,
     })
 }

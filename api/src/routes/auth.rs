@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+        .routes(routes!(change_password))
         .routes(routes!(me))
         // tokens and the user's details stay out of every cache
         .layer(SetResponseHeaderLayer::overriding(
@@ -56,6 +57,14 @@ pub struct SignupRequest {
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// At least 8 characters, not a common password.
+    pub new_password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -316,6 +325,62 @@ async fn refresh(
     Ok(axum::Json(response))
 }
 
+/// Change one's password. The other sessions end at once, their access
+/// tokens included; this one goes on.
+#[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = ChangePasswordRequest,
+    responses((status = 204), (status = 401), (status = 422), (status = 429, description = "too many wrong current passwords")),
+    security(("bearer" = [])))]
+async fn change_password(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ClientAddr(client): ClientAddr,
+    Json(body): Json<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    validate::password(&body.new_password).map_err(|m| ApiError::invalid("new_password", m))?;
+    // the current password is guessed like a login's: the same budget
+    let keys = [(
+        throttle_key(
+            "pair",
+            &format!("{}|{client}", auth.user.email.to_lowercase()),
+        ),
+        PAIR_RULE,
+    )];
+    let mut conn = state.pool.acquire().await?;
+    if let Some(retry_after_secs) = db::login_throttle::admit(&mut conn, &keys).await? {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs,
+            detail: "too many failed attempts".into(),
+        });
+    }
+    let stored = db::users::password_hash(&mut conn, auth.user.id).await?;
+    drop(conn);
+    let (current, new) = (body.current_password, body.new_password);
+    // the new password is hashed only once the current one is right
+    let hash = state
+        .hash_blocking(move || {
+            (current.len() <= validate::MAX_PASSWORD_BYTES
+                && password::verify_password(&current, &stored))
+            .then(|| password::hash_password(&new))
+        })
+        .await?;
+    let Some(hash) = hash.transpose()? else {
+        tracing::warn!(audit = "password_change_failed", user_id = %auth.user.id, client = %client, "wrong current password");
+        return Err(ApiError::invalid(
+            "current_password",
+            "is not your password",
+        ));
+    };
+    let mut tx = state.pool.begin().await?;
+    db::users::set_password(&mut tx, auth.user.id, &hash).await?;
+    let ended =
+        db::refresh_tokens::revoke_other_sessions(&mut tx, auth.user.id, auth.session_id).await?;
+    let throttled: Vec<String> = keys.into_iter().map(|(key, _)| key).collect();
+    db::login_throttle::succeeded(&mut tx, &throttled).await?;
+    tx.commit().await?;
+    tracing::info!(audit = "password_changed", user_id = %auth.user.id, tokens_revoked = ended, "password changed; other sessions ended");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Revoke the refresh token's family (this session on every device it reached).
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshRequest,
     responses((status = 204), (status = 401)))]
@@ -351,7 +416,9 @@ async fn issue_tokens(
     organization: OrganizationRow,
     family_id: Uuid,
 ) -> ApiResult<TokenResponse> {
-    let access_token = state.tokens.issue_access(user.id, user.organization_id)?;
+    let access_token = state
+        .tokens
+        .issue_access(user.id, user.organization_id, family_id)?;
     let refresh_token = tokens::new_refresh_token();
     let ttl =
         chrono::Duration::from_std(state.config.refresh_token_ttl).map_err(anyhow::Error::new)?;

@@ -10,11 +10,21 @@ use uuid::Uuid;
 
 /// Tells an access token from any other token signed with the same key.
 pub const ACCESS_TOKEN_TYPE: &str = "access";
+/// Who issues the access tokens (`iss`) and who they are for (`aud`).
+pub const ISSUER: &str = "kpix";
+pub const AUDIENCE: &str = "kpix-api";
+/// Clock difference tolerated between replicas, in seconds.
+const LEEWAY_SECONDS: i64 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
+    pub iss: String,
+    pub aud: String,
     pub sub: Uuid,
     pub org: Uuid,
+    /// The session: the refresh-token family of the login. Logout and a
+    /// password change end it, and its access tokens with it.
+    pub sid: Uuid,
     pub typ: String,
     pub iat: i64,
     pub exp: i64,
@@ -35,14 +45,18 @@ pub enum TokenError {
     Invalid(#[from] jsonwebtoken::errors::Error),
     #[error("not an access token")]
     WrongType,
+    #[error("issued in the future")]
+    FromTheFuture,
 }
 
 impl TokenKeys {
     pub fn new(secret: &[u8], access_ttl: Duration) -> Self {
         // HS256 only: a token naming another algorithm (or none) is refused
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
-        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.leeway = LEEWAY_SECONDS as u64;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -55,11 +69,19 @@ impl TokenKeys {
         self.access_ttl
     }
 
-    pub fn issue_access(&self, user_id: Uuid, organization_id: Uuid) -> Result<String, TokenError> {
+    pub fn issue_access(
+        &self,
+        user_id: Uuid,
+        organization_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<String, TokenError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
             sub: user_id,
             org: organization_id,
+            sid: session_id,
             typ: ACCESS_TOKEN_TYPE.to_owned(),
             iat: now,
             exp: now + self.access_ttl.as_secs() as i64,
@@ -76,6 +98,11 @@ impl TokenKeys {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
         if data.claims.typ != ACCESS_TOKEN_TYPE {
             return Err(TokenError::WrongType);
+        }
+        // jsonwebtoken checks `exp`, not `iat`: a token dated ahead is forged
+        // or from a clock that cannot be trusted
+        if data.claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECONDS {
+            return Err(TokenError::FromTheFuture);
         }
         Ok(data.claims)
     }
@@ -126,7 +153,41 @@ mod tests {
     }
 
     fn claims_json(typ: &str, iat: i64, exp: i64) -> String {
-        serde_json::json!({"sub": Uuid::now_v7(), "org": Uuid::now_v7(), "typ": typ, "iat": iat, "exp": exp, "jti": Uuid::now_v7()}).to_string()
+        serde_json::json!({"iss": ISSUER, "aud": AUDIENCE, "sub": Uuid::now_v7(), "org": Uuid::now_v7(),
+            "sid": Uuid::now_v7(), "typ": typ, "iat": iat, "exp": exp, "jti": Uuid::now_v7()})
+        .to_string()
+    }
+
+    fn signed(claims: &serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .expect("encode")
+    }
+
+    #[test]
+    fn issuer_audience_and_issue_time_are_checked() {
+        let now = chrono::Utc::now().timestamp();
+        let good: serde_json::Value =
+            serde_json::from_str(&claims_json("access", now, now + 600)).expect("claims");
+        assert!(keys().verify_access(&signed(&good)).is_ok());
+        for (claim, value) in [
+            ("iss", serde_json::json!("someone-else")),
+            ("aud", serde_json::json!("another-api")),
+            ("iat", serde_json::json!(now + 365 * 86_400)),
+        ] {
+            let mut claims = good.clone();
+            claims[claim] = value;
+            assert!(keys().verify_access(&signed(&claims)).is_err(), "{claim}");
+            let mut claims = good.clone();
+            claims.as_object_mut().expect("an object").remove(claim);
+            assert!(
+                keys().verify_access(&signed(&claims)).is_err(),
+                "no {claim}"
+            );
+        }
     }
 
     #[test]
@@ -134,7 +195,7 @@ mod tests {
         let keys = keys();
         let user = Uuid::now_v7();
         let org = Uuid::now_v7();
-        let token = keys.issue_access(user, org).expect("issue");
+        let token = keys.issue_access(user, org, Uuid::now_v7()).expect("issue");
         let claims = keys.verify_access(&token).expect("verify");
         assert_eq!((claims.sub, claims.org), (user, org));
         assert_eq!(claims.exp - claims.iat, 900);
@@ -172,7 +233,7 @@ mod tests {
             Duration::from_secs(900),
         );
         let token = other
-            .issue_access(Uuid::now_v7(), Uuid::now_v7())
+            .issue_access(Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7())
             .expect("issue");
         assert!(keys().verify_access(&token).is_err());
     }

@@ -85,6 +85,23 @@ pub async fn family_of(
         .await
 }
 
+/// Ends every session of a user but `keep` (after a password change).
+pub async fn revoke_other_sessions(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    keep: Uuid,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "update refresh_token set revoked_at = now() \
+         where user_id = $1 and family_id <> $2 and revoked_at is null",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 pub async fn revoke_all_of_user(
     conn: &mut PgConnection,
     user_id: Uuid,

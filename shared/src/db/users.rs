@@ -68,6 +68,46 @@ pub async fn find_for_login(
     Ok(row.map(|r| (r.user, r.password_hash)))
 }
 
+/// The user of a live session, whatever the organization: used to
+/// authenticate an access token. The session (the login's refresh-token
+/// family) ends with a logout, a password change or a reused refresh token.
+pub async fn find_in_session(
+    conn: &mut PgConnection,
+    id: Uuid,
+    session_id: Uuid,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(sql!(
+        "select {COLUMNS} from app_user u where u.id = $1 \
+         and exists (select 1 from refresh_token t where t.family_id = $2 and t.user_id = u.id) \
+         and not exists (select 1 from refresh_token t where t.family_id = $2 and t.revoked_at is not null)"
+    ))
+    .bind(id)
+    .bind(session_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A user's password hash, to check it before a change.
+pub async fn password_hash(conn: &mut PgConnection, id: Uuid) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("select password_hash from app_user where id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn set_password(
+    conn: &mut PgConnection,
+    id: Uuid,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update app_user set password_hash = $2, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Any user by id, whatever the organization: used to authenticate a token.
 pub async fn find_by_id(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(sql!("select {COLUMNS} from app_user where id = $1"))
