@@ -188,8 +188,19 @@ fn connection_lost(error: &sqlx::Error) -> bool {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(error) = &self {
-            tracing::error!(error = format!("{error:#}"), "internal error");
+        match &self {
+            Self::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "internal error")
+            }
+            // refusals are logged (the request span names the route and, when
+            // known, the user), never with the token
+            Self::Unauthorized(reason) => {
+                tracing::warn!(status = 401, reason = %reason, "request refused: not authenticated")
+            }
+            Self::Forbidden(reason) => {
+                tracing::warn!(status = 403, reason = %reason, "request refused: not allowed")
+            }
+            _ => {}
         }
         let problem = self.problem();
         let mut response = (self.status(), axum::Json(problem)).into_response();

@@ -109,7 +109,8 @@ pub fn build_router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
             let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or_default();
-            tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), route, request_id)
+            // user_id is recorded once the caller is known (extract::auth)
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), route, request_id, user_id = tracing::field::Empty)
         }))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

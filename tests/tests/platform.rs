@@ -613,3 +613,97 @@ async fn sigterm_right_after_startup_is_still_graceful() {
         app.logs()
     );
 }
+
+#[tokio::test]
+async fn refusals_and_changes_leave_log_lines() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let user = app.create_user(&admin, "USER").await;
+    app.get_anon("/api/v1/dashboards").await;
+    assert_problem(
+        &app.post_json(&user, "/teams", &json!({"name": "X"})).await,
+        403,
+    );
+
+    let team = app.create_team(&admin, "Qualité").await;
+    app.add_team_member(&admin, team, user.user_id).await;
+    app.delete(&admin, &format!("/teams/{team}/members/{}", user.user_id))
+        .await
+        .assert_status(204);
+    let dashboard = app
+        .post_json(&admin, "/dashboards", &json!({"title": "D"}))
+        .await
+        .id();
+    app.patch_json(
+        &admin,
+        &format!("/dashboards/{dashboard}"),
+        &json!({"title": "E"}),
+    )
+    .await
+    .assert_status(200);
+    let kpi = app
+        .post_json(
+            &admin,
+            &format!("/dashboards/{dashboard}/kpis"),
+            &json!({"name": "K", "frequency": "MONTHLY", "direction": "UP_IS_BETTER",
+                "threshold_green": 2, "threshold_orange": 1}),
+        )
+        .await
+        .id();
+    let comment = app
+        .post_json(
+            &user,
+            &format!("/kpis/{kpi}/comments"),
+            &json!({"content": "hello"}),
+        )
+        .await
+        .id();
+    app.delete(&admin, &format!("/comments/{comment}"))
+        .await
+        .assert_status(204);
+    app.delete(&admin, &format!("/teams/{team}"))
+        .await
+        .assert_status(204);
+
+    let lines = app.log_lines();
+    let refused = |status: u16| {
+        lines
+            .iter()
+            .find(|l| {
+                l["status"] == status
+                    && l["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("request refused"))
+            })
+            .unwrap_or_else(|| panic!("no {status} line in {lines:?}"))
+    };
+    let unauthenticated = refused(401);
+    assert_eq!(
+        unauthenticated["span"]["route"], "/api/v1/dashboards",
+        "{unauthenticated}"
+    );
+    let forbidden = refused(403);
+    assert_eq!(forbidden["span"]["route"], "/api/v1/teams", "{forbidden}");
+    assert_eq!(
+        forbidden["span"]["user_id"],
+        user.user_id.to_string(),
+        "{forbidden}"
+    );
+    for audit in [
+        "team_created",
+        "team_member_added",
+        "team_member_removed",
+        "dashboard_created",
+        "dashboard_updated",
+        "comment_deleted",
+        "team_deleted",
+    ] {
+        let line = lines
+            .iter()
+            .find(|l| l["audit"] == audit)
+            .unwrap_or_else(|| panic!("no {audit} line"));
+        assert_eq!(line["actor_id"], admin.user_id.to_string(), "{line}");
+    }
+    let logs = app.logs();
+    assert!(!logs.contains(&user.token) && !logs.contains(&admin.token));
+}

@@ -91,6 +91,7 @@ async fn load(conn: &mut PgConnection, claims: &Claims) -> Result<AuthUser, ApiE
         .await?
         .filter(|u| u.is_active && u.organization_id == claims.org)
         .ok_or_else(|| ApiError::Unauthorized("invalid or expired token".into()))?;
+    tracing::Span::current().record("user_id", tracing::field::display(user.id));
     Ok(AuthUser {
         caller: Caller {
             user_id: user.id,

@@ -153,6 +153,7 @@ async fn delete_comment(
         ));
     }
     if db::comments::delete(&mut conn, auth.caller.organization_id, comment.id).await? {
+        tracing::info!(audit = "comment_deleted", actor_id = %auth.caller.user_id, comment_id = %comment.id, author_id = %comment.author_id, "comment deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("comment"))

@@ -189,6 +189,7 @@ async fn create_dashboard(
     .await?;
     let dashboard = visible_dashboard(&mut tx, &auth.caller, id).await?;
     tx.commit().await?;
+    tracing::info!(audit = "dashboard_created", actor_id = %auth.caller.user_id, dashboard_id = %id, team_id = ?dashboard.team_id, "dashboard created");
     Ok((StatusCode::CREATED, axum::Json(dashboard)))
 }
 
@@ -269,6 +270,7 @@ async fn update_dashboard(
     };
     let dashboard = visible_dashboard(&mut tx, &admin_view, id).await?;
     tx.commit().await?;
+    tracing::info!(audit = "dashboard_updated", actor_id = %auth.caller.user_id, dashboard_id = %id, owner_id = %dashboard.owner_id, team_id = ?dashboard.team_id, "dashboard updated");
     Ok(axum::Json(dashboard))
 }
 

@@ -87,6 +87,7 @@ async fn create_team(
     let team = db::teams::insert(&mut conn, auth.caller.organization_id, &name)
         .await
         .map_err(name_taken)?;
+    tracing::info!(audit = "team_created", actor_id = %auth.caller.user_id, team_id = %team.id, "team created");
     Ok((
         StatusCode::CREATED,
         axum::Json(TeamResponse {
@@ -126,11 +127,13 @@ async fn update_team(
         .await
         .map_err(name_taken)?
         .ok_or(ApiError::NotFound("team"))?;
+    tracing::info!(audit = "team_renamed", actor_id = %auth.caller.user_id, team_id = %team.id, "team renamed");
     let members = db::teams::members(&mut conn, team.id).await?;
     Ok(axum::Json(TeamResponse { team, members }))
 }
 
-/// Delete a team (ADMIN); its dashboards become shared with the whole organization.
+/// Delete a team (ADMIN); its dashboards become private to their owners
+/// (and ADMINs) until shared again.
 #[utoipa::path(delete, path = "/teams/{id}", tag = "teams", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
 async fn delete_team(
@@ -141,6 +144,7 @@ async fn delete_team(
     auth.require_admin()?;
     let mut conn = state.pool.acquire().await?;
     if db::teams::delete(&mut conn, auth.caller.organization_id, id).await? {
+        tracing::info!(audit = "team_deleted", actor_id = %auth.caller.user_id, team_id = %id, "team deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("team"))
@@ -171,6 +175,7 @@ async fn add_team_member(
             "the user is already a member of this team",
         ));
     }
+    tracing::info!(audit = "team_member_added", actor_id = %auth.caller.user_id, team_id = %team.id, user_id = %body.user_id, "team member added");
     let members = db::teams::members(&mut conn, team.id).await?;
     Ok((
         StatusCode::CREATED,
@@ -192,6 +197,7 @@ async fn remove_team_member(
         .await?
         .ok_or(ApiError::NotFound("team"))?;
     if db::teams::remove_member(&mut conn, team.id, user_id).await? {
+        tracing::info!(audit = "team_member_removed", actor_id = %auth.caller.user_id, team_id = %team.id, user_id = %user_id, "team member removed");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("team member"))
