@@ -291,6 +291,8 @@ pub struct WorkerConfig {
     pub heartbeat: Duration,
     pub poll_interval: Duration,
     pub metrics_addr: Option<SocketAddr>,
+    /// How long an uploaded file is kept after its job ended.
+    pub upload_retention: Duration,
 }
 
 impl WorkerConfig {
@@ -305,7 +307,9 @@ impl WorkerConfig {
             return Err(invalid("WORKER_HEARTBEAT_SECONDS", "must be positive"));
         }
         let poll_ms = parsed("WORKER_POLL_MILLIS", 1000_u64)?.max(50);
+        let retention_hours = parsed("UPLOAD_RETENTION_HOURS", 0_u64)?;
         Ok(Self {
+            upload_retention: Duration::from_secs(retention_hours * 3600),
             common,
             concurrency,
             heartbeat: Duration::from_secs(heartbeat),

@@ -1195,3 +1195,95 @@ async fn a_huge_text_field_is_refused_before_it_is_buffered() {
         "the API's peak memory went from {before} to {after} MiB"
     );
 }
+
+/// The files left in the test's object store.
+fn stored_files(app: &TestApp) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&app.storage_dir, &mut found);
+    found
+}
+
+#[tokio::test]
+async fn uploaded_files_are_deleted_once_their_job_has_ended() {
+    let fx = Fixture::new().await;
+    let _worker = fx.app.spawn_worker().await;
+    let ok = fx
+        .import(
+            "ok.csv",
+            b"kpi_code,period,value\nLOG-OTD,2025-01,90\n".to_vec(),
+            &[],
+        )
+        .await;
+    assert_eq!(ok["status"], "SUCCESS");
+    let bad = fx
+        .import(
+            "bad.csv",
+            b"kpi_code,period,value\nNOPE,2025-01,90\n".to_vec(),
+            &[],
+        )
+        .await;
+    assert_eq!(bad["status"], "FAILED");
+    poll_until(JOB_DEADLINE, || async {
+        stored_files(&fx.app).is_empty().then_some(())
+    })
+    .await;
+    let db = fx.app.db().await;
+    let kept: i64 =
+        sqlx::query_scalar("select count(*) from data_import_job where storage_key is not null")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(kept, 0);
+    // the report outlives the file
+    assert_eq!(fx.errors(&bad).await.len(), 1);
+}
+
+#[tokio::test]
+async fn with_a_retention_files_are_kept_that_long() {
+    let fx = Fixture::new().await;
+    // one slot: a task's sweep is over before the next task starts
+    let _worker = fx
+        .app
+        .spawn_worker_with(&[("UPLOAD_RETENTION_HOURS", "1"), ("WORKER_CONCURRENCY", "1")])
+        .await;
+    let file =
+        |month: u32| format!("kpi_code,period,value\nLOG-OTD,2025-{month:02},90\n").into_bytes();
+    let id = |job: &Value| job["id"].as_str().unwrap().parse::<Uuid>().unwrap();
+    let first = fx.import("a.csv", file(1), &[]).await;
+    // as if it had ended two hours ago
+    let db = fx.app.db().await;
+    sqlx::query(
+        "update data_import_job set finished_at = now() - interval '2 hours' where id = $1",
+    )
+    .bind(id(&first))
+    .execute(&db)
+    .await
+    .unwrap();
+    let second = fx.import("b.csv", file(2), &[]).await;
+    fx.import("c.csv", file(3), &[]).await;
+    let stored: Vec<(Uuid, Option<String>)> =
+        sqlx::query_as("select id, storage_key from data_import_job order by created_at")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(stored[0], (id(&first), None), "past its retention: deleted");
+    let second_key = stored[1].1.clone().expect("within its retention: kept");
+    assert_eq!(stored[1].0, id(&second));
+    let files = stored_files(&fx.app);
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().ends_with(&second_key))
+    );
+}

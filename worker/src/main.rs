@@ -12,9 +12,16 @@ use kpix_shared::{
     telemetry,
 };
 use kpix_worker::{
-    jobs::import_kpi_values::{self, ImportContext},
+    jobs::{
+        self,
+        import_kpi_values::{self, ImportContext},
+    },
     parse::Limits,
 };
+
+/// How often the worker looks for uploaded files to delete besides the
+/// look after each import.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -76,6 +83,24 @@ async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         pool: pool.clone(),
         storage,
         limits,
+        upload_retention: config.upload_retention,
+    });
+    // files whose retention ends between imports, and deletions that failed
+    let sweeper = context.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(e) = jobs::sweep_uploads::sweep(
+                &sweeper.pool,
+                &sweeper.storage,
+                sweeper.upload_retention,
+            )
+            .await
+            {
+                tracing::warn!(error = %e, "could not look for uploaded files to delete");
+            }
+        }
     });
 
     // a dead worker's task goes back to the queue after 3 missed heartbeats

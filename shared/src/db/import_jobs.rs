@@ -280,3 +280,31 @@ pub async fn finish(
     }
     Ok(true)
 }
+
+/// The files of jobs that ended more than `retention` ago and are still
+/// stored: up to `limit` of them, row-locked until the transaction ends, so
+/// that workers sweeping at once take different ones.
+pub async fn ended_with_stored_file(
+    conn: &mut PgConnection,
+    retention: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, storage_key from data_import_job \
+         where storage_key is not null and finished_at is not null and finished_at <= now() - $1 \
+         order by finished_at limit $2 for update skip locked",
+    )
+    .bind(retention)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The job's file is gone from the store.
+pub async fn forget_file(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update data_import_job set storage_key = null where id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

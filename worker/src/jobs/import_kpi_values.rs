@@ -43,6 +43,8 @@ pub struct ImportContext {
     pub pool: PgPool,
     pub storage: Storage,
     pub limits: Limits,
+    /// How long an uploaded file is kept once its job ended.
+    pub upload_retention: Duration,
 }
 
 /// A failure worth retrying (database or object store unavailable), as
@@ -59,9 +61,20 @@ pub enum InfraError {
     Other(String),
 }
 
-/// Runs one task. `Err` asks the queue to retry (after a backoff); every
-/// outcome the user should see is recorded on the job row instead.
+/// Runs one task, then deletes the files of ended jobs that are due (this
+/// one's, without retention). `Err` asks the queue to retry (after a
+/// backoff); every outcome the user should see is recorded on the job row
+/// instead.
 pub async fn run(task: ImportTask, ctx: &ImportContext) -> Result<(), InfraError> {
+    let result = attempt(task, ctx).await;
+    if let Err(e) = super::sweep_uploads::sweep(&ctx.pool, &ctx.storage, ctx.upload_retention).await
+    {
+        tracing::warn!(error = %e, "could not look for uploaded files to delete");
+    }
+    result
+}
+
+async fn attempt(task: ImportTask, ctx: &ImportContext) -> Result<(), InfraError> {
     let mut conn = ctx.pool.acquire().await?;
     let Some(job) = db::import_jobs::claim(&mut conn, task.job_id).await? else {
         tracing::info!(job_id = %task.job_id, "import already finished; task ignored");

@@ -1,2 +1,3 @@
 //! One file per job kind.
 pub mod import_kpi_values;
+pub mod sweep_uploads;
