@@ -41,12 +41,12 @@ pub async fn build_state(
     config: ApiConfig,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> anyhow::Result<AppState> {
+    db::migrate(&config.common.database_url).await?;
     let pool = db::connect(
         &config.common.database_url,
         config.common.database_max_connections,
     )
     .await?;
-    db::migrate(&pool).await?;
     let storage = Storage::from_url(&config.common.storage_url)?;
     let rate_limits = Arc::new(RateLimiters::new(&config.rate_limits));
     let idle = Arc::downgrade(&rate_limits);

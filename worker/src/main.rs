@@ -64,16 +64,16 @@ async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     tracing::info!(config = ?config, "starting kpix-worker");
     // one connection per slot for its transaction, one for progress, and the queue's own
+    if !db::schema_is_ready(&config.common.database_url).await? {
+        anyhow::bail!(
+            "the database schema is missing or out of date: start kpix-api once (it applies the migrations), then start the worker"
+        );
+    }
     let pool = db::connect(
         &config.common.database_url,
         (config.concurrency as u32) * 3 + 4,
     )
     .await?;
-    if !db::schema_is_ready(&pool).await? {
-        anyhow::bail!(
-            "the database schema is missing or out of date: start kpix-api once (it applies the migrations), then start the worker"
-        );
-    }
     let storage = Storage::from_url(&config.common.storage_url)?;
     let limits = Limits {
         max_rows: config.common.max_import_rows,

@@ -582,8 +582,10 @@ struct NewKpi<'a> {
 
 async fn run(args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let pool = db::connect(&args.database_url, 4).await?;
-    db::migrate(&pool).await?;
+    db::migrate(&args.database_url).await?;
+    // as the owner of the schema: the demo writes many organizations at once,
+    // out of row-level security's reach (the API and the worker are not)
+    let pool = db::connect_as_owner(&args.database_url, 4).await?;
     let domain = format!("{}.example", slug(&args.organization_name));
     let admin_email = format!("{}@{domain}", USERS[0].0);
     let mut conn = pool.acquire().await?;
@@ -652,7 +654,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 async fn people(conn: &mut PgConnection, args: &Args, domain: &str) -> anyhow::Result<Created> {
-    let org = db::organizations::insert(conn, &args.organization_name).await?;
+    let org = db::organizations::insert(conn, Uuid::now_v7(), &args.organization_name).await?;
     let password = args.password.clone();
     let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
     let mut users = Vec::new();

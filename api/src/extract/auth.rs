@@ -7,7 +7,7 @@ use kpix_shared::{
     auth::tokens::Claims,
     db::{self, Caller, users::UserRow},
 };
-use sqlx::{PgConnection, Postgres, pool::PoolConnection};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::{error::ApiError, state::AppState};
@@ -21,6 +21,12 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
+    /// A transaction acting for the caller's organization, the only one
+    /// row-level security lets it reach.
+    pub async fn begin(&self, pool: &PgPool) -> Result<Transaction<'static, Postgres>, ApiError> {
+        Ok(db::begin(pool, self.caller.organization_id).await?)
+    }
+
     pub fn require_admin(&self) -> Result<(), ApiError> {
         if self.caller.is_admin() {
             Ok(())
@@ -37,18 +43,21 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        // the connection goes back to the pool at once
+        // the connection goes back to the pool at once (its read-only
+        // transaction rolled back on the way)
         Ok(AuthConn::from_request_parts(parts, state).await?.auth)
     }
 }
 
-/// The caller with the pooled connection their lookup used, for handlers
-/// without a request body: one checkout per request instead of two. (A
+/// The caller with the transaction their lookup ran in, acting for their
+/// organization, for handlers without a request body: one checkout per
+/// request instead of two. A handler that writes commits it; one that reads
+/// drops it (the rollback is sent with the connection's next use). (A
 /// handler that reads a body takes [`AuthUser`], so that no connection is
 /// held while a slow client sends it.)
 pub struct AuthConn {
     pub auth: AuthUser,
-    pub conn: PoolConnection<Postgres>,
+    pub conn: Transaction<'static, Postgres>,
 }
 
 impl FromRequestParts<AppState> for AuthConn {
@@ -59,7 +68,8 @@ impl FromRequestParts<AppState> for AuthConn {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let claims = access_claims(parts, state)?;
-        let mut conn = state.pool.acquire().await?;
+        // the signed token names the organization: the lookup already acts for it
+        let mut conn = db::begin(&state.pool, claims.org).await?;
         let auth = load(&mut conn, &claims).await?;
         Ok(Self { auth, conn })
     }

@@ -202,7 +202,7 @@ async fn create_action(
         .unwrap_or(if status == ActionStatus::Done { 100 } else { 0 });
     check_progress(progress, &mut errors);
     let owner_id = body.owner_id.unwrap_or(auth.caller.user_id);
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = auth.begin(&state.pool).await?;
     let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("kpi"))?;
@@ -229,6 +229,7 @@ async fn create_action(
     )
     .await
     .map_err(gone("kpi"))?;
+    conn.commit().await?;
     tracing::info!(audit = "action_created", actor_id = %auth.caller.user_id, action_id = %action.id, kpi_id = %action.kpi_id, owner_id = %owner_id, status = action.status.as_str(), "action created");
     Ok((StatusCode::CREATED, axum::Json(action)))
 }
@@ -258,7 +259,7 @@ async fn update_action(
     Json(body): Json<UpdateActionRequest>,
 ) -> ApiResult<axum::Json<ActionRow>> {
     let org = auth.caller.organization_id;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = auth.begin(&state.pool).await?;
     // concurrent patches each merge onto the row the other wrote
     db::action_plans::lock(&mut tx, org, id).await?;
     let current = db::action_plans::find_visible(&mut tx, &auth.caller, id)
@@ -330,7 +331,7 @@ async fn delete_action(
     auth: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = auth.begin(&state.pool).await?;
     let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("action"))?;
@@ -338,6 +339,7 @@ async fn delete_action(
     if !db::action_plans::delete(&mut conn, auth.caller.organization_id, action.id).await? {
         return Err(ApiError::NotFound("action"));
     }
+    conn.commit().await?;
     tracing::info!(audit = "action_deleted", actor_id = %auth.caller.user_id, action_id = %action.id, kpi_id = %action.kpi_id, "action deleted");
     Ok(StatusCode::NO_CONTENT)
 }

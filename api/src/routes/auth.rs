@@ -16,7 +16,7 @@ use kpix_shared::{
     validate,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, Transaction};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthUser, ClientAddr, Json},
+    extract::{AuthConn, AuthUser, ClientAddr, Json},
     state::AppState,
 };
 
@@ -141,8 +141,9 @@ async fn signup(
         .hash_blocking(move || password::hash_password(&password))
         .await??;
 
-    let mut tx = state.pool.begin().await?;
-    let organization = db::organizations::insert(&mut tx, &org_name).await?;
+    let organization_id = Uuid::now_v7();
+    let mut tx = db::begin(&state.pool, organization_id).await?;
+    let organization = db::organizations::insert(&mut tx, organization_id, &org_name).await?;
     let user = db::users::insert(
         &mut tx,
         db::users::NewUser {
@@ -255,7 +256,7 @@ async fn login(
             return Err(ApiError::Unauthorized("invalid e-mail or password".into()));
         }
     };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = db::begin(&state.pool, user.organization_id).await?;
     let throttled: Vec<String> = keys.into_iter().map(|(key, _)| key).collect();
     db::login_throttle::succeeded(&mut tx, &throttled).await?;
     let organization = db::organizations::find(&mut tx, user.organization_id)
@@ -302,7 +303,7 @@ async fn refresh(
 ) -> ApiResult<axum::Json<TokenResponse>> {
     state.rate_limits.refresh.check(client)?;
     let hash = tokens::hash_refresh_token(body.refresh_token.trim());
-    let mut tx = state.pool.begin().await?;
+    let mut tx = session_transaction(&state, &hash).await?;
     let rotation = db::refresh_tokens::rotate(&mut tx, &hash).await?;
     let (user_id, family_id) = match rotation {
         Rotation::Rotated { user_id, family_id } => (user_id, family_id),
@@ -352,7 +353,9 @@ async fn change_password(
             detail: "too many failed attempts".into(),
         });
     }
-    let stored = db::users::password_hash(&mut conn, auth.user.id).await?;
+    let mut tx = db::begin_on(&mut conn, auth.caller.organization_id).await?;
+    let stored = db::users::password_hash(&mut tx, auth.user.id).await?;
+    drop(tx);
     drop(conn);
     let (current, new) = (body.current_password, body.new_password);
     // the new password is hashed only once the current one is right
@@ -370,7 +373,7 @@ async fn change_password(
             "is not your password",
         ));
     };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = auth.begin(&state.pool).await?;
     db::users::set_password(&mut tx, auth.user.id, &hash).await?;
     let ended =
         db::refresh_tokens::revoke_other_sessions(&mut tx, auth.user.id, auth.session_id).await?;
@@ -389,11 +392,12 @@ async fn logout(
     Json(body): Json<RefreshRequest>,
 ) -> ApiResult<StatusCode> {
     let hash = tokens::hash_refresh_token(body.refresh_token.trim());
-    let mut conn = state.pool.acquire().await?;
-    let (user_id, family_id) = db::refresh_tokens::family_of(&mut conn, &hash)
+    let mut tx = session_transaction(&state, &hash).await?;
+    let (user_id, family_id) = db::refresh_tokens::family_of(&mut tx, &hash)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("invalid refresh token".into()))?;
-    db::refresh_tokens::revoke_family(&mut conn, family_id).await?;
+    db::refresh_tokens::revoke_family(&mut tx, family_id).await?;
+    tx.commit().await?;
     tracing::info!(audit = "logout", user_id = %user_id, "session revoked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -401,12 +405,25 @@ async fn logout(
 /// The signed-in user.
 #[utoipa::path(get, path = "/auth/me", tag = "auth", responses((status = 200, body = MeResponse), (status = 401)),
     security(("bearer" = [])))]
-async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<axum::Json<MeResponse>> {
-    let mut conn = state.pool.acquire().await?;
+async fn me(AuthConn { auth, mut conn }: AuthConn) -> ApiResult<axum::Json<MeResponse>> {
     let organization = db::organizations::find(&mut conn, auth.caller.organization_id)
         .await?
         .ok_or(ApiError::NotFound("organization"))?;
     Ok(axum::Json(MeResponse::new(auth.user, organization)))
+}
+
+/// A transaction acting for the organization of a refresh token's user:
+/// 401 when no session has that token.
+async fn session_transaction(
+    state: &AppState,
+    token_hash: &[u8],
+) -> ApiResult<Transaction<'static, Postgres>> {
+    let mut conn = state.pool.acquire().await?;
+    let organization_id = db::refresh_tokens::organization_of(&mut conn, token_hash)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("invalid refresh token".into()))?;
+    drop(conn);
+    Ok(db::begin(&state.pool, organization_id).await?)
 }
 
 async fn issue_tokens(

@@ -68,7 +68,7 @@ async fn create_kpi_comment(
     Path(id): Path<Uuid>,
     Json(body): Json<CommentRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<CommentRow>)> {
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = auth.begin(&state.pool).await?;
     let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("kpi"))?;
@@ -85,6 +85,7 @@ async fn create_kpi_comment(
     )
     .await
     .map_err(gone("kpi"))?;
+    conn.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(comment)))
 }
 
@@ -115,7 +116,7 @@ async fn create_action_comment(
     Path(id): Path<Uuid>,
     Json(body): Json<CommentRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<CommentRow>)> {
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = auth.begin(&state.pool).await?;
     let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("action"))?;
@@ -132,6 +133,7 @@ async fn create_action_comment(
     )
     .await
     .map_err(gone("action"))?;
+    conn.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(comment)))
 }
 
@@ -143,7 +145,7 @@ async fn delete_comment(
     auth: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = auth.begin(&state.pool).await?;
     let comment = db::comments::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("comment"))?;
@@ -153,6 +155,7 @@ async fn delete_comment(
         ));
     }
     if db::comments::delete(&mut conn, auth.caller.organization_id, comment.id).await? {
+        conn.commit().await?;
         tracing::info!(audit = "comment_deleted", actor_id = %auth.caller.user_id, comment_id = %comment.id, author_id = %comment.author_id, "comment deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {

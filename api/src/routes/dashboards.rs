@@ -171,7 +171,7 @@ async fn create_dashboard(
     let (Ok(title), true) = (title, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = auth.begin(&state.pool).await?;
     if let Some(team_id) = body.team_id {
         check_team(&mut tx, &auth.caller, team_id).await?;
     }
@@ -215,7 +215,7 @@ async fn update_dashboard(
     Path(id): Path<Uuid>,
     Json(body): Json<UpdateDashboardRequest>,
 ) -> ApiResult<axum::Json<DashboardRow>> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = auth.begin(&state.pool).await?;
     let current = editable_dashboard(&mut tx, &auth.caller, id).await?;
     let mut errors = Vec::new();
     let title = match body.title.as_deref() {
@@ -282,7 +282,7 @@ async fn delete_dashboard(
     auth: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = auth.begin(&state.pool).await?;
     editable_dashboard(&mut tx, &auth.caller, id).await?;
     db::dashboards::delete(&mut tx, auth.caller.organization_id, id).await?;
     tx.commit().await?;

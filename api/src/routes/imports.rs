@@ -223,7 +223,7 @@ async fn upload_kpi_values(
             )
         }
     };
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = db::begin(&state.pool, auth.caller.organization_id).await?;
     if let Some(key) = &idempotency_key
         && let Some(job) =
             db::import_jobs::find_by_idempotency_key(&mut conn, &auth.caller, key).await?
@@ -261,7 +261,7 @@ async fn upload_kpi_values(
             discard(&state, &key).await;
             // a concurrent request with the same key won the race: answer with its job
             if let (ApiError::Conflict { .. }, Some(k)) = (&e, &idempotency_key) {
-                let mut conn = state.pool.acquire().await?;
+                let mut conn = db::begin(&state.pool, auth.caller.organization_id).await?;
                 if let Some(job) =
                     db::import_jobs::find_by_idempotency_key(&mut conn, &auth.caller, k).await?
                 {
@@ -406,7 +406,7 @@ async fn create_job(
     form: &Form,
     idempotency_key: Option<&str>,
 ) -> ApiResult<JobRow> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = db::begin(&state.pool, caller.organization_id).await?;
     if let Some(dashboard_id) = form.options.dashboard_id {
         db::dashboards::find_visible(&mut tx, caller, dashboard_id)
             .await?

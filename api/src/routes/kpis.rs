@@ -194,7 +194,7 @@ async fn create_kpi(
     Path(id): Path<Uuid>,
     Json(body): Json<CreateKpiRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<KpiRow>)> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = auth.begin(&state.pool).await?;
     let dashboard = editable_dashboard(&mut tx, &auth.caller, id).await?;
     let fields = KpiFields {
         owner_id: body.owner_id.unwrap_or(auth.caller.user_id),
@@ -244,7 +244,7 @@ async fn update_kpi(
     Query(query): Query<UpdateKpiQuery>,
     Json(body): Json<UpdateKpiRequest>,
 ) -> ApiResult<axum::Json<KpiRow>> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = auth.begin(&state.pool).await?;
     let current = visible_kpi(&mut tx, &auth.caller, id).await?;
     if !current.editable_by(&auth.caller) {
         return Err(ApiError::forbidden(
@@ -300,7 +300,7 @@ async fn delete_kpi(
     auth: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = auth.begin(&state.pool).await?;
     let kpi = visible_kpi(&mut tx, &auth.caller, id).await?;
     if !kpi.editable_by(&auth.caller) {
         return Err(ApiError::forbidden(

@@ -83,10 +83,11 @@ async fn create_team(
 ) -> ApiResult<(StatusCode, axum::Json<TeamResponse>)> {
     auth.require_admin()?;
     let name = team_name(&body.name)?;
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = auth.begin(&state.pool).await?;
     let team = db::teams::insert(&mut conn, auth.caller.organization_id, &name)
         .await
         .map_err(name_taken)?;
+    conn.commit().await?;
     tracing::info!(audit = "team_created", actor_id = %auth.caller.user_id, team_id = %team.id, "team created");
     Ok((
         StatusCode::CREATED,
@@ -122,13 +123,14 @@ async fn update_team(
 ) -> ApiResult<axum::Json<TeamResponse>> {
     auth.require_admin()?;
     let name = team_name(&body.name)?;
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = auth.begin(&state.pool).await?;
     let team = db::teams::rename(&mut conn, auth.caller.organization_id, id, &name)
         .await
         .map_err(name_taken)?
         .ok_or(ApiError::NotFound("team"))?;
-    tracing::info!(audit = "team_renamed", actor_id = %auth.caller.user_id, team_id = %team.id, "team renamed");
     let members = db::teams::members(&mut conn, team.id).await?;
+    conn.commit().await?;
+    tracing::info!(audit = "team_renamed", actor_id = %auth.caller.user_id, team_id = %team.id, "team renamed");
     Ok(axum::Json(TeamResponse { team, members }))
 }
 
@@ -142,8 +144,9 @@ async fn delete_team(
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = auth.begin(&state.pool).await?;
     if db::teams::delete(&mut conn, auth.caller.organization_id, id).await? {
+        conn.commit().await?;
         tracing::info!(audit = "team_deleted", actor_id = %auth.caller.user_id, team_id = %id, "team deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -162,7 +165,7 @@ async fn add_team_member(
 ) -> ApiResult<(StatusCode, axum::Json<TeamResponse>)> {
     auth.require_admin()?;
     let org = auth.caller.organization_id;
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = auth.begin(&state.pool).await?;
     let team = db::teams::find(&mut conn, org, id)
         .await?
         .ok_or(ApiError::NotFound("team"))?;
@@ -175,8 +178,9 @@ async fn add_team_member(
             "the user is already a member of this team",
         ));
     }
-    tracing::info!(audit = "team_member_added", actor_id = %auth.caller.user_id, team_id = %team.id, user_id = %body.user_id, "team member added");
     let members = db::teams::members(&mut conn, team.id).await?;
+    conn.commit().await?;
+    tracing::info!(audit = "team_member_added", actor_id = %auth.caller.user_id, team_id = %team.id, user_id = %body.user_id, "team member added");
     Ok((
         StatusCode::CREATED,
         axum::Json(TeamResponse { team, members }),
@@ -192,11 +196,12 @@ async fn remove_team_member(
     Path((id, user_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = auth.begin(&state.pool).await?;
     let team = db::teams::find(&mut conn, auth.caller.organization_id, id)
         .await?
         .ok_or(ApiError::NotFound("team"))?;
     if db::teams::remove_member(&mut conn, team.id, user_id).await? {
+        conn.commit().await?;
         tracing::info!(audit = "team_member_removed", actor_id = %auth.caller.user_id, team_id = %team.id, user_id = %user_id, "team member removed");
         Ok(StatusCode::NO_CONTENT)
     } else {

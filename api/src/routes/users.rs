@@ -107,7 +107,7 @@ async fn create_user(
     let hash = state
         .hash_blocking(move || password::hash_password(&secret))
         .await??;
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = auth.begin(&state.pool).await?;
     let user = db::users::insert(
         &mut conn,
         db::users::NewUser {
@@ -120,6 +120,7 @@ async fn create_user(
     )
     .await
     .map_err(email_taken)?;
+    conn.commit().await?;
     tracing::info!(audit = "user_created", actor_id = %auth.caller.user_id, user_id = %user.id, role = user.role.as_str(), "user created");
     Ok((StatusCode::CREATED, axum::Json(user)))
 }
@@ -161,7 +162,7 @@ async fn update_user(
         role: body.role,
         is_active: body.is_active,
     };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = auth.begin(&state.pool).await?;
     // serialize admin changes of one organization so the last-admin check holds
     sqlx::query("select pg_advisory_xact_lock(hashtext($1::text))")
         .bind(auth.caller.organization_id)

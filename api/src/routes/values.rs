@@ -137,7 +137,7 @@ async fn create_value(
     Json(body): Json<CreateValueRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ValueRow>)> {
     let comment = comment_text(body.comment.as_deref())?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = auth.begin(&state.pool).await?;
     let kpi = db::kpis::find_visible_for_value(&mut tx, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("kpi"))?;
@@ -220,7 +220,7 @@ async fn update_value(
         .comment
         .map(|c| comment_text(c.as_deref()))
         .transpose()?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = auth.begin(&state.pool).await?;
     let (current, kpi) = visible_value(&mut tx, &auth.caller, id, true).await?;
     let comment = merge(current.comment.clone(), new_comment);
     // a new value is judged by the KPI's current rule; a comment alone keeps the past colour
@@ -251,7 +251,7 @@ async fn delete_value(
     auth: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = auth.begin(&state.pool).await?;
     let (value, kpi) = visible_value(&mut tx, &auth.caller, id, false).await?;
     if !(kpi.editable_by(&auth.caller) || value.created_by == Some(auth.caller.user_id)) {
         return Err(ApiError::forbidden(

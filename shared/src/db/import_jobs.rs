@@ -281,23 +281,40 @@ pub async fn finish(
     Ok(true)
 }
 
-/// The files of jobs that ended more than `retention` ago and are still
-/// stored: up to `limit` of them, row-locked until the transaction ends, so
-/// that workers sweeping at once take different ones.
+/// The organization of a job, found before any organization is set
+/// (row-level security): the worker then claims the job acting for it.
+pub async fn organization_of(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select kpix_job_organization($1)")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}
+
+/// A job whose file is due for deletion.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredFile {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub storage_key: String,
+}
+
+/// The files of jobs, of every organization, that ended more than
+/// `retention` ago and are still stored: up to `limit` of them, row-locked
+/// until the transaction ends, so that workers sweeping at once take
+/// different ones.
 pub async fn ended_with_stored_file(
     conn: &mut PgConnection,
     retention: std::time::Duration,
-    limit: i64,
-) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, storage_key from data_import_job \
-         where storage_key is not null and finished_at is not null and finished_at <= now() - $1 \
-         order by finished_at limit $2 for update skip locked",
-    )
-    .bind(retention)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+    limit: i32,
+) -> Result<Vec<StoredFile>, sqlx::Error> {
+    sqlx::query_as("select id, organization_id, storage_key from kpix_ended_uploads($1, $2)")
+        .bind(retention)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
 }
 
 /// The job's file is gone from the store.

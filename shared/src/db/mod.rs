@@ -24,7 +24,7 @@ pub mod users;
 
 use std::time::Duration;
 
-use sqlx::{PgPool, postgres::PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction, postgres::PgPoolOptions};
 use uuid::Uuid;
 
 use crate::domain::kpi::Role;
@@ -32,7 +32,34 @@ use crate::domain::kpi::Role;
 /// The application's migrations (the queue's own come from apalis-postgres).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
+/// The pool the processes query through: every connection acts as the role
+/// `kpix_app`, under row-level security (migration `..._row_level_security`),
+/// whatever user `url` names; each transaction then sets its organization
+/// ([`begin`]).
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    pool_options(max_connections)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::query(
+                    "select set_config('role', 'kpix_app', false) where current_user <> 'kpix_app'",
+                )
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+}
+
+/// A pool acting as `url`'s own user, the owner of the schema, whom the
+/// policies do not apply to: for the migrations and for kpix-demo, which
+/// writes many organizations at once.
+pub async fn connect_as_owner(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    pool_options(max_connections).connect(url).await
+}
+
+fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
@@ -40,28 +67,84 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
         // the server dropped fails its next query, sqlx discards it, and that
         // one request gets a 503
         .test_before_acquire(false)
-        .connect(url)
-        .await
+}
+
+/// A transaction acting for `organization_id`: the only organization whose
+/// rows row-level security lets it see or change (DESIGN §8). The setting is
+/// sent with the BEGIN, in one round trip, and ends with the transaction.
+pub async fn begin(
+    pool: &PgPool,
+    organization_id: Uuid,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pool.begin_with(begin_for(organization_id)).await
+}
+
+/// [`begin`] on a connection already held.
+pub async fn begin_on(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
+    conn.begin_with(begin_for(organization_id)).await
+}
+
+/// `BEGIN` with the organization set for the transaction. Built from a UUID,
+/// never from client text.
+fn begin_for(organization_id: Uuid) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!(
+        "begin; select set_config('kpix.organization_id', '{organization_id}', true)"
+    ))
+}
+
+/// Switches the transaction to another organization (a task that works
+/// across organizations, such as the upload sweeper).
+pub async fn act_for(conn: &mut PgConnection, organization_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select set_config('kpix.organization_id', $1::text, true)")
+        .bind(organization_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
+    #[error("cannot connect to migrate: {0}")]
+    Connect(#[from] sqlx::Error),
     #[error("application migrations failed: {0}")]
     App(#[from] sqlx::migrate::MigrateError),
     #[error("queue migrations failed: {0}")]
     Queue(#[from] apalis_postgres::Error),
 }
 
-/// Applies pending migrations. Both migrators hold a Postgres advisory lock
-/// while they run, so replicas starting together apply each one once.
-pub async fn migrate(pool: &PgPool) -> Result<(), MigrateError> {
-    MIGRATOR.run(pool).await?;
-    apalis_postgres::PostgresStorage::setup(pool).await?;
+/// Applies pending migrations as `url`'s user, the owner of the schema. Both
+/// migrators hold a Postgres advisory lock while they run, so replicas
+/// starting together apply each one once. The queue's tables are then opened
+/// to `kpix_app`, which the processes act as.
+pub async fn migrate(url: &str) -> Result<(), MigrateError> {
+    let pool = connect_as_owner(url, 1).await?;
+    MIGRATOR.run(&pool).await?;
+    apalis_postgres::PostgresStorage::setup(&pool).await?;
+    sqlx::raw_sql(
+        "grant usage on schema apalis to kpix_app; \
+         grant select, insert, update, delete on all tables in schema apalis to kpix_app; \
+         grant usage, select on all sequences in schema apalis to kpix_app; \
+         grant execute on all functions in schema apalis to kpix_app",
+    )
+    .execute(&pool)
+    .await?;
+    pool.close().await;
     Ok(())
 }
 
-/// The worker does not migrate: it checks that the API has.
-pub async fn schema_is_ready(pool: &PgPool) -> Result<bool, sqlx::Error> {
+/// The worker does not migrate: it checks that the API has, as `url`'s own
+/// user (`kpix_app` may not exist yet).
+pub async fn schema_is_ready(url: &str) -> Result<bool, sqlx::Error> {
+    let pool = connect_as_owner(url, 1).await?;
+    let ready = latest_migration_applied(&pool).await;
+    pool.close().await;
+    ready
+}
+
+async fn latest_migration_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
     let applied: Option<i64> = sqlx::query_scalar(
         "select max(version) from _sqlx_migrations where success and to_regclass('apalis.jobs') is not null",

@@ -11,11 +11,17 @@ pub struct OrganizationRow {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn insert(conn: &mut PgConnection, name: &str) -> Result<OrganizationRow, sqlx::Error> {
+/// Inserts an organization whose id the caller chose: a signup's
+/// transaction acts for it (row-level security) before it exists.
+pub async fn insert(
+    conn: &mut PgConnection,
+    id: Uuid,
+    name: &str,
+) -> Result<OrganizationRow, sqlx::Error> {
     sqlx::query_as(
         "insert into organization (id, name) values ($1, $2) returning id, name, created_at",
     )
-    .bind(Uuid::now_v7())
+    .bind(id)
     .bind(name)
     .fetch_one(conn)
     .await

@@ -74,6 +74,18 @@ pub async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> Result<u
     .rows_affected())
 }
 
+/// The organization of a refresh token's user, found before any organization
+/// is set (row-level security): a refresh or a logout then acts for it.
+pub async fn organization_of(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select kpix_session_organization($1)")
+        .bind(token_hash)
+        .fetch_one(conn)
+        .await
+}
+
 /// The family of a live token, for logout.
 pub async fn family_of(
     conn: &mut PgConnection,

@@ -59,8 +59,10 @@ pub async fn find_for_login(
         user: UserRow,
         password_hash: String,
     }
+    // before any organization is known: through the function that finds an
+    // account by e-mail whatever its organization (row-level security)
     let row: Option<Row> = sqlx::query_as(sql!(
-        "select {COLUMNS}, password_hash from app_user where lower(email) = lower($1)"
+        "select {COLUMNS}, password_hash from kpix_user_for_login($1)"
     ))
     .bind(email)
     .fetch_optional(conn)

@@ -75,12 +75,21 @@ pub async fn run(task: ImportTask, ctx: &ImportContext) -> Result<(), InfraError
 }
 
 async fn attempt(task: ImportTask, ctx: &ImportContext) -> Result<(), InfraError> {
+    // the job's organization first: the claim then acts for it (row-level security)
     let mut conn = ctx.pool.acquire().await?;
-    let Some(job) = db::import_jobs::claim(&mut conn, task.job_id).await? else {
+    let Some(organization_id) = db::import_jobs::organization_of(&mut conn, task.job_id).await?
+    else {
+        tracing::warn!(job_id = %task.job_id, "the task's job no longer exists; task ignored");
+        return Ok(());
+    };
+    let mut tx = db::begin_on(&mut conn, organization_id).await?;
+    let claimed = db::import_jobs::claim(&mut tx, task.job_id).await?;
+    tx.commit().await?;
+    drop(conn);
+    let Some(job) = claimed else {
         tracing::info!(job_id = %task.job_id, "import already finished; task ignored");
         return Ok(());
     };
-    drop(conn);
     tracing::info!(job_id = %job.id, attempt = job.attempt, filename = ?job.filename, "import started");
     match import(&job, ctx).await {
         Ok(()) => Ok(()),
@@ -90,7 +99,7 @@ async fn attempt(task: ImportTask, ctx: &ImportContext) -> Result<(), InfraError
                 error_message: Some("the import could not be completed because of a server problem; please try again later".into()),
                 ..Outcome::default()
             };
-            let mut tx = ctx.pool.begin().await?;
+            let mut tx = db::begin(&ctx.pool, job.organization_id).await?;
             db::import_jobs::finish(&mut tx, job.id, job.attempt, &outcome, &[]).await?;
             tx.commit().await?;
             audit(&job, &outcome);
@@ -145,7 +154,7 @@ enum Input {
 const SNIFF_BYTES: u64 = 64 * 1024;
 
 async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
-    let mut conn = ctx.pool.acquire().await?;
+    let mut conn = db::begin(&ctx.pool, job.organization_id).await?;
     let creator = db::users::find_by_id(&mut conn, job.created_by).await?;
     let Some(creator) = creator.filter(|u| u.is_active && u.organization_id == job.organization_id)
     else {
@@ -196,12 +205,13 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
     let progress = tokio::spawn(report_progress(
         ctx.pool.clone(),
         job.id,
+        job.organization_id,
         job.attempt,
         processed.clone(),
     ));
     // every valid row is written, even when an atomic import is already
     // failing: the database finds the periods a file repeats across batches
-    let mut tx = ctx.pool.begin().await?;
+    let mut tx = db::begin(&ctx.pool, job.organization_id).await?;
     db::kpi_values::defer_latest(&mut tx).await?;
     let mut written_kpis = HashSet::new();
     let (mut inserted, mut updated, mut repeated) = (0_u64, 0_u64, 0_u64);
@@ -317,7 +327,7 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
             outcome.rows_inserted = 0;
             outcome.rows_updated = 0;
         }
-        tx = ctx.pool.begin().await?;
+        tx = db::begin(&ctx.pool, job.organization_id).await?;
     } else {
         let kpi_ids: Vec<_> = written_kpis.into_iter().collect();
         db::kpi_values::refresh_latest(&mut tx, &kpi_ids).await?;
@@ -338,7 +348,7 @@ async fn fail(ctx: &ImportContext, job: &JobRow, message: &str) -> Result<(), In
         error_message: Some(message.to_owned()),
         ..Outcome::default()
     };
-    let mut tx = ctx.pool.begin().await?;
+    let mut tx = db::begin(&ctx.pool, job.organization_id).await?;
     let owned = db::import_jobs::finish(
         &mut tx,
         job.id,
@@ -377,6 +387,7 @@ fn row_error(rejection: &Rejection, header: &Header) -> RowError {
 async fn report_progress(
     pool: PgPool,
     job_id: uuid::Uuid,
+    organization_id: uuid::Uuid,
     attempt: i32,
     processed: Arc<AtomicU64>,
 ) {
@@ -389,8 +400,9 @@ async fn report_progress(
         }
         last = now;
         let result = async {
-            let mut conn = pool.acquire().await?;
-            db::import_jobs::progress(&mut conn, job_id, attempt, now as i64).await
+            let mut tx = db::begin(&pool, organization_id).await?;
+            db::import_jobs::progress(&mut tx, job_id, attempt, now as i64).await?;
+            tx.commit().await
         }
         .await;
         if let Err(e) = result {

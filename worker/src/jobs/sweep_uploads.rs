@@ -10,7 +10,7 @@ use kpix_shared::{
 use sqlx::PgPool;
 
 /// Jobs looked at per transaction.
-const BATCH: i64 = 100;
+const BATCH: i32 = 100;
 
 /// Deletes what is due; returns how many files were deleted. A file the store
 /// no longer has counts as deleted; a file it fails to delete is logged and
@@ -25,10 +25,13 @@ pub async fn sweep(
         let mut tx = pool.begin().await?;
         let due = db::import_jobs::ended_with_stored_file(&mut tx, retention, BATCH).await?;
         let mut progress = false;
-        for (job_id, key) in &due {
+        for file in &due {
+            let (job_id, key) = (file.id, &file.storage_key);
             match storage.delete(key).await {
                 Ok(()) | Err(StorageError::Store(object_store::Error::NotFound { .. })) => {
-                    db::import_jobs::forget_file(&mut tx, *job_id).await?;
+                    // the jobs are of every organization: act for each in turn
+                    db::act_for(&mut tx, file.organization_id).await?;
+                    db::import_jobs::forget_file(&mut tx, job_id).await?;
                     deleted += 1;
                     progress = true;
                 }
@@ -39,7 +42,7 @@ pub async fn sweep(
         }
         tx.commit().await?;
         // a short batch was the last; a batch of failures only is retried later
-        if (due.len() as i64) < BATCH || !progress {
+        if due.len() < BATCH as usize || !progress {
             break;
         }
     }
