@@ -707,3 +707,53 @@ async fn refusals_and_changes_leave_log_lines() {
     let logs = app.logs();
     assert!(!logs.contains(&user.token) && !logs.contains(&admin.token));
 }
+
+#[tokio::test]
+async fn a_binary_runs_on_a_schema_one_release_newer() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    // a newer release applied a migration this binary does not know
+    let db = app.db().await;
+    sqlx::query(
+        "insert into _sqlx_migrations (version, description, success, checksum, execution_time) \
+         values (99991231000001, 'from the next release', true, '\\x00', 1)",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    // the previous binary, rolled back to, starts on it and serves
+    let mut replica = kpix_tests::clean_command(
+        &kpix_tests::api_binary(),
+        &[
+            ("DATABASE_URL", &app.database_url),
+            ("JWT_SECRET", &app.jwt_secret),
+            ("STORAGE_URL", &app.storage_url),
+            ("BIND_ADDR", "127.0.0.1:0"),
+            ("LOG_FORMAT", "json"),
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let output = replica.stdout.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(output));
+    let listening = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if value["message"] == "listening" {
+                return value["addr"].as_str().unwrap().to_owned();
+            }
+        }
+        panic!("the API stopped before listening");
+    })
+    .await
+    .expect("the API listens");
+    let me = app
+        .raw()
+        .get(format!("http://{listening}/api/v1/auth/me"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    replica.kill().await.unwrap();
+}

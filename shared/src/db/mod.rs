@@ -30,7 +30,15 @@ use uuid::Uuid;
 use crate::domain::kpi::Role;
 
 /// The application's migrations (the queue's own come from apalis-postgres).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+/// A database one release ahead has applied migrations this binary does not
+/// know: they are additive, so it runs on it (a rollback after an upgrade
+/// must not crash-loop on "previously applied but is missing").
+pub static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> =
+    std::sync::LazyLock::new(|| {
+        let mut migrator = sqlx::migrate!("../migrations");
+        migrator.set_ignore_missing(true);
+        migrator
+    });
 
 /// The pool the processes query through: every connection acts as the role
 /// `kpix_app`, under row-level security (migration `..._row_level_security`),
