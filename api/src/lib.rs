@@ -41,13 +41,19 @@ pub async fn build_state(
     config: ApiConfig,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> anyhow::Result<AppState> {
+    // the store first: a wrong bucket stops the start before any migration
+    let storage = Storage::from_url(&config.common.storage_url)?;
+    storage.check_writable().await.map_err(|e| {
+        anyhow::anyhow!(
+            "the object store of STORAGE_URL cannot be written ({e}): check the bucket, the credentials and the endpoint"
+        )
+    })?;
     db::migrate(&config.common.database_url).await?;
     let pool = db::connect(
         &config.common.database_url,
         config.common.database_max_connections,
     )
     .await?;
-    let storage = Storage::from_url(&config.common.storage_url)?;
     let rate_limits = Arc::new(RateLimiters::new(&config.rate_limits));
     let idle = Arc::downgrade(&rate_limits);
     tokio::spawn(async move {

@@ -30,6 +30,8 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "kpix-api stopped");
+            // also where an operator looks first when a process will not start
+            eprintln!("kpix-api: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -71,6 +71,29 @@ impl Storage {
         }
     }
 
+    /// Writes and reads back a small marker object: at start, a wrong bucket,
+    /// missing credentials or a read-only store are found before the first
+    /// upload fails. The marker stays, for [`Self::check_reachable`].
+    pub async fn check_writable(&self) -> Result<(), StorageError> {
+        let marker = self.marker();
+        self.store
+            .put(&marker, bytes::Bytes::from_static(b"kpix").into())
+            .await?;
+        self.store.get(&marker).await?.bytes().await?;
+        Ok(())
+    }
+
+    /// The marker is still there: the store answers (readiness probes run
+    /// every few seconds: one HEAD request, no write).
+    pub async fn check_reachable(&self) -> Result<(), StorageError> {
+        self.store.head(&self.marker()).await?;
+        Ok(())
+    }
+
+    fn marker(&self) -> Path {
+        self.prefix.clone().join(".kpix-ready")
+    }
+
     /// The key of an import file: one folder per organization.
     pub fn import_key(&self, organization_id: Uuid, job_id: Uuid) -> String {
         let mut key = self.prefix.clone();

@@ -757,3 +757,36 @@ async fn a_binary_runs_on_a_schema_one_release_newer() {
     assert_eq!(me.status(), 200);
     replica.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_object_store_that_cannot_be_written_stops_the_start() {
+    let mut env = base_env(&random_alphanumeric(48));
+    // a folder even root cannot create files in (sysfs)
+    env.push(("STORAGE_URL", "file:///sys/kernel".to_owned()));
+
+    let finished = run_with(&env).await;
+
+    assert_refused(&finished, "STORAGE_URL");
+    assert!(
+        finished.stderr.contains("cannot be written"),
+        "{finished:?}"
+    );
+}
+
+#[tokio::test]
+async fn readiness_fails_while_the_object_store_does() {
+    let app = TestApp::spawn().await;
+    app.get_anon("/health/ready").await.assert_status(200);
+    // the store's folder replaced by a file: nothing can be listed or written
+    let dir = app.storage_dir.clone();
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::write(&dir, b"not a folder").unwrap();
+    let ready = app.get_anon("/health/ready").await;
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    assert!(!ready.text.contains("not a folder") && !ready.text.contains("os error"));
+    // back as it was, marker included
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join(".kpix-ready"), b"kpix").unwrap();
+    app.get_anon("/health/ready").await.assert_status(200);
+}

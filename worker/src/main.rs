@@ -75,6 +75,11 @@ async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     )
     .await?;
     let storage = Storage::from_url(&config.common.storage_url)?;
+    storage.check_writable().await.map_err(|e| {
+        anyhow::anyhow!(
+            "the object store of STORAGE_URL cannot be written ({e}): check the bucket, the credentials and the endpoint"
+        )
+    })?;
     let limits = Limits {
         max_rows: config.common.max_import_rows,
         ..Limits::default()

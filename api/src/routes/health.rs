@@ -37,7 +37,7 @@ async fn live() -> axum::Json<HealthResponse> {
     axum::Json(HealthResponse { status: "ok" })
 }
 
-/// The process can serve: the database answers.
+/// The process can serve: the database and the object store answer.
 #[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, body = HealthResponse), (status = 503)))]
 async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<HealthResponse>> {
     sqlx::query("select 1")
@@ -48,6 +48,10 @@ async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<HealthResp
             tracing::warn!(error = %e, "not ready: database unreachable");
             ApiError::Unavailable("database unreachable".into())
         })?;
+    state.storage.check_reachable().await.map_err(|e| {
+        tracing::warn!(error = %e, "not ready: object store unreachable");
+        ApiError::Unavailable("object store unreachable".into())
+    })?;
     Ok(axum::Json(HealthResponse { status: "ok" }))
 }
 
