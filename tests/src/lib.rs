@@ -643,7 +643,13 @@ impl TestApp {
     /// `&[("CORS_ALLOWED_ORIGINS", "https://app.example.com")]`. An empty
     /// value unsets a setting, as far as the configuration is concerned.
     pub async fn spawn_with(env: &[(&str, &str)]) -> TestApp {
-        let admin_url = admin_url();
+        Self::spawn_on(&admin_url(), env).await
+    }
+
+    /// [`Self::spawn_with`] on the PostgreSQL server of `admin_url` (a
+    /// [`PrivatePostgres`] a test may restart).
+    pub async fn spawn_on(admin_url: &str, env: &[(&str, &str)]) -> TestApp {
+        let admin_url = admin_url.to_owned();
         let database_name = create_database(&admin_url).await;
         let database_url = with_database(&admin_url, &database_name);
         let storage = tempfile::Builder::new()
@@ -953,6 +959,132 @@ impl TestApp {
         .await
         .assert_status(201);
     }
+}
+
+// ---------------------------------------------------------------------------
+// a PostgreSQL server of the test's own
+
+/// A PostgreSQL server of one test, on a free port, that it may restart or
+/// stop without disturbing the other tests (which share the machine's
+/// server). Run as the `postgres` system user (initdb refuses root), with the
+/// binaries of the machine's PostgreSQL 15. Stopped and deleted when dropped.
+pub struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+impl PrivatePostgres {
+    pub fn start() -> PrivatePostgres {
+        let dir = tempfile::Builder::new()
+            .prefix("kpix-test-pg-")
+            .tempdir()
+            .expect("a folder for the server");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        run_as_postgres(
+            &["chown", "-R", "postgres", &dir.path().display().to_string()],
+            true,
+        );
+        let data = dir.path().join("data");
+        run_as_postgres(
+            &[
+                &format!("{PG_BIN}/initdb"),
+                "-D",
+                &data.display().to_string(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+            false,
+        );
+        let server = PrivatePostgres { dir, port };
+        server.pg_ctl("start");
+        server
+    }
+
+    /// The URL of its `postgres` database, allowed to create databases.
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops it (fast: open sessions are ended, as by a server restart) and
+    /// starts it again.
+    pub fn restart(&self) {
+        self.pg_ctl("restart");
+    }
+
+    /// Stops it (fast); [`Self::start_again`] brings it back.
+    pub fn stop(&self) {
+        self.pg_ctl("stop");
+    }
+
+    pub fn start_again(&self) {
+        self.pg_ctl("start");
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let dir = self.dir.path().display().to_string();
+        run_as_postgres(
+            &[
+                &format!("{PG_BIN}/pg_ctl"),
+                "-D",
+                &format!("{dir}/data"),
+                "-l",
+                &format!("{dir}/log"),
+                "-m",
+                "fast",
+                "-w",
+                "-o",
+                &format!("-p {} -k {dir} -c listen_addresses=127.0.0.1", self.port),
+                action,
+            ],
+            false,
+        );
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let dir = self.dir.path().display().to_string();
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .args([
+                &format!("{PG_BIN}/pg_ctl"),
+                "-D",
+                &format!("{dir}/data"),
+                "-m",
+                "immediate",
+                "stop",
+            ])
+            .output();
+    }
+}
+
+/// Runs a command as the `postgres` system user (or as is, for `chown`);
+/// panics with its output when it fails.
+fn run_as_postgres(args: &[&str], as_root: bool) {
+    let mut command = if as_root {
+        std::process::Command::new(args[0])
+    } else {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--", args[0]]);
+        c
+    };
+    let output = command
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[cfg(test)]

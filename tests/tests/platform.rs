@@ -790,3 +790,63 @@ async fn readiness_fails_while_the_object_store_does() {
     std::fs::write(dir.join(".kpix-ready"), b"kpix").unwrap();
     app.get_anon("/health/ready").await.assert_status(200);
 }
+
+#[tokio::test]
+async fn the_api_and_the_worker_come_back_after_a_database_restart() {
+    let server = kpix_tests::PrivatePostgres::start();
+    let app = TestApp::spawn_on(&server.admin_url(), &[]).await;
+    let admin = app.signup("Acme").await;
+    let dashboard = app
+        .post_json(&admin, "/dashboards", &json!({"title": "Usine"}))
+        .await
+        .id();
+    app.post_json(
+        &admin,
+        &format!("/dashboards/{dashboard}/kpis"),
+        &json!({"code": "TRS", "name": "TRS", "frequency": "MONTHLY", "direction": "UP_IS_BETTER",
+            "threshold_green": 85, "threshold_orange": 75}),
+    )
+    .await
+    .assert_status(201);
+    let mut worker = app.spawn_worker().await;
+    worker
+        .wait_for_log("waiting for import tasks", Duration::from_secs(30))
+        .await;
+
+    // down long enough for the worker to fail its polls, then back
+    server.stop();
+    worker
+        .wait_for_log("Failed to poll backend", Duration::from_secs(30))
+        .await;
+    server.start_again();
+
+    // the API answers again within seconds: each dead pooled connection costs
+    // at most one 503 before the pool replaces it
+    kpix_tests::poll_until(Duration::from_secs(10), || async {
+        (app.get(&admin, "/auth/me").await.status == 200).then_some(())
+    })
+    .await;
+    // the worker is still there, and takes an import uploaded afterwards
+    assert!(worker.try_status().is_none(), "{}", worker.logs());
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"kpi_code,period,value\nTRS,2025-01,90\n".to_vec())
+            .file_name("after.csv"),
+    );
+    let upload = app
+        .send(
+            app.authed(&admin, Method::POST, "/imports/kpi-values")
+                .multipart(form),
+        )
+        .await;
+    upload.assert_status(202);
+    let job = kpix_tests::poll_until(Duration::from_secs(90), || async {
+        let job = app
+            .get(&admin, &format!("/imports/jobs/{}", upload.id()))
+            .await;
+        (job.body["status"] == "SUCCESS" || job.body["status"] == "FAILED").then_some(job.body)
+    })
+    .await;
+    assert_eq!(job["status"], "SUCCESS", "{job}\n{}", worker.logs());
+    assert!(worker.try_status().is_none(), "the worker stayed up");
+}

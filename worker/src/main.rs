@@ -141,6 +141,13 @@ async fn run(config: WorkerConfig) -> anyhow::Result<()> {
                 .parallelize(tokio::spawn)
                 .build(handle)
         })
+        // a lost database (a restart, a failover, a network blip) ends a
+        // worker's poll: start it again, its pool reconnecting with backoff,
+        // rather than stop the process as if it were done
+        .should_restart(|worker, error| {
+            tracing::warn!(worker = %worker.name(), error = %error, "worker stopped on an error; restarting it");
+            true
+        })
         .shutdown_timeout(Duration::from_secs(60))
         .run_with_signal(shutdown)
         .await?;
