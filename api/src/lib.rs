@@ -54,6 +54,7 @@ pub async fn build_state(
         config.common.database_max_connections,
     )
     .await?;
+    kpix_shared::metrics::spawn_samplers(pool.clone());
     let rate_limits = Arc::new(RateLimiters::new(&config.rate_limits));
     let idle = Arc::downgrade(&rate_limits);
     tokio::spawn(async move {

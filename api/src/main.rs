@@ -39,7 +39,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(config: ApiConfig) -> anyhow::Result<()> {
     let mut shutdown = Box::pin(kpix_api::shutdown_signal()?);
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let metrics = kpix_shared::metrics::install_recorder()?;
     let (bind_addr, metrics_addr) = (config.bind_addr, config.metrics_addr);
     let header_read_timeout = config.header_read_timeout;
     tracing::info!(config = ?config, "starting kpix-api");

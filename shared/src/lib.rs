@@ -6,6 +6,7 @@ pub mod db;
 pub mod domain;
 pub mod jobs;
 pub mod json;
+pub mod metrics;
 pub mod storage;
 pub mod telemetry;
 pub mod validate;

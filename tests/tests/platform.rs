@@ -108,6 +108,91 @@ async fn metrics_are_served_on_their_own_address_only() {
     let text = metrics.text().await.unwrap();
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains("/api/v1/auth/me"), "{text}");
+    // histograms (they aggregate across replicas), not summaries
+    assert!(
+        text.contains("http_request_duration_seconds_bucket{"),
+        "{text}"
+    );
+    assert!(!text.contains("quantile="), "{text}");
+    for sampled in [
+        "kpix_db_pool_connections{state=\"in_use\"}",
+        "kpix_queue_tasks{queue=\"kpix.import_kpi_values\",status=\"pending\"}",
+    ] {
+        assert!(text.contains(sampled), "{sampled} missing from\n{text}");
+    }
+}
+
+fn free_address() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn the_worker_serves_its_metrics_and_probes() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let dashboard = app
+        .post_json(&admin, "/dashboards", &json!({"title": "Usine"}))
+        .await
+        .id();
+    app.post_json(
+        &admin,
+        &format!("/dashboards/{dashboard}/kpis"),
+        &json!({"code": "TRS", "name": "TRS", "frequency": "MONTHLY", "direction": "UP_IS_BETTER",
+            "threshold_green": 85, "threshold_orange": 75}),
+    )
+    .await
+    .assert_status(201);
+    let address = free_address();
+    let worker = app
+        .spawn_worker_with(&[("WORKER_METRICS_ADDR", &address)])
+        .await;
+    worker
+        .wait_for_log("metrics and probes listening", Duration::from_secs(30))
+        .await;
+    let get = |path: &str| reqwest::get(format!("http://{address}{path}"));
+    assert_eq!(get("/health/live").await.unwrap().status(), 200);
+    assert_eq!(get("/health/ready").await.unwrap().status(), 200);
+
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(
+            b"kpi_code,period,value\nTRS,2025-01,90\nTRS,2025-02,91\n".to_vec(),
+        )
+        .file_name("v.csv"),
+    );
+    let upload = app
+        .send(
+            app.authed(&admin, Method::POST, "/imports/kpi-values")
+                .multipart(form),
+        )
+        .await;
+    upload.assert_status(202);
+    kpix_tests::poll_until(Duration::from_secs(60), || async {
+        let job = app
+            .get(&admin, &format!("/imports/jobs/{}", upload.id()))
+            .await;
+        (job.body["status"] == "SUCCESS").then_some(())
+    })
+    .await;
+    let text = kpix_tests::poll_until(Duration::from_secs(10), || async {
+        let text = get("/metrics").await.unwrap().text().await.unwrap();
+        text.contains("kpix_jobs_total").then_some(text)
+    })
+    .await;
+    for expected in [
+        "kpix_jobs_total{queue=\"kpix.import_kpi_values\",outcome=\"succeeded\"} 1",
+        "kpix_rows_imported_total 2",
+        "kpix_job_duration_seconds_bucket{queue=\"kpix.import_kpi_values\",outcome=\"succeeded\",le=",
+        "kpix_queue_tasks{queue=\"kpix.import_kpi_values\",status=\"pending\"}",
+        "kpix_db_pool_connections{state=\"idle\"}",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from\n{text}");
+    }
 }
 
 #[tokio::test]

@@ -62,6 +62,7 @@ async fn handle(task: ImportTask, ctx: Data<Arc<ImportContext>>) -> Result<(), B
 async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     // registered before anything else: SIGTERM during start-up is not lost
     let shutdown = shutdown_signal()?;
+    let metrics = kpix_shared::metrics::install_recorder()?;
     tracing::info!(config = ?config, "starting kpix-worker");
     // one connection per slot for its transaction, one for progress, and the queue's own
     if !db::schema_is_ready(&config.common.database_url).await? {
@@ -90,6 +91,17 @@ async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         limits,
         upload_retention: config.upload_retention,
     });
+    kpix_shared::metrics::spawn_samplers(pool.clone());
+    if let Some(addr) = config.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, "metrics and probes listening");
+        let probes = kpix_worker::health::router(pool.clone(), context.storage.clone(), metrics);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, probes).await {
+                tracing::error!(error = %e, "the metrics and probes listener stopped");
+            }
+        });
+    }
     // files whose retention ends between imports, and deletions that failed
     let sweeper = context.clone();
     tokio::spawn(async move {

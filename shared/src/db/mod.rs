@@ -84,7 +84,12 @@ pub async fn begin(
     pool: &PgPool,
     organization_id: Uuid,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    pool.begin_with(begin_for(organization_id)).await
+    // sqlx does not tell how many wait for a connection: counted here
+    let waiting = metrics::gauge!("kpix_db_pool_connections", "state" => "waiting");
+    waiting.increment(1.0);
+    let begun = pool.begin_with(begin_for(organization_id)).await;
+    waiting.decrement(1.0);
+    begun
 }
 
 /// [`begin`] on a connection already held.

@@ -19,7 +19,7 @@ use kpix_shared::{
         import_jobs::{JobRow, Outcome, RowError},
         kpi_values::ValueWrite,
     },
-    jobs::{IMPORT_MAX_ATTEMPTS, ImportTask},
+    jobs::{IMPORT_MAX_ATTEMPTS, IMPORT_QUEUE, ImportTask},
     storage::Storage,
 };
 use sqlx::PgPool;
@@ -67,6 +67,10 @@ pub enum InfraError {
 /// instead.
 pub async fn run(task: ImportTask, ctx: &ImportContext) -> Result<(), InfraError> {
     let result = attempt(task, ctx).await;
+    if result.is_err() {
+        metrics::counter!("kpix_jobs_total", "queue" => IMPORT_QUEUE, "outcome" => "retried")
+            .increment(1);
+    }
     if let Err(e) = super::sweep_uploads::sweep(&ctx.pool, &ctx.storage, ctx.upload_retention).await
     {
         tracing::warn!(error = %e, "could not look for uploaded files to delete");
@@ -115,7 +119,23 @@ async fn attempt(task: ImportTask, ctx: &ImportContext) -> Result<(), InfraError
     }
 }
 
+/// The end of a job: its audit line and its metrics.
 fn audit(job: &JobRow, outcome: &Outcome) {
+    let status = if outcome.succeeded {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    metrics::counter!("kpix_jobs_total", "queue" => IMPORT_QUEUE, "outcome" => status).increment(1);
+    if let Some(started) = job.started_at {
+        let seconds = (chrono::Utc::now() - started).as_seconds_f64().max(0.0);
+        metrics::histogram!("kpix_job_duration_seconds", "queue" => IMPORT_QUEUE, "outcome" => status)
+            .record(seconds);
+    }
+    if outcome.succeeded && !job.dry_run {
+        let written = outcome.rows_inserted + outcome.rows_updated;
+        metrics::counter!("kpix_rows_imported_total").increment(written.max(0) as u64);
+    }
     tracing::info!(
         audit = "import_finished",
         job_id = %job.id,
