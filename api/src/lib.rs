@@ -93,10 +93,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 }
 
 pub fn build_router(state: AppState) -> Router {
-    let (api, mut document) = api_routes().split_for_parts();
+    let (api, document) = api_routes().split_for_parts();
     let (health, _) = routes::health::router().split_for_parts();
-    document.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    let document = Arc::new(document);
+    let document = Arc::new(openapi::finished(document));
     let api = api.route(
         "/openapi.json",
         axum::routing::get(move || {

@@ -9,6 +9,6 @@ pub mod query;
 pub use auth::{AuthConn, AuthUser};
 pub use client::ClientAddr;
 pub use json::Json;
-pub use pagination::{Page, Pagination};
+pub use pagination::{OrdinalPageParams, Page, PageParams, Pagination, PeriodPageParams};
 pub use path::Path;
 pub use query::Query;

@@ -5,13 +5,57 @@ use axum::{
     http::{HeaderValue, Uri, header, request::Parts},
     response::{IntoResponse, Response},
 };
+use chrono::NaiveDate;
 use kpix_shared::db::PageRequest;
 use serde::Serialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
 
 use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
+
+/// The page parameters of a list whose rows are keyed by id (documentation:
+/// the [`Pagination`] extractor reads them).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageParams {
+    /// Rows per page, 1 to 1000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    /// Where the page starts: the `cursor` of the previous page's
+    /// `Link: <…>; rel="next"` URL.
+    cursor: Option<Uuid>,
+}
+
+/// The page parameters of a list of values (keyed by period).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PeriodPageParams {
+    /// Rows per page, 1 to 1000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    /// Where the page starts: the `cursor` of the previous page's
+    /// `Link: <…>; rel="next"` URL.
+    cursor: Option<NaiveDate>,
+}
+
+/// The page parameters of a list keyed by position (an import's errors).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct OrdinalPageParams {
+    /// Rows per page, 1 to 1000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    /// Where the page starts: the `cursor` of the previous page's
+    /// `Link: <…>; rel="next"` URL.
+    #[param(minimum = -2147483648, maximum = 2147483647)]
+    cursor: Option<i32>,
+}
 
 #[derive(Debug, Clone)]
 pub struct Pagination {

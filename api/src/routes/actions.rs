@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path},
+    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path},
     patch::{double_option, merge},
     state::AppState,
 };
@@ -165,7 +165,7 @@ fn require_editor(action: &ActionRow, auth: &AuthUser) -> ApiResult<()> {
 #[utoipa::path(get, path = "/kpis/{id}/actions", tag = "actions",
     params(("id" = Uuid, Path, description = "KPI id"),
         ("status" = Option<Vec<ActionStatus>>, Query, explode, description = "OPEN, IN_PROGRESS, DONE or CANCELLED; repeated or comma-separated"),
-        ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+        PageParams),
     responses((status = 200, body = Vec<ActionRow>), (status = 404), (status = 422)), security(("bearer" = [])))]
 async fn list_actions(
     AuthConn { auth, mut conn }: AuthConn,

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path},
+    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path},
     routes::actions::gone,
     state::AppState,
 };
@@ -43,7 +43,7 @@ fn content(raw: &str) -> ApiResult<String> {
 /// Comments on a KPI itself (those on its actions are listed under each
 /// action), newest first.
 #[utoipa::path(get, path = "/kpis/{id}/comments", tag = "comments",
-    params(("id" = Uuid, Path, description = "KPI id"), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    params(("id" = Uuid, Path, description = "KPI id"), PageParams),
     responses((status = 200, body = Vec<CommentRow>), (status = 404)), security(("bearer" = [])))]
 async fn list_kpi_comments(
     AuthConn { auth, mut conn }: AuthConn,
@@ -91,7 +91,7 @@ async fn create_kpi_comment(
 
 /// Comments on an action plan, newest first.
 #[utoipa::path(get, path = "/actions/{id}/comments", tag = "comments",
-    params(("id" = Uuid, Path, description = "action id"), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    params(("id" = Uuid, Path, description = "action id"), PageParams),
     responses((status = 200, body = Vec<CommentRow>), (status = 404)), security(("bearer" = [])))]
 async fn list_action_comments(
     AuthConn { auth, mut conn }: AuthConn,

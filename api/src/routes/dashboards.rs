@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path, Query},
+    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path, Query},
     patch::{double_option, merge},
     state::AppState,
 };
@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DashboardQuery {
     /// Only dashboards of this process (case-insensitive).
     pub process_name: Option<String>,
@@ -127,7 +128,7 @@ fn text_field(
 
 /// Dashboards the caller can see, newest first, each with its status summary.
 #[utoipa::path(get, path = "/dashboards", tag = "dashboards",
-    params(DashboardQuery, ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    params(DashboardQuery, PageParams),
     responses((status = 200, body = Vec<DashboardRow>)), security(("bearer" = [])))]
 async fn list_dashboards(
     AuthConn { auth, mut conn }: AuthConn,

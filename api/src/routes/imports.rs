@@ -22,7 +22,9 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthConn, AuthUser, ClientAddr, Page, Pagination, Path, Query},
+    extract::{
+        AuthConn, AuthUser, ClientAddr, OrdinalPageParams, Page, PageParams, Pagination, Path, Query,
+    },
     state::AppState,
 };
 
@@ -447,7 +449,7 @@ async fn create_job(
 }
 
 /// Import jobs, newest first: a USER's own, all of the organization for an ADMIN.
-#[utoipa::path(get, path = "/imports/jobs", tag = "imports", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/imports/jobs", tag = "imports", params(PageParams),
     responses((status = 200, body = Vec<JobRow>)), security(("bearer" = [])))]
 async fn list_jobs(
     AuthConn { auth, mut conn }: AuthConn,
@@ -471,13 +473,23 @@ async fn get_job(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ErrorsQuery {
     /// `json` (default) or `csv` for a download.
-    pub format: Option<String>,
+    #[param(inline)]
+    pub format: Option<ErrorsFormat>,
+}
+
+/// How the error report is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorsFormat {
+    Json,
+    Csv,
 }
 
 /// The error report of a job, in file order; `?format=csv` downloads it.
-#[utoipa::path(get, path = "/imports/jobs/{id}/errors", tag = "imports", params(("id" = Uuid, Path), ErrorsQuery, ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/imports/jobs/{id}/errors", tag = "imports", params(("id" = Uuid, Path), ErrorsQuery, OrdinalPageParams),
     responses((status = 200, body = Vec<RowError>), (status = 200, content_type = "text/csv", description = "with format=csv"), (status = 404), (status = 422)),
     security(("bearer" = [])))]
 async fn get_job_errors(
@@ -489,8 +501,8 @@ async fn get_job_errors(
     let job = db::import_jobs::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("import job"))?;
-    match query.format.as_deref().unwrap_or("json") {
-        "json" => {
+    match query.format.unwrap_or(ErrorsFormat::Json) {
+        ErrorsFormat::Json => {
             let rows = db::import_jobs::errors(&mut conn, job.id, pagination.request()?).await?;
             let page = pagination.respond(rows, |(ordinal, _)| ordinal.to_string());
             Ok(Page {
@@ -499,7 +511,7 @@ async fn get_job_errors(
             }
             .into_response())
         }
-        "csv" => {
+        ErrorsFormat::Csv => {
             let rows = db::import_jobs::errors(
                 &mut conn,
                 job.id,
@@ -537,7 +549,6 @@ async fn get_job_errors(
             )
                 .into_response())
         }
-        _ => Err(ApiError::invalid("format", "must be json or csv")),
     }
 }
 

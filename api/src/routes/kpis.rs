@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path, Query},
+    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path, Query},
     patch::{double_option, merge},
     routes::dashboards::{editable_dashboard, visible_dashboard},
     state::AppState,
@@ -83,6 +83,7 @@ pub struct UpdateKpiRequest {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UpdateKpiQuery {
     /// Same as the body field; either one turns it on.
     #[serde(default)]
@@ -169,7 +170,7 @@ fn code_taken(error: sqlx::Error) -> ApiError {
 
 /// KPIs of a dashboard, with their latest value.
 #[utoipa::path(get, path = "/dashboards/{id}/kpis", tag = "kpis",
-    params(("id" = Uuid, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    params(("id" = Uuid, Path), PageParams),
     responses((status = 200, body = Vec<KpiRow>), (status = 404)), security(("bearer" = [])))]
 async fn list_kpis(
     AuthConn { auth, mut conn }: AuthConn,

@@ -33,6 +33,7 @@ const LIST_LIMIT: (i64, i64) = (10, 100);
 const MISSING_LIMIT: (i64, i64) = (100, 1000);
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// Only dashboards of this process (case-insensitive).
     pub process_name: Option<String>,
@@ -40,10 +41,26 @@ pub struct ReportQuery {
     pub dashboard_id: Option<Uuid>,
 }
 
+/// The filters of a report with lists, and their length.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LimitedReportQuery {
-    /// Items per list.
-    pub limit: Option<i64>,
+    /// Items per list, 1 to 100; 10 when absent.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// Only dashboards of this process (case-insensitive).
+    pub process_name: Option<String>,
+    /// Only this dashboard.
+    pub dashboard_id: Option<Uuid>,
+}
+
+/// The filters of the late entries, and how many to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MissingQuery {
+    /// Items to list, 1 to 1000; 100 when absent.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
     /// Only dashboards of this process (case-insensitive).
     pub process_name: Option<String>,
     /// Only this dashboard.
@@ -59,10 +76,10 @@ fn filter(process_name: Option<String>, dashboard_id: Option<Uuid>) -> ReportFil
     }
 }
 
-fn limit(raw: Option<i64>, (default, max): (i64, i64)) -> ApiResult<i64> {
-    match raw {
+fn limit(raw: Option<&str>, (default, max): (i64, i64)) -> ApiResult<i64> {
+    match raw.map(str::parse::<i64>) {
         None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(Ok(n)) if (1..=max).contains(&n) => Ok(n),
         Some(_) => Err(ApiError::invalid(
             "limit",
             format!("must be an integer from 1 to {max}"),
@@ -149,7 +166,7 @@ async fn get_top_risks(
     AuthConn { auth, mut conn }: AuthConn,
     Query(query): Query<LimitedReportQuery>,
 ) -> ApiResult<axum::Json<TopRisksResponse>> {
-    let limit = limit(query.limit, LIST_LIMIT)?;
+    let limit = limit(query.limit.as_deref(), LIST_LIMIT)?;
     let filter = filter(query.process_name, query.dashboard_id);
     let scope = ReportScope {
         caller: &auth.caller,
@@ -169,7 +186,7 @@ async fn get_direction(
     AuthConn { auth, mut conn }: AuthConn,
     Query(query): Query<LimitedReportQuery>,
 ) -> ApiResult<axum::Json<DirectionResponse>> {
-    let limit = limit(query.limit, LIST_LIMIT)?;
+    let limit = limit(query.limit.as_deref(), LIST_LIMIT)?;
     let filter = filter(query.process_name, query.dashboard_id);
     let scope = ReportScope {
         caller: &auth.caller,
@@ -194,14 +211,14 @@ async fn get_direction(
 
 /// Late data entries: active KPIs whose last completed period (by their
 /// frequency, as of today UTC) has no value.
-#[utoipa::path(get, path = "/reporting/missing", tag = "reporting", params(LimitedReportQuery),
+#[utoipa::path(get, path = "/reporting/missing", tag = "reporting", params(MissingQuery),
     responses((status = 200, body = MissingResponse), (status = 401), (status = 422)),
     security(("bearer" = [])))]
 async fn get_missing(
     AuthConn { auth, mut conn }: AuthConn,
-    Query(query): Query<LimitedReportQuery>,
+    Query(query): Query<MissingQuery>,
 ) -> ApiResult<axum::Json<MissingResponse>> {
-    let limit = limit(query.limit, MISSING_LIMIT)?;
+    let limit = limit(query.limit.as_deref(), MISSING_LIMIT)?;
     let filter = filter(query.process_name, query.dashboard_id);
     let scope = ReportScope {
         caller: &auth.caller,
@@ -219,11 +236,13 @@ mod tests {
     #[test]
     fn limits_default_and_bound() {
         assert_eq!(limit(None, LIST_LIMIT).ok(), Some(10));
-        assert_eq!(limit(Some(1), LIST_LIMIT).ok(), Some(1));
-        assert_eq!(limit(Some(100), LIST_LIMIT).ok(), Some(100));
-        assert!(limit(Some(0), LIST_LIMIT).is_err());
-        assert!(limit(Some(101), LIST_LIMIT).is_err());
-        assert_eq!(limit(Some(1000), MISSING_LIMIT).ok(), Some(1000));
+        assert_eq!(limit(Some("1"), LIST_LIMIT).ok(), Some(1));
+        assert_eq!(limit(Some("100"), LIST_LIMIT).ok(), Some(100));
+        assert!(limit(Some("0"), LIST_LIMIT).is_err());
+        assert!(limit(Some("101"), LIST_LIMIT).is_err());
+        assert!(limit(Some("ten"), LIST_LIMIT).is_err());
+        assert!(limit(Some("99999999999999999999"), LIST_LIMIT).is_err());
+        assert_eq!(limit(Some("1000"), MISSING_LIMIT).ok(), Some(1000));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path},
+    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path},
     state::AppState,
 };
 
@@ -58,7 +58,7 @@ fn name_taken(error: sqlx::Error) -> ApiError {
 }
 
 /// Teams of the organization.
-#[utoipa::path(get, path = "/teams", tag = "teams", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/teams", tag = "teams", params(PageParams),
     responses((status = 200, body = Vec<TeamRow>)), security(("bearer" = [])))]
 async fn list_teams(
     AuthConn { auth, mut conn }: AuthConn,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path},
+    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path},
     routes::auth::email_taken,
     state::AppState,
 };
@@ -51,7 +51,7 @@ pub struct UpdateUserRequest {
 }
 
 /// Active users of the organization, for owner pickers.
-#[utoipa::path(get, path = "/users/members", tag = "users", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/users/members", tag = "users", params(PageParams),
     responses((status = 200, body = Vec<UserRow>)), security(("bearer" = [])))]
 async fn list_members(
     AuthConn { auth, mut conn }: AuthConn,
@@ -68,7 +68,7 @@ async fn list_members(
 }
 
 /// All users of the organization (ADMIN).
-#[utoipa::path(get, path = "/users", tag = "users", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/users", tag = "users", params(PageParams),
     responses((status = 200, body = Vec<UserRow>), (status = 403)), security(("bearer" = [])))]
 async fn list_users(
     AuthConn { auth, mut conn }: AuthConn,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path, Query},
+    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path, PeriodPageParams, Query},
     patch::{double_option, merge},
     routes::kpis::visible_kpi,
     state::AppState,
@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     /// Periods ending on or after this date.
     pub from: Option<NaiveDate>,
@@ -109,7 +110,7 @@ async fn visible_value(
 
 /// Values of a KPI, newest period first.
 #[utoipa::path(get, path = "/kpis/{id}/values", tag = "values",
-    params(("id" = Uuid, Path), RangeQuery, ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    params(("id" = Uuid, Path), RangeQuery, PeriodPageParams),
     responses((status = 200, body = Vec<ValueRow>), (status = 404)), security(("bearer" = [])))]
 async fn list_values(
     AuthConn { auth, mut conn }: AuthConn,

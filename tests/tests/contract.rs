@@ -1,0 +1,84 @@
+//! The published contract: what the OpenAPI document says of every
+//! operation, and the rules every operation shares (docs/api.md), checked
+//! against the real `kpix-api`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kpix_tests::TestApp;
+use serde_json::{Value, json};
+
+async fn document(app: &TestApp) -> Value {
+    let resp = app.get_anon("/openapi.json").await;
+    resp.assert_status(200);
+    resp.body
+}
+
+/// Every (path, method, operation) of the document.
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut all = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            all.push((path.clone(), method.clone(), operation.clone()));
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn query_parameters_are_documented_in_the_query_with_their_bounds() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+
+    for (path, method, operation) in operations(&doc) {
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            let name = parameter["name"].as_str().unwrap();
+            let placed = parameter["in"].as_str().unwrap();
+            if placed == "path" {
+                assert!(
+                    path.contains(&format!("{{{name}}}")),
+                    "{method} {path}: {name} is not in the path"
+                );
+            }
+        }
+    }
+    let parameter = |path: &str, name: &str| -> Value {
+        let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        parameters
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("GET {path} has no parameter {name}"))
+            .clone()
+    };
+    for (path, name) in [
+        ("/kpis/{id}/values", "from"),
+        ("/kpis/{id}/values", "to"),
+        ("/kpis/{id}/series", "from"),
+        ("/dashboards", "process_name"),
+        ("/reporting/top-risks", "limit"),
+        ("/reporting/top-risks", "process_name"),
+        ("/reporting/overview", "dashboard_id"),
+        ("/imports/jobs/{id}/errors", "format"),
+    ] {
+        let p = parameter(path, name);
+        assert_eq!(p["in"], "query", "{path} {name}");
+        assert_eq!(p["required"], false, "{path} {name}");
+    }
+    let limit = parameter("/dashboards", "limit");
+    assert_eq!(
+        (&limit["schema"]["minimum"], &limit["schema"]["maximum"]),
+        (&json!(1), &json!(1000))
+    );
+    let limit = parameter("/reporting/top-risks", "limit");
+    assert_eq!(limit["schema"]["maximum"], 100);
+    let format = parameter("/imports/jobs/{id}/errors", "format");
+    assert_eq!(format["schema"]["enum"], json!(["json", "csv"]));
+    let from = parameter("/kpis/{id}/values", "from");
+    assert_eq!(from["schema"]["format"], "date");
+    let recompute = doc["paths"]["/kpis/{id}"]["patch"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "recompute_history")
+        .unwrap()
+        .clone();
+    assert_eq!(recompute["in"], "query");
+}
