@@ -95,14 +95,22 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 pub fn build_router(state: AppState) -> Router {
     let (api, document) = api_routes().split_for_parts();
     let (health, _) = routes::health::router().split_for_parts();
-    let document = Arc::new(openapi::finished(document));
-    let api = api.route(
-        "/openapi.json",
-        axum::routing::get(move || {
-            let document = document.clone();
-            async move { axum::Json(document.as_ref().clone()) }
-        }),
-    );
+    let document = openapi::finished(document);
+    // the server refuses the query parameters its own document does not list
+    let query_names = Arc::new(extract::query::QueryNames::of(&document, "/api/v1"));
+    let document = Arc::new(document);
+    let api = api
+        .layer(middleware::from_fn_with_state(
+            query_names,
+            extract::query::refuse_unknown_parameters,
+        ))
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let document = document.clone();
+                async move { axum::Json(document.as_ref().clone()) }
+            }),
+        );
     let cors = cors_layer(&state.config.cors_allowed_origins);
     Router::new()
         .nest("/api/v1", api)

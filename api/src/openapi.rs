@@ -11,7 +11,8 @@ use utoipa::{
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "kpix API", description = "Performance management: dashboards, KPIs, values, action plans, imports and reporting."),
+    info(title = "kpix API", description = "Performance management: dashboards, KPIs, values, action plans, imports and reporting.\n\n\
+        A query parameter an operation does not take is a 422 naming it."),
     servers((url = "/api/v1")),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, crate::error::FieldError))

@@ -3,7 +3,7 @@
 //! against the real `kpix-api`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kpix_tests::TestApp;
+use kpix_tests::{TestApp, assert_invalid_field, assert_problem};
 use serde_json::{Value, json};
 
 async fn document(app: &TestApp) -> Value {
@@ -81,4 +81,54 @@ async fn query_parameters_are_documented_in_the_query_with_their_bounds() {
         .unwrap()
         .clone();
     assert_eq!(recompute["in"], "query");
+}
+
+#[tokio::test]
+async fn an_unknown_query_parameter_is_a_422_naming_it_everywhere() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let board = app
+        .post_json(&admin, "/dashboards", &json!({"title": "Plant"}))
+        .await
+        .id();
+
+    for path in [
+        "/dashboards?process=Qualité".to_owned(),
+        "/dashboards?limit=5&sort=title".to_owned(),
+        format!("/dashboards/{board}?expand=kpis"),
+        format!("/dashboards/{board}/kpis?from=2025-01-01"),
+        "/reporting/top-risks?dashboard=x".to_owned(),
+        "/users/members?q=ana".to_owned(),
+        "/auth/me?verbose=".to_owned(),
+    ] {
+        let resp = app.get(&admin, &path).await;
+        assert_problem(&resp, 422);
+        let name = path
+            .rsplit(['?', '&'])
+            .next()
+            .unwrap()
+            .split('=')
+            .next()
+            .unwrap();
+        assert_invalid_field(&resp, name);
+        assert!(
+            resp.body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("unknown query parameter"),
+            "{path}: {}",
+            resp.text
+        );
+    }
+    // a body-taking operation refuses them too, before reading the body
+    let resp = app
+        .post_json(&admin, "/dashboards?dry_run=true", &json!({"title": "X"}))
+        .await;
+    assert_invalid_field(&resp, "dry_run");
+    let listed = app.get(&admin, "/dashboards").await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1, "nothing created");
+    // the parameters an operation does take still work, empty ones included
+    app.get(&admin, "/dashboards?limit=5&cursor=&process_name=")
+        .await
+        .assert_status(200);
 }
