@@ -1,9 +1,12 @@
 //! The OpenAPI document: built from the handlers' own annotations, then
-//! completed here with what operations share, so that no handler repeats it.
+//! completed here with what operations share, so that no handler repeats
+//! it: the errors every operation can answer given what it is (secured, with
+//! path ids, with a body), the problem+json body of every error, and what an
+//! empty query parameter means.
 use utoipa::{
     Modify, OpenApi,
     openapi::{
-        self, RefOr, Required,
+        self, Content, Ref, RefOr, Required, Response, ResponseBuilder,
         path::{Operation, ParameterIn, PathItem},
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
@@ -12,7 +15,8 @@ use utoipa::{
 #[derive(OpenApi)]
 #[openapi(
     info(title = "kpix API", description = "Performance management: dashboards, KPIs, values, action plans, imports and reporting.\n\n\
-        A query parameter an operation does not take is a 422 naming it."),
+        Every error is `application/problem+json` (RFC 9457) with a stable `code`; a 422 lists the invalid fields \
+        or query parameters in `errors`. A query parameter an operation does not take is a 422 naming it."),
     servers((url = "/api/v1")),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, crate::error::FieldError))
@@ -23,6 +27,7 @@ pub struct ApiDoc;
 /// modifiers run before the routes are merged, so these run here).
 pub fn finished(mut document: openapi::OpenApi) -> openapi::OpenApi {
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    StandardErrors.modify(&mut document);
     EmptyQueryValues.modify(&mut document);
     document
 }
@@ -67,6 +72,157 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A shared error response: its status, its name under
+/// `components/responses`, its description.
+struct Standard {
+    status: &'static str,
+    name: &'static str,
+    description: &'static str,
+}
+
+const BAD_REQUEST: Standard = Standard {
+    status: "400",
+    name: "BadRequest",
+    description: "Malformed request: a body that is not well-formed JSON (or multipart), or a path id that is not a UUID.",
+};
+const UNAUTHORIZED: Standard = Standard {
+    status: "401",
+    name: "Unauthorized",
+    description: "No bearer token, or an invalid or expired one, or its user was deactivated.",
+};
+const NOT_FOUND: Standard = Standard {
+    status: "404",
+    name: "NotFound",
+    description: "No such object, or one of another organization or that the caller cannot see.",
+};
+const TOO_LARGE: Standard = Standard {
+    status: "413",
+    name: "PayloadTooLarge",
+    description: "The body is larger than the server accepts.",
+};
+const UNSUPPORTED: Standard = Standard {
+    status: "415",
+    name: "UnsupportedMediaType",
+    description: "The body's Content-Type is not one the operation reads.",
+};
+const INVALID: Standard = Standard {
+    status: "422",
+    name: "ValidationFailed",
+    description: "Invalid data: `errors` names each invalid body field or query parameter (an unknown field or parameter included) and says what to send.",
+};
+const UNAVAILABLE: Standard = Standard {
+    status: "503",
+    name: "ServiceUnavailable",
+    description: "The database is unreachable or busy; retry later.",
+};
+const TIMEOUT: Standard = Standard {
+    status: "504",
+    name: "Timeout",
+    description: "The request took longer than the server's time limit.",
+};
+
+/// Adds to each operation the errors that follow from what it is, and a
+/// problem+json body and a description to every error response.
+struct StandardErrors;
+
+impl Modify for StandardErrors {
+    fn modify(&self, openapi: &mut openapi::OpenApi) {
+        let all = [
+            &BAD_REQUEST,
+            &UNAUTHORIZED,
+            &NOT_FOUND,
+            &TOO_LARGE,
+            &UNSUPPORTED,
+            &INVALID,
+            &UNAVAILABLE,
+            &TIMEOUT,
+        ];
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for standard in all {
+            components.responses.insert(
+                standard.name.to_owned(),
+                RefOr::T(problem_response(standard.description)),
+            );
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_path_ids = path.contains('{');
+            for operation in operations_mut(item) {
+                let secured = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|requirements| !requirements.is_empty());
+                let has_body = operation.request_body.is_some();
+                let applies = [
+                    (&BAD_REQUEST, has_path_ids || has_body),
+                    (&UNAUTHORIZED, secured),
+                    (&NOT_FOUND, has_path_ids),
+                    (&TOO_LARGE, has_body),
+                    (&UNSUPPORTED, has_body),
+                    // every operation refuses a query parameter it does not take
+                    (&INVALID, true),
+                    (&UNAVAILABLE, true),
+                    (&TIMEOUT, true),
+                ];
+                let responses = &mut operation.responses.responses;
+                for (standard, applies) in applies {
+                    if !applies {
+                        continue;
+                    }
+                    let reference = RefOr::Ref(Ref::from_response_name(standard.name));
+                    match responses.get(standard.status) {
+                        // the handler said more about it: keep its words
+                        Some(RefOr::T(declared)) if !declared.description.is_empty() => {}
+                        _ => {
+                            responses.insert(standard.status.to_owned(), reference);
+                        }
+                    }
+                }
+                for (status, response) in responses.iter_mut() {
+                    if let RefOr::T(response) = response {
+                        complete_response(status, response);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn problem_content() -> Content {
+    Content::new(Some(Ref::from_schema_name("Problem")))
+}
+
+fn problem_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, problem_content())
+        .build()
+}
+
+/// A declared response without a body or a description gets them.
+fn complete_response(status: &str, response: &mut Response) {
+    let is_error = status.starts_with('4') || status.starts_with('5');
+    if is_error && response.content.is_empty() {
+        response
+            .content
+            .insert(PROBLEM_JSON.to_owned(), RefOr::T(problem_content()));
+    }
+    if response.description.is_empty() {
+        let text = match status {
+            "200" => "OK.",
+            "201" => "Created.",
+            "202" => "Accepted.",
+            "204" => "Done; no content.",
+            "403" => "The caller may see this object but not change it.",
+            "409" => "Conflicts with the current state of the data.",
+            "429" => "Too many attempts; retry after the `Retry-After` seconds.",
+            _ => "See the problem's `detail`.",
+        };
+        response.description = text.to_owned();
     }
 }
 

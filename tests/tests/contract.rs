@@ -23,6 +23,91 @@ fn operations(doc: &Value) -> Vec<(String, String, Value)> {
     all
 }
 
+/// A response with its `$ref` to `components/responses` resolved.
+fn resolved<'a>(doc: &'a Value, response: &'a Value) -> &'a Value {
+    match response["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/components/responses/");
+            &doc["components"]["responses"][name]
+        }
+        None => response,
+    }
+}
+
+#[tokio::test]
+async fn every_response_is_described_and_every_error_is_a_problem() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+
+    for (path, method, operation) in operations(&doc) {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            let response = resolved(&doc, response);
+            assert!(
+                response["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{method} {path} {status}: no description"
+            );
+            if status.starts_with('4') || status.starts_with('5') {
+                assert_eq!(
+                    response["content"]["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_errors_an_operation_can_answer_follow_from_what_it_is() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+
+    for (path, method, operation) in operations(&doc) {
+        let statuses: Vec<&str> = operation["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let expect = |status: &str, why: &str| {
+            assert!(
+                statuses.contains(&status),
+                "{method} {path} ({why}) does not document {status}: {statuses:?}"
+            );
+        };
+        expect("422", "every operation refuses unknown query parameters");
+        expect("503", "every operation needs the database");
+        if operation["security"].is_array() {
+            expect("401", "secured");
+        }
+        if path.contains('{') {
+            expect("404", "path id");
+            expect("400", "path id that is not a UUID");
+        }
+        if operation["requestBody"].is_object() {
+            for status in ["400", "413", "415", "422"] {
+                expect(status, "request body");
+            }
+        }
+    }
+    // and what only some operations answer, they declare
+    let paths = &doc["paths"];
+    for (path, method, status) in [
+        ("/auth/login", "post", "429"),
+        ("/auth/signup", "post", "409"),
+        ("/dashboards/{id}", "patch", "403"),
+        ("/kpis/{id}", "delete", "403"),
+        ("/users", "get", "403"),
+    ] {
+        assert!(
+            paths[path][method]["responses"][status].is_object(),
+            "{method} {path} does not document {status}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn query_parameters_are_documented_in_the_query_with_their_bounds() {
     let app = TestApp::spawn().await;
