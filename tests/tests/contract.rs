@@ -3,8 +3,13 @@
 //! against the real `kpix-api`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kpix_tests::{TestApp, assert_invalid_field, assert_problem};
+use kpix_tests::{
+    Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
+    fixtures::{add_value, dashboard, get_ok, id_of, kpi, number_text},
+};
+use reqwest::Method;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 async fn document(app: &TestApp) -> Value {
     let resp = app.get_anon("/openapi.json").await;
@@ -216,4 +221,125 @@ async fn an_unknown_query_parameter_is_a_422_naming_it_everywhere() {
     app.get(&admin, "/dashboards?limit=5&cursor=&process_name=")
         .await
         .assert_status(200);
+}
+
+/// A dashboard with one monthly KPI (UP_IS_BETTER, green 90, orange 80)
+/// and one value; returns (board, kpi, value) ids.
+async fn board_kpi_value(app: &TestApp, admin: &Session) -> (Uuid, Uuid, Uuid) {
+    let board = dashboard(app, admin, "Plant").await;
+    let kpi = kpi(app, admin, board, &json!({})).await;
+    let value = id_of(&add_value(app, admin, kpi, "2025-01-01", &json!(95)).await);
+    (board, kpi, value)
+}
+
+/// The message of the one error of a 422 on `field`.
+#[track_caller]
+fn message_on(resp: &TestResponse, field: &str) -> String {
+    assert_invalid_field(resp, field);
+    resp.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == field)
+        .unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn numbers_are_json_numbers_with_at_most_10_decimals_within_1e18() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let (board, kpi, value) = board_kpi_value(&app, &admin).await;
+    let values = format!("/kpis/{kpi}/values");
+    let kpis = format!("/dashboards/{board}/kpis");
+
+    let cases = [
+        (
+            "\"12.5\"",
+            "must be a JSON number such as 12.5, not a string",
+        ),
+        (
+            "\"NaN\"",
+            "must be a JSON number such as 12.5, not a string",
+        ),
+        ("true", "must be a JSON number such as 12.5"),
+        (
+            "0.30000000000000004",
+            "must be a number with at most 10 decimals",
+        ),
+        ("1e-11", "must be a number with at most 10 decimals"),
+        ("1e19", "must be a number between -10^18 and 10^18"),
+        (
+            "-1000000000000000000.5",
+            "must be a number between -10^18 and 10^18",
+        ),
+    ];
+    for (raw, message) in cases {
+        let body = format!(r#"{{"period_start": "2025-03-01", "value": {raw}}}"#);
+        let resp = app
+            .post_raw(Some(&admin), &values, "application/json", body)
+            .await;
+        assert_eq!(message_on(&resp, "value"), message, "POST value {raw}");
+
+        let resp = app
+            .send(
+                app.authed(&admin, Method::PATCH, &format!("/values/{value}"))
+                    .header("content-type", "application/json")
+                    .body(format!(r#"{{"value": {raw}}}"#)),
+            )
+            .await;
+        assert_eq!(message_on(&resp, "value"), message, "PATCH value {raw}");
+
+        let body = format!(
+            r#"{{"name": "N", "frequency": "MONTHLY", "direction": "UP_IS_BETTER", "threshold_green": 10, "threshold_orange": {raw}}}"#
+        );
+        let resp = app
+            .post_raw(Some(&admin), &kpis, "application/json", body)
+            .await;
+        assert_eq!(
+            message_on(&resp, "threshold_orange"),
+            message,
+            "threshold {raw}"
+        );
+    }
+    // nothing of it was written
+    assert_eq!(
+        get_ok(&app, &admin, &values)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // the bounds themselves are numbers like any other
+    for (raw, stored) in [
+        ("1e18", "1000000000000000000"),
+        (
+            "-999999999999999999.9999999999",
+            "-999999999999999999.9999999999",
+        ),
+        ("0.0000000001", "0.0000000001"),
+        ("12.50", "12.50"),
+        ("1.5e1", "15"),
+    ] {
+        let body = format!(r#"{{"value": {raw}}}"#);
+        let resp = app
+            .send(
+                app.authed(&admin, Method::PATCH, &format!("/values/{value}"))
+                    .header("content-type", "application/json")
+                    .body(body),
+            )
+            .await;
+        resp.assert_status(200);
+        assert_eq!(number_text(&resp.body["value"]), stored, "{raw}");
+    }
+    // and the document says the same
+    let doc = document(&app).await;
+    let decimal = &doc["components"]["schemas"]["Decimal"];
+    assert_eq!(decimal["type"], "number");
+    assert_eq!(decimal["minimum"], json!(-1_000_000_000_000_000_000_i64));
+    assert_eq!(decimal["maximum"], json!(1_000_000_000_000_000_000_i64));
+    assert_eq!(decimal["multipleOf"], json!(1e-10));
 }

@@ -203,12 +203,13 @@ async fn decimals_round_trip_exactly_as_json_numbers() {
     let kpi_id = id_of(&created);
 
     let stored = add_value(&app, &admin, kpi_id, "2025-03-01", &exact_number("12.345")).await;
+    // 20 digits: a float would round them
     let small = add_value(
         &app,
         &admin,
         kpi_id,
         "2025-04-01",
-        &exact_number("0.30000000000000004"),
+        &exact_number("1234567890.0123456789"),
     )
     .await;
     let fetched = get_ok(&app, &admin, &format!("/kpis/{kpi_id}")).await;
@@ -221,9 +222,12 @@ async fn decimals_round_trip_exactly_as_json_numbers() {
     assert_eq!(number_text(&stored["value"]), "12.345");
     assert_eq!(stored["status"], "GREEN", "12.345 meets green 12.345");
     assert_eq!(number_text(&stored["threshold_green"]), "12.345");
-    assert_eq!(number_text(&small["value"]), "0.30000000000000004");
+    assert_eq!(number_text(&small["value"]), "1234567890.0123456789");
     assert_eq!(number_text(&values[1]["value"]), "12.345");
-    assert_eq!(number_text(&fetched["latest_value"]), "0.30000000000000004");
+    assert_eq!(
+        number_text(&fetched["latest_value"]),
+        "1234567890.0123456789"
+    );
     // and the raw text carries numbers, not strings
     let raw = app
         .get(&admin, &format!("/values/{}", id_of(&stored)))

@@ -21,12 +21,14 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path},
+    extract::{AuthConn, AuthUser, BoundedInt, Json, Page, PageParams, Pagination, Path},
     patch::{double_option, merge},
     state::AppState,
 };
 
 const TITLE_MAX: usize = 200;
+/// How far an action is, in percent.
+type Progress = BoundedInt<0, 100>;
 const DESCRIPTION_MAX: usize = 5000;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -45,7 +47,7 @@ pub struct CreateActionRequest {
     pub owner_id: Option<Uuid>,
     pub due_date: Option<NaiveDate>,
     /// 0 to 100; defaults to 0, or 100 for a DONE action.
-    pub progress: Option<i32>,
+    pub progress: Option<Progress>,
     /// Defaults to OPEN.
     pub status: Option<ActionStatus>,
 }
@@ -69,8 +71,8 @@ pub struct UpdateActionRequest {
     pub due_date: Option<Option<NaiveDate>>,
     /// Moving to DONE without a progress sets it to 100.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = i32, required = false, minimum = 0, maximum = 100)]
-    pub progress: Option<Option<i32>>,
+    #[schema(value_type = Option<Progress>, nullable = false)]
+    pub progress: Option<Option<Progress>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = ActionStatus, required = false)]
     pub status: Option<Option<ActionStatus>>,
@@ -112,15 +114,6 @@ fn description(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String
             .map_err(|m| errors.push(FieldError::new("description", m)))
             .unwrap_or_default()
     })
-}
-
-fn check_progress(progress: i32, errors: &mut Vec<FieldError>) {
-    if !(0..=100).contains(&progress) {
-        errors.push(FieldError::new(
-            "progress",
-            "must be an integer from 0 to 100",
-        ));
-    }
 }
 
 /// 422 on `owner_id` unless the user is active in the caller's organization.
@@ -199,8 +192,7 @@ async fn create_action(
     let status = body.status.unwrap_or(ActionStatus::Open);
     let progress = body
         .progress
-        .unwrap_or(if status == ActionStatus::Done { 100 } else { 0 });
-    check_progress(progress, &mut errors);
+        .map_or(if status == ActionStatus::Done { 100 } else { 0 }, |p| p.0);
     let owner_id = body.owner_id.unwrap_or(auth.caller.user_id);
     let mut conn = auth.begin(&state.pool).await?;
     let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
@@ -300,10 +292,7 @@ async fn update_action(
         None => {}
     }
     match body.progress {
-        Some(Some(progress)) => {
-            check_progress(progress, &mut errors);
-            fields.progress = progress;
-        }
+        Some(Some(BoundedInt(progress))) => fields.progress = progress,
         Some(None) => errors.push(FieldError::new("progress", "must not be null")),
         None if fields.status == ActionStatus::Done && current.status != ActionStatus::Done => {
             fields.progress = 100;
@@ -353,7 +342,7 @@ mod tests {
         let body: UpdateActionRequest =
             serde_json::from_str(r#"{"description":null,"progress":40}"#).expect("valid body");
         assert_eq!(body.description, Some(None));
-        assert_eq!(body.progress, Some(Some(40)));
+        assert_eq!(body.progress, Some(Some(BoundedInt(40))));
         assert_eq!(body.owner_id, None);
         assert_eq!(body.title, None);
     }

@@ -8,7 +8,6 @@ use kpix_shared::{
     domain::{Direction, Frequency, Thresholds},
     validate,
 };
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
@@ -17,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path, Query},
+    extract::{ApiDecimal, AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path, Query},
     patch::{double_option, merge},
     routes::dashboards::{editable_dashboard, visible_dashboard},
     state::AppState,
@@ -39,12 +38,9 @@ pub struct CreateKpiRequest {
     pub unit: Option<String>,
     pub frequency: Frequency,
     pub direction: Direction,
-    #[schema(value_type = f64)]
-    pub threshold_green: Decimal,
-    #[schema(value_type = f64)]
-    pub threshold_orange: Decimal,
-    #[schema(value_type = Option<f64>)]
-    pub threshold_red: Option<Decimal>,
+    pub threshold_green: ApiDecimal,
+    pub threshold_orange: ApiDecimal,
+    pub threshold_red: Option<ApiDecimal>,
     /// The responsible person; defaults to the creator.
     pub owner_id: Option<Uuid>,
     pub is_active: Option<bool>,
@@ -67,13 +63,10 @@ pub struct UpdateKpiRequest {
     pub unit: Option<Option<String>>,
     pub frequency: Option<Frequency>,
     pub direction: Option<Direction>,
-    #[schema(value_type = Option<f64>)]
-    pub threshold_green: Option<Decimal>,
-    #[schema(value_type = Option<f64>)]
-    pub threshold_orange: Option<Decimal>,
+    pub threshold_green: Option<ApiDecimal>,
+    pub threshold_orange: Option<ApiDecimal>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<f64>)]
-    pub threshold_red: Option<Option<Decimal>>,
+    pub threshold_red: Option<Option<ApiDecimal>>,
     pub owner_id: Option<Uuid>,
     pub is_active: Option<bool>,
     pub is_strategic: Option<bool>,
@@ -206,9 +199,9 @@ async fn create_kpi(
         frequency: body.frequency,
         direction: body.direction,
         thresholds: Thresholds {
-            green: body.threshold_green,
-            orange: body.threshold_orange,
-            red: body.threshold_red,
+            green: body.threshold_green.0,
+            orange: body.threshold_orange.0,
+            red: body.threshold_red.map(|red| red.0),
         },
         is_active: body.is_active.unwrap_or(true),
         is_strategic: body.is_strategic.unwrap_or(false),
@@ -262,9 +255,16 @@ async fn update_kpi(
         frequency: body.frequency.unwrap_or(current.frequency),
         direction: body.direction.unwrap_or(current.direction),
         thresholds: Thresholds {
-            green: body.threshold_green.unwrap_or(current.threshold_green),
-            orange: body.threshold_orange.unwrap_or(current.threshold_orange),
-            red: merge(current.threshold_red, body.threshold_red),
+            green: body
+                .threshold_green
+                .map_or(current.threshold_green, |t| t.0),
+            orange: body
+                .threshold_orange
+                .map_or(current.threshold_orange, |t| t.0),
+            red: merge(
+                current.threshold_red,
+                body.threshold_red.map(|red| red.map(|t| t.0)),
+            ),
         },
         is_active: body.is_active.unwrap_or(current.is_active),
         is_strategic: body.is_strategic.unwrap_or(current.is_strategic),

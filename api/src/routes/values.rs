@@ -10,7 +10,6 @@ use kpix_shared::{
     domain::check_period_end,
     validate,
 };
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
@@ -19,7 +18,9 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthConn, AuthUser, Json, Page, Pagination, Path, PeriodPageParams, Query},
+    extract::{
+        ApiDecimal, AuthConn, AuthUser, Json, Page, Pagination, Path, PeriodPageParams, Query,
+    },
     patch::{double_option, merge},
     routes::kpis::visible_kpi,
     state::AppState,
@@ -63,16 +64,14 @@ pub struct CreateValueRequest {
     pub period_start: NaiveDate,
     /// Optional; when sent it must be the period's last day.
     pub period_end: Option<NaiveDate>,
-    #[schema(value_type = f64)]
-    pub value: Decimal,
+    pub value: ApiDecimal,
     pub comment: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateValueRequest {
-    #[schema(value_type = Option<f64>)]
-    pub value: Option<Decimal>,
+    pub value: Option<ApiDecimal>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub comment: Option<Option<String>>,
@@ -156,7 +155,7 @@ async fn create_value(
                 organization_id: auth.caller.organization_id,
                 kpi_id: kpi.id,
                 period,
-                value: body.value,
+                value: body.value.0,
                 comment: comment.as_deref(),
                 created_by: auth.caller.user_id,
             },
@@ -226,7 +225,7 @@ async fn update_value(
     let comment = merge(current.comment.clone(), new_comment);
     // a new value is judged by the KPI's current rule; a comment alone keeps the past colour
     let updated = match body.value {
-        Some(value) => {
+        Some(ApiDecimal(value)) => {
             db::kpi_values::update(
                 &mut tx,
                 id,
