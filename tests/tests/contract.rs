@@ -343,3 +343,96 @@ async fn numbers_are_json_numbers_with_at_most_10_decimals_within_1e18() {
     assert_eq!(decimal["maximum"], json!(1_000_000_000_000_000_000_i64));
     assert_eq!(decimal["multipleOf"], json!(1e-10));
 }
+
+#[tokio::test]
+async fn dates_are_yyyy_mm_dd_between_1900_and_2199_in_bodies_and_filters() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let (_, kpi, _) = board_kpi_value(&app, &admin).await;
+    let values = format!("/kpis/{kpi}/values");
+    let action = app
+        .post_json(
+            &admin,
+            &format!("/kpis/{kpi}/actions"),
+            &json!({"title": "Fix"}),
+        )
+        .await
+        .id();
+    let expected = "must be a date YYYY-MM-DD between 1900-01-01 and 2199-12-31";
+
+    for date in [
+        json!("9999-12-31"),
+        json!("+20250-01-01"),
+        json!("0000-01-01"),
+        json!("-0001-06-01"),
+        json!("1899-12-31"),
+        json!("2200-01-01"),
+        json!("2025-02-30"),
+        json!("31/03/2025"),
+        json!(20250331),
+    ] {
+        let resp = app
+            .post_json(&admin, &values, &json!({"period_start": date, "value": 1}))
+            .await;
+        assert_eq!(message_on(&resp, "period_start"), expected, "{date}");
+        let resp = app
+            .post_json(
+                &admin,
+                &values,
+                &json!({"period_start": "2025-03-01", "period_end": date, "value": 1}),
+            )
+            .await;
+        assert_eq!(message_on(&resp, "period_end"), expected, "{date}");
+        let resp = app
+            .post_json(
+                &admin,
+                &format!("/kpis/{kpi}/actions"),
+                &json!({"title": "Fix", "due_date": date}),
+            )
+            .await;
+        assert_eq!(message_on(&resp, "due_date"), expected, "{date}");
+        let resp = app
+            .patch_json(
+                &admin,
+                &format!("/actions/{action}"),
+                &json!({"due_date": date}),
+            )
+            .await;
+        assert_eq!(message_on(&resp, "due_date"), expected, "{date}");
+        if let Some(text) = date.as_str() {
+            let text = text.replace('+', "%2B").replace('/', "%2F");
+            for (path, field) in [
+                (format!("{values}?from={text}"), "from"),
+                (format!("/kpis/{kpi}/series?to={text}"), "to"),
+            ] {
+                let resp = app.get(&admin, &path).await;
+                assert_eq!(message_on(&resp, field), expected, "{path}");
+            }
+        }
+    }
+    assert_eq!(
+        get_ok(&app, &admin, &values)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // the first and last days are dates like any other
+    for date in ["1900-01-01", "2199-12-31"] {
+        app.post_json(&admin, &values, &json!({"period_start": date, "value": 1}))
+            .await
+            .assert_status(201);
+        app.get(&admin, &format!("{values}?from={date}&to={date}"))
+            .await
+            .assert_status(200);
+    }
+    // and the document says it with a pattern generators follow
+    let doc = document(&app).await;
+    let date = &doc["components"]["schemas"]["Date"];
+    assert_eq!(date["format"], "date");
+    assert_eq!(
+        date["pattern"],
+        "^(19[0-9]{2}|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}$"
+    );
+}

@@ -2,6 +2,7 @@
 //! and the types request fields are parsed into at the edge.
 pub mod auth;
 pub mod client;
+pub mod date;
 pub mod json;
 pub mod number;
 pub mod pagination;
@@ -10,6 +11,7 @@ pub mod query;
 
 pub use auth::{AuthConn, AuthUser};
 pub use client::ClientAddr;
+pub use date::ApiDate;
 pub use json::Json;
 pub use number::{ApiDecimal, BoundedInt};
 pub use pagination::{OrdinalPageParams, Page, PageParams, Pagination, PeriodPageParams};

@@ -4,7 +4,6 @@ use axum::{
     extract::{RawQuery, State},
     http::StatusCode,
 };
-use chrono::NaiveDate;
 use kpix_shared::{
     db::{
         self,
@@ -21,7 +20,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{AuthConn, AuthUser, BoundedInt, Json, Page, PageParams, Pagination, Path},
+    extract::{ApiDate, AuthConn, AuthUser, BoundedInt, Json, Page, PageParams, Pagination, Path},
     patch::{double_option, merge},
     state::AppState,
 };
@@ -45,7 +44,7 @@ pub struct CreateActionRequest {
     /// Who carries the action out; defaults to the caller. An active user of
     /// the organization.
     pub owner_id: Option<Uuid>,
-    pub due_date: Option<NaiveDate>,
+    pub due_date: Option<ApiDate>,
     /// 0 to 100; defaults to 0, or 100 for a DONE action.
     pub progress: Option<Progress>,
     /// Defaults to OPEN.
@@ -67,8 +66,8 @@ pub struct UpdateActionRequest {
     #[schema(value_type = Option<Uuid>, nullable)]
     pub owner_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<NaiveDate>, nullable)]
-    pub due_date: Option<Option<NaiveDate>>,
+    #[schema(value_type = Option<ApiDate>)]
+    pub due_date: Option<Option<ApiDate>>,
     /// Moving to DONE without a progress sets it to 100.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Progress>, nullable = false)]
@@ -206,7 +205,7 @@ async fn create_action(
         title,
         description,
         owner_id: Some(owner_id),
-        due_date: body.due_date,
+        due_date: body.due_date.map(|d| d.0),
         progress,
         status,
     };
@@ -285,7 +284,7 @@ async fn update_action(
         }
         fields.owner_id = owner_id;
     }
-    fields.due_date = merge(current.due_date, body.due_date);
+    fields.due_date = merge(current.due_date, body.due_date.map(|d| d.map(|d| d.0)));
     match body.status {
         Some(Some(status)) => fields.status = status,
         Some(None) => errors.push(FieldError::new("status", "must not be null")),

@@ -1,7 +1,6 @@
 //! KPI values: entered by period, status computed by the one rule in
 //! `shared`, corrected and deleted; and the series for charts.
 use axum::{extract::State, http::StatusCode};
-use chrono::NaiveDate;
 use kpix_shared::{
     db::{
         self, Caller,
@@ -19,7 +18,8 @@ use uuid::Uuid;
 use crate::{
     error::{ApiError, ApiResult},
     extract::{
-        ApiDecimal, AuthConn, AuthUser, Json, Page, Pagination, Path, PeriodPageParams, Query,
+        ApiDate, ApiDecimal, AuthConn, AuthUser, Json, Page, Pagination, Path, PeriodPageParams,
+        Query,
     },
     patch::{double_option, merge},
     routes::kpis::visible_kpi,
@@ -37,9 +37,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     /// Periods ending on or after this date.
-    pub from: Option<NaiveDate>,
+    #[param(inline)]
+    pub from: Option<ApiDate>,
     /// Periods starting on or before this date.
-    pub to: Option<NaiveDate>,
+    #[param(inline)]
+    pub to: Option<ApiDate>,
 }
 
 impl RangeQuery {
@@ -50,8 +52,8 @@ impl RangeQuery {
             return Err(ApiError::invalid("from", "must not be after `to`"));
         }
         Ok(DateRange {
-            from: self.from,
-            to: self.to,
+            from: self.from.map(|d| d.0),
+            to: self.to.map(|d| d.0),
         })
     }
 }
@@ -61,9 +63,9 @@ impl RangeQuery {
 pub struct CreateValueRequest {
     /// Any date inside the period; stored as the period's first day.
     #[serde(alias = "date")]
-    pub period_start: NaiveDate,
+    pub period_start: ApiDate,
     /// Optional; when sent it must be the period's last day.
-    pub period_end: Option<NaiveDate>,
+    pub period_end: Option<ApiDate>,
     pub value: ApiDecimal,
     pub comment: Option<String>,
 }
@@ -141,8 +143,8 @@ async fn create_value(
     let kpi = db::kpis::find_visible_for_value(&mut tx, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("kpi"))?;
-    let period = kpi.frequency.period_containing(body.period_start);
-    if let Some(end) = body.period_end {
+    let period = kpi.frequency.period_containing(body.period_start.0);
+    if let Some(ApiDate(end)) = body.period_end {
         check_period_end(kpi.frequency, period, end)
             .map_err(|e| ApiError::invalid("period_end", e.to_string()))?;
     }
