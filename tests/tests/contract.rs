@@ -436,3 +436,77 @@ async fn dates_are_yyyy_mm_dd_between_1900_and_2199_in_bodies_and_filters() {
         "^(19[0-9]{2}|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}$"
     );
 }
+
+#[tokio::test]
+async fn null_for_a_field_that_cannot_be_cleared_is_a_422_on_every_patch() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let (board, kpi, value) = board_kpi_value(&app, &admin).await;
+    let user = app.create_user(&admin, "USER").await;
+    let action = app
+        .post_json(
+            &admin,
+            &format!("/kpis/{kpi}/actions"),
+            &json!({"title": "Fix"}),
+        )
+        .await
+        .id();
+    let cases: Vec<(String, &[&str])> = vec![
+        (
+            format!("/kpis/{kpi}"),
+            &[
+                "name",
+                "frequency",
+                "direction",
+                "threshold_green",
+                "threshold_orange",
+                "owner_id",
+                "is_active",
+                "recompute_history",
+            ],
+        ),
+        (format!("/dashboards/{board}"), &["title", "owner_id"]),
+        (format!("/values/{value}"), &["value"]),
+        (
+            format!("/actions/{action}"),
+            &["title", "progress", "status"],
+        ),
+        (
+            format!("/users/{}", user.user_id),
+            &["full_name", "role", "is_active"],
+        ),
+    ];
+    for (path, fields) in cases {
+        let before = get_ok(&app, &admin, &path).await;
+        for field in fields {
+            let resp = app
+                .patch_json(&admin, &path, &json!({ *field: null }))
+                .await;
+            assert_eq!(message_on(&resp, field), "cannot be null", "{path} {field}");
+        }
+        assert_eq!(
+            get_ok(&app, &admin, &path).await,
+            before,
+            "{path} unchanged"
+        );
+    }
+    // a nullable field's null clears it, as before
+    let cleared = app
+        .patch_json(&admin, &format!("/kpis/{kpi}"), &json!({"unit": null}))
+        .await;
+    cleared.assert_status(200);
+    assert_eq!(cleared.body["unit"], Value::Null);
+    // and the document tells the two kinds apart
+    let doc = document(&app).await;
+    let kpi_patch = &doc["components"]["schemas"]["UpdateKpiRequest"]["properties"];
+    assert!(
+        !kpi_patch["name"].to_string().contains("null"),
+        "{}",
+        kpi_patch["name"]
+    );
+    assert!(
+        kpi_patch["unit"].to_string().contains("null"),
+        "{}",
+        kpi_patch["unit"]
+    );
+}

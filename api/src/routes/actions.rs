@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::{
     error::{ApiError, ApiResult, FieldError},
     extract::{ApiDate, AuthConn, AuthUser, BoundedInt, Json, Page, PageParams, Pagination, Path},
-    patch::{double_option, merge},
+    patch::{double_option, merge, non_null},
     state::AppState,
 };
 
@@ -56,9 +56,9 @@ pub struct CreateActionRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateActionRequest {
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = String, required = false)]
-    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
+    pub title: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, nullable)]
     pub description: Option<Option<String>>,
@@ -69,12 +69,12 @@ pub struct UpdateActionRequest {
     #[schema(value_type = Option<ApiDate>)]
     pub due_date: Option<Option<ApiDate>>,
     /// Moving to DONE without a progress sets it to 100.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Progress>, nullable = false)]
-    pub progress: Option<Option<Progress>>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = ActionStatus, required = false)]
-    pub status: Option<Option<ActionStatus>>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
+    pub progress: Option<Progress>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
+    pub status: Option<ActionStatus>,
 }
 
 /// The `status` filter: repeated and/or comma-separated, any letter case.
@@ -267,10 +267,8 @@ async fn update_action(
         progress: current.progress,
         status: current.status,
     };
-    match body.title {
-        Some(Some(raw)) => fields.title = title(&raw, &mut errors),
-        Some(None) => errors.push(FieldError::new("title", "must not be null")),
-        None => {}
+    if let Some(raw) = body.title {
+        fields.title = title(&raw, &mut errors);
     }
     if let Some(raw) = body.description {
         fields.description = description(raw.as_deref(), &mut errors);
@@ -285,14 +283,11 @@ async fn update_action(
         fields.owner_id = owner_id;
     }
     fields.due_date = merge(current.due_date, body.due_date.map(|d| d.map(|d| d.0)));
-    match body.status {
-        Some(Some(status)) => fields.status = status,
-        Some(None) => errors.push(FieldError::new("status", "must not be null")),
-        None => {}
+    if let Some(status) = body.status {
+        fields.status = status;
     }
     match body.progress {
-        Some(Some(BoundedInt(progress))) => fields.progress = progress,
-        Some(None) => errors.push(FieldError::new("progress", "must not be null")),
+        Some(BoundedInt(progress)) => fields.progress = progress,
         None if fields.status == ActionStatus::Done && current.status != ActionStatus::Done => {
             fields.progress = 100;
         }
@@ -341,7 +336,7 @@ mod tests {
         let body: UpdateActionRequest =
             serde_json::from_str(r#"{"description":null,"progress":40}"#).expect("valid body");
         assert_eq!(body.description, Some(None));
-        assert_eq!(body.progress, Some(Some(BoundedInt(40))));
+        assert_eq!(body.progress, Some(BoundedInt(40)));
         assert_eq!(body.owner_id, None);
         assert_eq!(body.title, None);
     }

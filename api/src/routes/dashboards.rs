@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     error::{ApiError, ApiResult, FieldError},
     extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path, Query},
-    patch::{double_option, merge},
+    patch::{double_option, merge, non_null},
     state::AppState,
 };
 
@@ -47,6 +47,8 @@ pub struct CreateDashboardRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDashboardRequest {
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -58,6 +60,8 @@ pub struct UpdateDashboardRequest {
     #[schema(value_type = Option<Uuid>)]
     pub team_id: Option<Option<Uuid>>,
     /// Hand the dashboard over to another active user (ADMIN or owner).
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub owner_id: Option<Uuid>,
 }
 

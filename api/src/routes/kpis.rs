@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     error::{ApiError, ApiResult, FieldError},
     extract::{ApiDecimal, AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path, Query},
-    patch::{double_option, merge},
+    patch::{double_option, merge, non_null},
     routes::dashboards::{editable_dashboard, visible_dashboard},
     state::AppState,
 };
@@ -54,6 +54,8 @@ pub struct UpdateKpiRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub code: Option<Option<String>>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -61,18 +63,31 @@ pub struct UpdateKpiRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub unit: Option<Option<String>>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub frequency: Option<Frequency>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub direction: Option<Direction>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub threshold_green: Option<ApiDecimal>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub threshold_orange: Option<ApiDecimal>,
     #[serde(default, deserialize_with = "double_option")]
     pub threshold_red: Option<Option<ApiDecimal>>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub owner_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub is_active: Option<bool>,
     pub is_strategic: Option<bool>,
     /// Also recompute the status of every stored value with the new rule.
-    #[serde(default)]
-    pub recompute_history: bool,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
+    pub recompute_history: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -279,7 +294,7 @@ async fn update_kpi(
     db::kpis::update(&mut tx, auth.caller.organization_id, id, &fields)
         .await
         .map_err(code_taken)?;
-    let recomputed = if body.recompute_history || query.recompute_history {
+    let recomputed = if body.recompute_history == Some(true) || query.recompute_history {
         Some(
             db::kpi_values::recompute_history(&mut tx, id, fields.direction, &fields.thresholds)
                 .await?,

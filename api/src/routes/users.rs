@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::{
     error::{ApiError, ApiResult, FieldError},
     extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path},
+    patch::non_null,
     routes::auth::email_taken,
     state::AppState,
 };
@@ -45,8 +46,14 @@ fn default_role() -> Role {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub full_name: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub role: Option<Role>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub is_active: Option<bool>,
 }
 

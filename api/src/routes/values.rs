@@ -21,7 +21,7 @@ use crate::{
         ApiDate, ApiDecimal, AuthConn, AuthUser, Json, Page, Pagination, Path, PeriodPageParams,
         Query,
     },
-    patch::{double_option, merge},
+    patch::{double_option, merge, non_null},
     routes::kpis::visible_kpi,
     state::AppState,
 };
@@ -73,6 +73,8 @@ pub struct CreateValueRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateValueRequest {
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub value: Option<ApiDecimal>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
