@@ -1,13 +1,15 @@
 //! Input rules for text fields, shared by every endpoint: each returns the
-//! cleaned value or a message saying what is wrong.
+//! cleaned value or a message saying what is wrong. Lengths count the
+//! characters as sent, spaces included (what JSON Schema's `maxLength`
+//! counts, so that the published rule is the rule).
 
 /// Trims an e-mail and checks its shape; comparison is case-insensitive in
 /// the database, the spelling given is kept.
 pub fn email(raw: &str) -> Result<String, String> {
-    let email = raw.trim();
-    if email.len() > 254 {
+    if raw.chars().count() > 254 {
         return Err("must be at most 254 characters".into());
     }
+    let email = raw.trim();
     let Some((local, domain)) = email.split_once('@') else {
         return Err("must be an e-mail address such as name@example.com".into());
     };
@@ -27,16 +29,22 @@ pub fn email(raw: &str) -> Result<String, String> {
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Caps argon2 input so a huge password cannot be used to burn CPU.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
-/// A new password: 8 characters at least, and not one of the common
-/// passwords of public breach lists, which are tried first by anyone guessing.
+/// A new password: 8 to 1024 characters (as JSON Schema counts them, so the
+/// published length is the rule), no NUL (login refuses NUL), and not one of
+/// the common passwords of public breach lists, which are tried first by
+/// anyone guessing.
 pub fn password(raw: &str) -> Result<(), String> {
-    if raw.chars().count() < MIN_PASSWORD_CHARS {
+    let chars = raw.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
         return Err(format!("must be at least {MIN_PASSWORD_CHARS} characters"));
     }
-    if raw.len() > MAX_PASSWORD_BYTES {
-        return Err(format!("must be at most {MAX_PASSWORD_BYTES} bytes"));
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(format!("must be at most {MAX_PASSWORD_CHARS} characters"));
+    }
+    if raw.contains('\0') {
+        return Err("must not contain NUL characters".into());
     }
     if COMMON_PASSWORDS.contains(raw.to_lowercase().as_str()) {
         return Err("is one of the most common passwords; choose another".into());
@@ -53,27 +61,25 @@ static COMMON_PASSWORDS: std::sync::LazyLock<std::collections::HashSet<&'static 
             .collect()
     });
 
-/// A required one-line text: trimmed, 1 to `max` characters, no control characters.
+/// A required text: trimmed, not empty, at most `max` characters, no
+/// control characters but tab and line breaks.
 pub fn required_text(raw: &str, max: usize) -> Result<String, String> {
-    let text = raw.trim();
-    if text.is_empty() {
-        return Err("must not be empty".into());
-    }
-    optional_text(text, max).map(|t| t.unwrap_or_default())
+    optional_text(raw, max)?.ok_or_else(|| "must not be empty".into())
 }
 
 /// An optional text: trimmed, empty becomes `None`, at most `max` characters.
 pub fn optional_text(raw: &str, max: usize) -> Result<Option<String>, String> {
-    let text = raw.trim();
-    if text.chars().count() > max {
+    if raw.chars().count() > max {
         return Err(format!("must be at most {max} characters"));
     }
-    if text
+    // the text as sent: a vertical tab is refused even where trim would drop it
+    if raw
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
     {
         return Err("must not contain control characters".into());
     }
+    let text = raw.trim();
     Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
@@ -107,7 +113,9 @@ mod tests {
         assert!(password("1234567").is_err());
         assert!(password("1234567a8").is_ok());
         assert!(password("correct horse battery staple").is_ok());
-        assert!(password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
+        assert!(password(&"x".repeat(MAX_PASSWORD_CHARS + 1)).is_err());
+        assert!(password(&"é".repeat(MAX_PASSWORD_CHARS)).is_ok());
+        assert!(password("1234567a8\0").is_err());
     }
 
     #[test]
@@ -137,5 +145,9 @@ mod tests {
         assert!(required_text("abcdefghijk", 10).is_err());
         assert_eq!(optional_text("  ", 10), Ok(None));
         assert!(optional_text("a\u{0}b", 10).is_err());
+        assert!(optional_text("a\u{b}", 10).is_err());
+        // the length as sent: what the document's maxLength says
+        assert!(required_text(" abcdefghij", 10).is_err());
+        assert!(email(&format!(" {}@example.com", "a".repeat(242))).is_err());
     }
 }

@@ -510,3 +510,83 @@ async fn null_for_a_field_that_cannot_be_cleared_is_a_422_on_every_patch() {
         kpi_patch["unit"]
     );
 }
+
+#[tokio::test]
+async fn texts_are_bounded_as_sent_and_the_document_says_so() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let (board, _, _) = board_kpi_value(&app, &admin).await;
+
+    for (title, message) in [
+        ("", "must not be empty"),
+        (" \t\n", "must not be empty"),
+        ("Plant\u{0}", "must not contain control characters"),
+        ("Plant\u{b}", "must not contain control characters"),
+    ] {
+        let resp = app
+            .post_json(&admin, "/dashboards", &json!({"title": title}))
+            .await;
+        assert_eq!(message_on(&resp, "title"), message, "{title:?}");
+    }
+    // 200 characters as sent, spaces included
+    let padded = format!(" {} ", "t".repeat(199));
+    let resp = app
+        .patch_json(
+            &admin,
+            &format!("/dashboards/{board}"),
+            &json!({"title": padded}),
+        )
+        .await;
+    assert_eq!(message_on(&resp, "title"), "must be at most 200 characters");
+    let resp = app
+        .patch_json(
+            &admin,
+            &format!("/dashboards/{board}"),
+            &json!({"title": format!(" {} ", "t".repeat(198))}),
+        )
+        .await;
+    resp.assert_status(200);
+    assert_eq!(resp.body["title"], "t".repeat(198), "trimmed");
+    // every invalid field at once
+    let resp = app
+        .post_json(
+            &admin,
+            "/auth/signup",
+            &json!({"email": "ana", "password": "short", "full_name": " ", "organization_name": "Acme"}),
+        )
+        .await;
+    for field in ["email", "password", "full_name"] {
+        assert_invalid_field(&resp, field);
+    }
+    let resp = app
+        .post_json(
+            &admin,
+            "/users",
+            &json!({"email": "ana@example.com", "full_name": "Ana", "password": "é".repeat(1025)}),
+        )
+        .await;
+    assert_eq!(
+        message_on(&resp, "password"),
+        "must be at most 1024 characters"
+    );
+
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    let title = &schemas["Text200"];
+    assert_eq!(
+        (&title["minLength"], &title["maxLength"]),
+        (&json!(1), &json!(200))
+    );
+    assert!(title["pattern"].is_string());
+    assert_eq!(schemas["OptionalText5000"]["maxLength"], 5000);
+    assert_eq!(schemas["Email"]["format"], "email");
+    assert_eq!(schemas["Password"]["minLength"], 8);
+    assert_eq!(
+        schemas["CreateDashboardRequest"]["properties"]["title"]["$ref"],
+        "#/components/schemas/Text200"
+    );
+    assert_eq!(
+        schemas["CreateDashboardRequest"]["additionalProperties"],
+        false
+    );
+}

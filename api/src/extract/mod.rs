@@ -8,6 +8,7 @@ pub mod number;
 pub mod pagination;
 pub mod path;
 pub mod query;
+pub mod text;
 
 pub use auth::{AuthConn, AuthUser};
 pub use client::ClientAddr;
@@ -17,3 +18,4 @@ pub use number::{ApiDecimal, BoundedInt};
 pub use pagination::{OrdinalPageParams, Page, PageParams, Pagination, PeriodPageParams};
 pub use path::Path;
 pub use query::Query;
+pub use text::{Email, OptionalText, Password, Text};

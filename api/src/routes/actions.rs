@@ -20,15 +20,19 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{ApiDate, AuthConn, AuthUser, BoundedInt, Json, Page, PageParams, Pagination, Path},
+    extract::{
+        ApiDate, AuthConn, AuthUser, BoundedInt, Json, OptionalText, Page, PageParams, Pagination,
+        Path, Text,
+    },
     patch::{double_option, merge, non_null},
     state::AppState,
 };
 
-const TITLE_MAX: usize = 200;
+/// An action's title and description.
+type Title = Text<200>;
+type Description = OptionalText<5000>;
 /// How far an action is, in percent.
 type Progress = BoundedInt<0, 100>;
-const DESCRIPTION_MAX: usize = 5000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,8 +43,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateActionRequest {
-    pub title: String,
-    pub description: Option<String>,
+    pub title: Title,
+    pub description: Option<Description>,
     /// Who carries the action out; defaults to the caller. An active user of
     /// the organization.
     pub owner_id: Option<Uuid>,
@@ -58,12 +62,12 @@ pub struct CreateActionRequest {
 pub struct UpdateActionRequest {
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
-    pub title: Option<String>,
+    pub title: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, nullable)]
-    pub description: Option<Option<String>>,
+    #[schema(value_type = Option<Description>)]
+    pub description: Option<Option<Description>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Uuid>, nullable)]
+    #[schema(value_type = Option<Uuid>)]
     pub owner_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<ApiDate>)]
@@ -102,14 +106,14 @@ fn status_filter(query: Option<&str>) -> ApiResult<Vec<ActionStatus>> {
 }
 
 fn title(raw: &str, errors: &mut Vec<FieldError>) -> String {
-    validate::required_text(raw, TITLE_MAX)
+    validate::required_text(raw, Title::MAX)
         .map_err(|m| errors.push(FieldError::new("title", m)))
         .unwrap_or_default()
 }
 
 fn description(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
     raw.and_then(|d| {
-        validate::optional_text(d, DESCRIPTION_MAX)
+        validate::optional_text(d, Description::MAX)
             .map_err(|m| errors.push(FieldError::new("description", m)))
             .unwrap_or_default()
     })

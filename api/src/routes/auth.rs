@@ -23,8 +23,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    error::{ApiError, ApiResult, FieldError},
-    extract::{AuthConn, AuthUser, ClientAddr, Json},
+    error::{ApiError, ApiResult},
+    extract::{AuthConn, AuthUser, ClientAddr, Email, Json, Password, Text},
     state::AppState,
 };
 
@@ -46,12 +46,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
-    pub email: String,
-    pub password: String,
-    pub full_name: String,
-    pub organization_name: String,
+    pub email: Email,
+    pub password: Password,
+    pub full_name: Text<200>,
+    pub organization_name: Text<200>,
 }
 
+/// Any strings: an e-mail no account can have is answered as a wrong
+/// password is (401), so that the answer tells nothing about accounts.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
@@ -63,8 +65,8 @@ pub struct LoginRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
-    /// At least 8 characters, not a common password.
-    pub new_password: String,
+    /// Not a common password either.
+    pub new_password: Password,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -124,19 +126,16 @@ async fn signup(
 ) -> ApiResult<(StatusCode, axum::Json<TokenResponse>)> {
     state.rate_limits.signup.check(client)?;
     let mut errors = Vec::new();
-    let email = validate::email(&body.email).map_err(|m| errors.push(FieldError::new("email", m)));
-    let _ =
-        validate::password(&body.password).map_err(|m| errors.push(FieldError::new("password", m)));
-    let full_name = validate::required_text(&body.full_name, 200)
-        .map_err(|m| errors.push(FieldError::new("full_name", m)));
-    let org_name = validate::required_text(&body.organization_name, 200)
-        .map_err(|m| errors.push(FieldError::new("organization_name", m)));
-    let (Ok(email), Ok(full_name), Ok(org_name), true) =
-        (email, full_name, org_name, errors.is_empty())
-    else {
+    let email = body.email.check("email", &mut errors);
+    body.password.check("password", &mut errors);
+    let full_name = body.full_name.check("full_name", &mut errors);
+    let org_name = body
+        .organization_name
+        .check("organization_name", &mut errors);
+    if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
-    };
-    let password = body.password;
+    }
+    let password = body.password.0;
     let hash = state
         .hash_blocking(move || password::hash_password(&password))
         .await??;
@@ -239,7 +238,7 @@ async fn login(
     // flood must not starve the pool the other endpoints need
     drop(conn);
     let given = body.password;
-    let matches = given.len() <= validate::MAX_PASSWORD_BYTES
+    let matches = given.chars().count() <= validate::MAX_PASSWORD_CHARS
         && !given.contains('\0')
         && state
             .hash_blocking(move || password::verify_password(&given, &stored))
@@ -357,11 +356,11 @@ async fn change_password(
     let stored = db::users::password_hash(&mut tx, auth.user.id).await?;
     drop(tx);
     drop(conn);
-    let (current, new) = (body.current_password, body.new_password);
+    let (current, new) = (body.current_password, body.new_password.0);
     // the new password is hashed only once the current one is right
     let hash = state
         .hash_blocking(move || {
-            (current.len() <= validate::MAX_PASSWORD_BYTES
+            (current.chars().count() <= validate::MAX_PASSWORD_CHARS
                 && password::verify_password(&current, &stored))
             .then(|| password::hash_password(&new))
         })

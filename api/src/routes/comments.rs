@@ -1,12 +1,9 @@
 //! Comments on KPIs and on action plans: anyone who sees the KPI reads and
 //! writes them; the author or an ADMIN deletes one.
 use axum::{extract::State, http::StatusCode};
-use kpix_shared::{
-    db::{
-        self,
-        comments::{CommentRow, NewComment},
-    },
-    validate,
+use kpix_shared::db::{
+    self,
+    comments::{CommentRow, NewComment},
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -15,12 +12,13 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path},
+    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path, Text},
     routes::actions::gone,
     state::AppState,
 };
 
-const CONTENT_MAX: usize = 2000;
+/// A comment's text: 1 to 2000 characters.
+type Content = Text<2000>;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,12 +30,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentRequest {
-    /// 1 to 2000 characters once trimmed.
-    pub content: String,
+    pub content: Content,
 }
 
-fn content(raw: &str) -> ApiResult<String> {
-    validate::required_text(raw, CONTENT_MAX).map_err(|m| ApiError::invalid("content", m))
+fn content(content: &Content) -> ApiResult<String> {
+    let mut errors = Vec::new();
+    let content = content.check("content", &mut errors);
+    if errors.is_empty() {
+        Ok(content)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 /// Comments on a KPI itself (those on its actions are listed under each

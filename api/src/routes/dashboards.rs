@@ -1,12 +1,9 @@
 //! Dashboards: one per business process, shared with the organization, a
 //! team, or kept to their owner.
 use axum::{extract::State, http::StatusCode};
-use kpix_shared::{
-    db::{
-        self, Caller,
-        dashboards::{DashboardFilter, DashboardRow, DashboardUpdate, NewDashboard},
-    },
-    validate,
+use kpix_shared::db::{
+    self, Caller,
+    dashboards::{DashboardFilter, DashboardRow, DashboardUpdate, NewDashboard},
 };
 use serde::Deserialize;
 use sqlx::PgConnection;
@@ -15,8 +12,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    error::{ApiError, ApiResult, FieldError},
-    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path, Query},
+    error::{ApiError, ApiResult},
+    extract::{
+        AuthConn, AuthUser, Json, OptionalText, Page, PageParams, Pagination, Path, Query, Text,
+    },
     patch::{double_option, merge, non_null},
     state::AppState,
 };
@@ -34,12 +33,17 @@ pub struct DashboardQuery {
     pub process_name: Option<String>,
 }
 
+/// A dashboard's title, description and process name.
+type Title = Text<200>;
+type Description = OptionalText<5000>;
+type ProcessName = OptionalText<200>;
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDashboardRequest {
-    pub title: String,
-    pub description: Option<String>,
-    pub process_name: Option<String>,
+    pub title: Title,
+    pub description: Option<Description>,
+    pub process_name: Option<ProcessName>,
     /// Share with this team; null or absent: the whole organization.
     pub team_id: Option<Uuid>,
 }
@@ -49,13 +53,13 @@ pub struct CreateDashboardRequest {
 pub struct UpdateDashboardRequest {
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
-    pub title: Option<String>,
+    pub title: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub description: Option<Option<String>>,
+    #[schema(value_type = Option<Description>)]
+    pub description: Option<Option<Description>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub process_name: Option<Option<String>>,
+    #[schema(value_type = Option<ProcessName>)]
+    pub process_name: Option<Option<ProcessName>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Uuid>)]
     pub team_id: Option<Option<Uuid>>,
@@ -116,20 +120,6 @@ async fn check_team(conn: &mut PgConnection, caller: &Caller, team_id: Uuid) -> 
     Ok(())
 }
 
-fn text_field(
-    errors: &mut Vec<FieldError>,
-    field: &str,
-    raw: Option<&str>,
-    max: usize,
-) -> Option<String> {
-    raw.and_then(|t| {
-        validate::optional_text(t, max)
-            .map_err(|m| errors.push(FieldError::new(field, m)))
-            .ok()
-            .flatten()
-    })
-}
-
 /// Dashboards the caller can see, newest first, each with its status summary.
 #[utoipa::path(get, path = "/dashboards", tag = "dashboards",
     params(DashboardQuery, PageParams),
@@ -159,23 +149,14 @@ async fn create_dashboard(
     Json(body): Json<CreateDashboardRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<DashboardRow>)> {
     let mut errors = Vec::new();
-    let title = validate::required_text(&body.title, 200)
-        .map_err(|m| errors.push(FieldError::new("title", m)));
-    let description = text_field(
-        &mut errors,
-        "description",
-        body.description.as_deref(),
-        5000,
-    );
-    let process_name = text_field(
-        &mut errors,
-        "process_name",
-        body.process_name.as_deref(),
-        200,
-    );
-    let (Ok(title), true) = (title, errors.is_empty()) else {
+    let title = body.title.check("title", &mut errors);
+    let description =
+        Description::check_option(body.description.as_ref(), "description", &mut errors);
+    let process_name =
+        ProcessName::check_option(body.process_name.as_ref(), "process_name", &mut errors);
+    if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
-    };
+    }
     let mut tx = auth.begin(&state.pool).await?;
     if let Some(team_id) = body.team_id {
         check_team(&mut tx, &auth.caller, team_id).await?;
@@ -223,18 +204,16 @@ async fn update_dashboard(
     let mut tx = auth.begin(&state.pool).await?;
     let current = editable_dashboard(&mut tx, &auth.caller, id).await?;
     let mut errors = Vec::new();
-    let title = match body.title.as_deref() {
-        Some(t) => validate::required_text(t, 200)
-            .map_err(|m| errors.push(FieldError::new("title", m)))
-            .unwrap_or_default(),
+    let title = match &body.title {
+        Some(title) => title.check("title", &mut errors),
         None => current.title.clone(),
     };
-    let description = match body.description {
-        Some(d) => text_field(&mut errors, "description", d.as_deref(), 5000),
+    let description = match &body.description {
+        Some(d) => Description::check_option(d.as_ref(), "description", &mut errors),
         None => current.description.clone(),
     };
-    let process_name = match body.process_name {
-        Some(p) => text_field(&mut errors, "process_name", p.as_deref(), 200),
+    let process_name = match &body.process_name {
+        Some(p) => ProcessName::check_option(p.as_ref(), "process_name", &mut errors),
         None => current.process_name.clone(),
     };
     if !errors.is_empty() {

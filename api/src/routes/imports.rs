@@ -23,7 +23,8 @@ use uuid::Uuid;
 use crate::{
     error::{ApiError, ApiResult},
     extract::{
-        AuthConn, AuthUser, ClientAddr, OrdinalPageParams, Page, PageParams, Pagination, Path, Query,
+        AuthConn, AuthUser, ClientAddr, OrdinalPageParams, Page, PageParams, Pagination, Path,
+        Query,
     },
     state::AppState,
 };

@@ -16,7 +16,10 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
-    extract::{ApiDecimal, AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path, Query},
+    extract::{
+        ApiDecimal, AuthConn, AuthUser, Json, OptionalText, Page, PageParams, Pagination, Path,
+        Query, Text,
+    },
     patch::{double_option, merge, non_null},
     routes::dashboards::{editable_dashboard, visible_dashboard},
     state::AppState,
@@ -28,14 +31,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_kpi, update_kpi, delete_kpi))
 }
 
+/// A KPI's texts.
+type Code = OptionalText<50>;
+type Name = Text<200>;
+type Description = OptionalText<5000>;
+type Unit = OptionalText<50>;
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKpiRequest {
     /// Short key unique in the organization, e.g. `LOG-OTD`, used by import files.
-    pub code: Option<String>,
-    pub name: String,
-    pub description: Option<String>,
-    pub unit: Option<String>,
+    pub code: Option<Code>,
+    pub name: Name,
+    pub description: Option<Description>,
+    pub unit: Option<Unit>,
     pub frequency: Frequency,
     pub direction: Direction,
     pub threshold_green: ApiDecimal,
@@ -52,17 +61,17 @@ pub struct CreateKpiRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateKpiRequest {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub code: Option<Option<String>>,
+    #[schema(value_type = Option<Code>)]
+    pub code: Option<Option<Code>>,
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
-    pub name: Option<String>,
+    pub name: Option<Name>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub description: Option<Option<String>>,
+    #[schema(value_type = Option<Description>)]
+    pub description: Option<Option<Description>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub unit: Option<Option<String>>,
+    #[schema(value_type = Option<Unit>)]
+    pub unit: Option<Option<Unit>>,
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
     pub frequency: Option<Frequency>,
@@ -98,6 +107,11 @@ pub struct UpdateKpiQuery {
     pub recompute_history: bool,
 }
 
+/// A nullable PATCH text as sent.
+fn texts<T: Into<String>>(patch: Option<Option<T>>) -> Option<Option<String>> {
+    patch.map(|text| text.map(Into::into))
+}
+
 /// Loads a visible KPI or answers 404.
 pub async fn visible_kpi(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<KpiRow> {
     db::kpis::find_visible(conn, caller, id)
@@ -117,7 +131,7 @@ async fn validate_fields(
     let code = match fields
         .code
         .as_deref()
-        .map(|c| validate::optional_text(c, 50))
+        .map(|c| validate::optional_text(c, Code::MAX))
     {
         Some(Ok(code)) => code,
         Some(Err(m)) => {
@@ -126,7 +140,7 @@ async fn validate_fields(
         }
         None => None,
     };
-    let name = validate::required_text(&fields.name, 200)
+    let name = validate::required_text(&fields.name, Name::MAX)
         .map_err(|m| errors.push(FieldError::new("name", m)))
         .unwrap_or_default();
     let mut optional = |field: &str, value: Option<String>, max| match value
@@ -140,8 +154,8 @@ async fn validate_fields(
         }
         None => None,
     };
-    let description = optional("description", fields.description, 5000);
-    let unit = optional("unit", fields.unit, 50);
+    let description = optional("description", fields.description, Description::MAX);
+    let unit = optional("unit", fields.unit, Unit::MAX);
     if let Err(e) = fields.thresholds.validate(fields.direction) {
         errors.push(FieldError::new(e.field, e.message));
     }
@@ -207,10 +221,10 @@ async fn create_kpi(
     let dashboard = editable_dashboard(&mut tx, &auth.caller, id).await?;
     let fields = KpiFields {
         owner_id: body.owner_id.unwrap_or(auth.caller.user_id),
-        code: body.code,
-        name: body.name,
-        description: body.description,
-        unit: body.unit,
+        code: body.code.map(String::from),
+        name: body.name.into(),
+        description: body.description.map(String::from),
+        unit: body.unit.map(String::from),
         frequency: body.frequency,
         direction: body.direction,
         thresholds: Thresholds {
@@ -263,10 +277,10 @@ async fn update_kpi(
     db::kpis::lock(&mut tx, id).await?;
     let fields = KpiFields {
         owner_id: body.owner_id.unwrap_or(current.owner_id),
-        code: merge(current.code.clone(), body.code),
-        name: body.name.unwrap_or_else(|| current.name.clone()),
-        description: merge(current.description.clone(), body.description),
-        unit: merge(current.unit.clone(), body.unit),
+        code: merge(current.code.clone(), texts(body.code)),
+        name: body.name.map_or_else(|| current.name.clone(), String::from),
+        description: merge(current.description.clone(), texts(body.description)),
+        unit: merge(current.unit.clone(), texts(body.unit)),
         frequency: body.frequency.unwrap_or(current.frequency),
         direction: body.direction.unwrap_or(current.direction),
         thresholds: Thresholds {

@@ -1,11 +1,8 @@
 //! Teams: everyone lists them and their members; ADMINs manage them.
 use axum::{extract::State, http::StatusCode};
-use kpix_shared::{
-    db::{
-        self,
-        teams::{TeamMemberRow, TeamRow},
-    },
-    validate,
+use kpix_shared::db::{
+    self,
+    teams::{TeamMemberRow, TeamRow},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path},
+    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path, Text},
     state::AppState,
 };
 
@@ -29,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamRequest {
-    pub name: String,
+    pub name: Text<200>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -45,8 +42,14 @@ pub struct TeamResponse {
     pub members: Vec<TeamMemberRow>,
 }
 
-fn team_name(raw: &str) -> ApiResult<String> {
-    validate::required_text(raw, 200).map_err(|m| ApiError::invalid("name", m))
+fn team_name(name: &Text<200>) -> ApiResult<String> {
+    let mut errors = Vec::new();
+    let name = name.check("name", &mut errors);
+    if errors.is_empty() {
+        Ok(name)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 fn name_taken(error: sqlx::Error) -> ApiError {

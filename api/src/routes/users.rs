@@ -7,7 +7,6 @@ use kpix_shared::{
         users::{UserPatch, UserRow},
     },
     domain::kpi::Role,
-    validate,
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -15,8 +14,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    error::{ApiError, ApiResult, FieldError},
-    extract::{AuthConn, AuthUser, Json, Page, PageParams, Pagination, Path},
+    error::{ApiError, ApiResult},
+    extract::{
+        AuthConn, AuthUser, Email, Json, Page, PageParams, Pagination, Password, Path, Text,
+    },
     patch::non_null,
     routes::auth::email_taken,
     state::AppState,
@@ -32,9 +33,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
-    pub email: String,
-    pub full_name: String,
-    pub password: String,
+    pub email: Email,
+    pub full_name: Text<200>,
+    pub password: Password,
     #[serde(default = "default_role")]
     pub role: Role,
 }
@@ -48,7 +49,7 @@ fn default_role() -> Role {
 pub struct UpdateUserRequest {
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
-    pub full_name: Option<String>,
+    pub full_name: Option<Text<200>>,
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
     pub role: Option<Role>,
@@ -102,15 +103,13 @@ async fn create_user(
 ) -> ApiResult<(StatusCode, axum::Json<UserRow>)> {
     auth.require_admin()?;
     let mut errors = Vec::new();
-    let email = validate::email(&body.email).map_err(|m| errors.push(FieldError::new("email", m)));
-    let _ =
-        validate::password(&body.password).map_err(|m| errors.push(FieldError::new("password", m)));
-    let full_name = validate::required_text(&body.full_name, 200)
-        .map_err(|m| errors.push(FieldError::new("full_name", m)));
-    let (Ok(email), Ok(full_name), true) = (email, full_name, errors.is_empty()) else {
+    let email = body.email.check("email", &mut errors);
+    body.password.check("password", &mut errors);
+    let full_name = body.full_name.check("full_name", &mut errors);
+    if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
-    };
-    let secret = body.password;
+    }
+    let secret = body.password.0;
     let hash = state
         .hash_blocking(move || password::hash_password(&secret))
         .await??;
@@ -158,12 +157,11 @@ async fn update_user(
     Json(body): Json<UpdateUserRequest>,
 ) -> ApiResult<axum::Json<UserRow>> {
     auth.require_admin()?;
-    let full_name = body
-        .full_name
-        .as_deref()
-        .map(|n| validate::required_text(n, 200))
-        .transpose()
-        .map_err(|m| ApiError::invalid("full_name", m))?;
+    let mut errors = Vec::new();
+    let full_name = body.full_name.map(|n| n.check("full_name", &mut errors));
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
     let patch = UserPatch {
         full_name,
         role: body.role,

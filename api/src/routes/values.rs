@@ -18,8 +18,8 @@ use uuid::Uuid;
 use crate::{
     error::{ApiError, ApiResult},
     extract::{
-        ApiDate, ApiDecimal, AuthConn, AuthUser, Json, Page, Pagination, Path, PeriodPageParams,
-        Query,
+        ApiDate, ApiDecimal, AuthConn, AuthUser, Json, OptionalText, Page, Pagination, Path,
+        PeriodPageParams, Query,
     },
     patch::{double_option, merge, non_null},
     routes::kpis::visible_kpi,
@@ -32,6 +32,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_value, update_value, delete_value))
         .routes(routes!(get_series))
 }
+
+/// A value's comment: at most 2000 characters.
+type Comment = OptionalText<2000>;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -67,7 +70,7 @@ pub struct CreateValueRequest {
     /// Optional; when sent it must be the period's last day.
     pub period_end: Option<ApiDate>,
     pub value: ApiDecimal,
-    pub comment: Option<String>,
+    pub comment: Option<Comment>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -77,15 +80,15 @@ pub struct UpdateValueRequest {
     #[schema(nullable = false)]
     pub value: Option<ApiDecimal>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub comment: Option<Option<String>>,
+    #[schema(value_type = Option<Comment>)]
+    pub comment: Option<Option<Comment>>,
 }
 
 fn comment_text(raw: Option<&str>) -> ApiResult<Option<String>> {
     match raw {
         None => Ok(None),
         Some(text) => {
-            validate::optional_text(text, 2000).map_err(|m| ApiError::invalid("comment", m))
+            validate::optional_text(text, Comment::MAX).map_err(|m| ApiError::invalid("comment", m))
         }
     }
 }
