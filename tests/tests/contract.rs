@@ -462,6 +462,7 @@ async fn null_for_a_field_that_cannot_be_cleared_is_a_422_on_every_patch() {
                 "threshold_orange",
                 "owner_id",
                 "is_active",
+                "is_strategic",
                 "recompute_history",
             ],
         ),

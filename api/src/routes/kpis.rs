@@ -92,6 +92,8 @@ pub struct UpdateKpiRequest {
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
     pub is_active: Option<bool>,
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     pub is_strategic: Option<bool>,
     /// Also recompute the status of every stored value with the new rule.
     #[serde(default, deserialize_with = "non_null")]
