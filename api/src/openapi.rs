@@ -29,6 +29,7 @@ pub fn finished(mut document: openapi::OpenApi) -> openapi::OpenApi {
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
     StandardErrors.modify(&mut document);
     EmptyQueryValues.modify(&mut document);
+    CrossFieldRules.modify(&mut document);
     document
 }
 
@@ -52,6 +53,43 @@ impl Modify for EmptyQueryValues {
                             .get_or_insert_with(Default::default)
                             .insert("allowEmptyValue".to_owned(), true.into());
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Rules between the fields of one body that JSON Schema can say and
+/// utoipa's derive cannot: written as `if` / `then` into the schemas'
+/// extension maps (which utoipa writes as they are).
+struct CrossFieldRules;
+
+impl Modify for CrossFieldRules {
+    fn modify(&self, openapi: &mut openapi::OpenApi) {
+        // kpix_shared::domain::action: a DONE action's progress is 100
+        let done_is_full = [
+            (
+                "if",
+                serde_json::json!({
+                    "required": ["status", "progress"],
+                    "properties": {"status": {"const": "DONE"}}
+                }),
+            ),
+            (
+                "then",
+                serde_json::json!({"properties": {"progress": {"const": 100}}}),
+            ),
+        ];
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for name in ["CreateActionRequest", "UpdateActionRequest"] {
+            if let Some(RefOr::T(openapi::Schema::Object(object))) =
+                components.schemas.get_mut(name)
+            {
+                let extensions = object.extensions.get_or_insert_with(Default::default);
+                for (key, value) in &done_is_full {
+                    extensions.insert((*key).to_owned(), value.clone());
                 }
             }
         }

@@ -429,6 +429,99 @@ async fn is_late_follows_patches_of_status_and_due_date() {
     assert_eq!(listed[0]["is_late"], false);
 }
 
+#[tokio::test]
+async fn a_done_action_is_at_100_and_closed_actions_are_reopened_before_closing_otherwise() {
+    let (app, admin, kpi_id) = setup().await;
+    let actions = format!("/kpis/{kpi_id}/actions");
+
+    // DONE means finished: 100 % by default, and not at 30 %
+    let done = create_action(&app, &admin, kpi_id, &json!({"status": "DONE"})).await;
+    assert_eq!(
+        (&done["status"], &done["progress"]),
+        (&json!("DONE"), &json!(100))
+    );
+    let resp = app
+        .post_json(
+            &admin,
+            &actions,
+            &json!({"title": "T", "status": "DONE", "progress": 30}),
+        )
+        .await;
+    assert_invalid_field(&resp, "progress");
+    assert_eq!(
+        resp.body["errors"][0]["message"],
+        "a DONE action's progress is 100"
+    );
+    // an open action may reach 100 before anyone calls it done
+    let open = create_action(&app, &admin, kpi_id, &json!({"progress": 100})).await;
+    assert_eq!(
+        (&open["status"], &open["progress"]),
+        (&json!("OPEN"), &json!(100))
+    );
+
+    let path = format!(
+        "/actions/{}",
+        id_of(&create_action(&app, &admin, kpi_id, &json!({"progress": 30})).await)
+    );
+    let resp = app
+        .patch_json(&admin, &path, &json!({"status": "DONE", "progress": 30}))
+        .await;
+    assert_invalid_field(&resp, "progress");
+    let done = app
+        .patch_json(&admin, &path, &json!({"status": "DONE"}))
+        .await;
+    assert_eq!(done.body["progress"], 100, "{}", done.text);
+    // a DONE action's progress changes once it is reopened
+    let resp = app
+        .patch_json(&admin, &path, &json!({"progress": 60}))
+        .await;
+    assert_eq!(assert_problem(&resp, 409), "action_state");
+    // closed one way, it is reopened before being closed the other way
+    let resp = app
+        .patch_json(&admin, &path, &json!({"status": "CANCELLED"}))
+        .await;
+    assert_eq!(assert_problem(&resp, 409), "action_state");
+    assert_eq!(
+        resp.body["detail"],
+        "a DONE action must be reopened (OPEN or IN_PROGRESS) before it is CANCELLED"
+    );
+    let reopened = app
+        .patch_json(
+            &admin,
+            &path,
+            &json!({"status": "IN_PROGRESS", "progress": 60}),
+        )
+        .await;
+    reopened.assert_status(200);
+    let cancelled = app
+        .patch_json(&admin, &path, &json!({"status": "CANCELLED"}))
+        .await;
+    assert_eq!(
+        cancelled.body["progress"], 60,
+        "cancelling keeps the progress"
+    );
+    let resp = app
+        .patch_json(&admin, &path, &json!({"status": "DONE"}))
+        .await;
+    assert_eq!(assert_problem(&resp, 409), "action_state");
+    // refused changes changed nothing
+    let now = get_ok(&app, &admin, &path).await;
+    assert_eq!(
+        (&now["status"], &now["progress"]),
+        (&json!("CANCELLED"), &json!(60))
+    );
+    app.patch_json(&admin, &path, &json!({"status": "OPEN"}))
+        .await
+        .assert_status(200);
+    let done = app
+        .patch_json(&admin, &path, &json!({"status": "DONE"}))
+        .await;
+    assert_eq!(
+        (&done.body["status"], &done.body["progress"]),
+        (&json!("DONE"), &json!(100))
+    );
+}
+
 // -- actions: who edits -------------------------------------------------------
 
 #[tokio::test]

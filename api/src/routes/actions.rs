@@ -9,7 +9,7 @@ use kpix_shared::{
         self,
         action_plans::{ActionFields, ActionRow, NewAction},
     },
-    domain::ActionStatus,
+    domain::{ActionState, ActionStatus, next_action_state},
     validate,
 };
 use serde::Deserialize;
@@ -192,26 +192,25 @@ async fn create_action(
     let mut errors = Vec::new();
     let title = title(&body.title, &mut errors);
     let description = description(body.description.as_deref(), &mut errors);
-    let status = body.status.unwrap_or(ActionStatus::Open);
-    let progress = body
-        .progress
-        .map_or(if status == ActionStatus::Done { 100 } else { 0 }, |p| p.0);
+    let initial = next_action_state(None, body.status, body.progress.map(|p| p.0))
+        .map_err(|e| errors.push(FieldError::new("progress", e.to_string())))
+        .ok();
     let owner_id = body.owner_id.unwrap_or(auth.caller.user_id);
     let mut conn = auth.begin(&state.pool).await?;
     let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("kpi"))?;
     check_owner(&mut conn, org, owner_id, &mut errors).await?;
-    if !errors.is_empty() {
+    let (Some(initial), true) = (initial, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
-    }
+    };
     let fields = ActionFields {
         title,
         description,
         owner_id: Some(owner_id),
         due_date: body.due_date.map(|d| d.0),
-        progress,
-        status,
+        progress: initial.progress,
+        status: initial.status,
     };
     let action = db::action_plans::insert(
         &mut conn,
@@ -243,10 +242,15 @@ async fn get_action(
 }
 
 /// Change an action plan: an absent field is unchanged, an explicit null
-/// clears `description`, `owner_id` or `due_date`. Moving to DONE sets the
-/// progress to 100 unless given; `closed_at` follows the status.
+/// clears `description`, `owner_id` or `due_date`; `closed_at` follows the
+/// status. A DONE action's progress is 100 (moving to DONE sets it; another
+/// progress sent with DONE is a 422); a DONE or CANCELLED action is reopened
+/// (OPEN or IN_PROGRESS) before it is closed the other way or, when DONE,
+/// given another progress (else 409).
 #[utoipa::path(patch, path = "/actions/{id}", tag = "actions", params(("id" = Uuid, Path)), request_body = UpdateActionRequest,
-    responses((status = 200, body = ActionRow), (status = 403), (status = 404), (status = 422)), security(("bearer" = [])))]
+    responses((status = 200, body = ActionRow), (status = 403),
+        (status = 409, description = "The change does not follow from the action's status: a DONE or CANCELLED action must be reopened first.")),
+    security(("bearer" = [])))]
 async fn update_action(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -287,18 +291,25 @@ async fn update_action(
         fields.owner_id = owner_id;
     }
     fields.due_date = merge(current.due_date, body.due_date.map(|d| d.map(|d| d.0)));
-    if let Some(status) = body.status {
-        fields.status = status;
-    }
-    match body.progress {
-        Some(BoundedInt(progress)) => fields.progress = progress,
-        None if fields.status == ActionStatus::Done && current.status != ActionStatus::Done => {
-            fields.progress = 100;
+    let now = ActionState {
+        status: current.status,
+        progress: current.progress,
+    };
+    let mut conflict = None;
+    match next_action_state(Some(now), body.status, body.progress.map(|p| p.0)) {
+        Ok(next) => {
+            fields.status = next.status;
+            fields.progress = next.progress;
         }
-        None => {}
+        Err(e) if e.is_invalid_request() => errors.push(FieldError::new("progress", e.to_string())),
+        Err(e) => conflict = Some(e),
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
+    }
+    // a change that is valid in itself but not from the state the action is in
+    if let Some(e) = conflict {
+        return Err(ApiError::conflict("action_state", e.to_string()));
     }
     let action = db::action_plans::update(&mut tx, org, id, &fields)
         .await?

@@ -1,10 +1,12 @@
 //! Pure domain rules shared by the API and the worker: KPI vocabulary, the status rule, period arithmetic.
 
+pub mod action;
 pub mod kpi;
 pub mod number;
 pub mod period;
 pub mod status;
 
+pub use action::{ActionRuleError, ActionState, next_action_state};
 pub use kpi::{
     ActionStatus, Direction, Frequency, ImportMode, ImportType, JobStatus, Role, Status,
     ThresholdError, Thresholds, UnknownVariant,
