@@ -340,6 +340,58 @@ async fn a_user_shares_a_dashboard_only_with_a_team_they_belong_to() {
     assert_invalid_field(&moved, "team_id");
 }
 
+#[tokio::test]
+async fn the_process_filter_ignores_case_and_accents_as_imports_do() {
+    let app = TestApp::spawn().await;
+    let admin = app.signup("Acme").await;
+    let quality = id_of(
+        &create_dashboard(
+            &app,
+            &admin,
+            &json!({"title": "Q", "process_name": "Qualité Usine"}),
+        )
+        .await,
+    );
+    let other = id_of(
+        &create_dashboard(
+            &app,
+            &admin,
+            &json!({"title": "S", "process_name": "Sécurité"}),
+        )
+        .await,
+    );
+
+    for name in [
+        "Qualité Usine",
+        "qualite usine",
+        "QUALITÉ USINE",
+        "Qualite%20Usine",
+        "qualit%C3%A9%20usine",
+    ] {
+        let found = get_ok(&app, &admin, &format!("/dashboards?process_name={name}")).await;
+        assert_eq!(ids(&found), [quality], "{name}");
+        let report = get_ok(
+            &app,
+            &admin,
+            &format!("/reporting/overview?process_name={name}"),
+        )
+        .await;
+        assert_eq!(
+            report["dashboards"][0]["dashboard_id"],
+            json!(quality),
+            "{name}: {report}"
+        );
+        assert_eq!(report["dashboards"].as_array().unwrap().len(), 1, "{name}");
+    }
+    let found = get_ok(&app, &admin, "/dashboards?process_name=SECURITE").await;
+    assert_eq!(ids(&found), [other]);
+    // still the whole name, not a part of it
+    assert_eq!(
+        get_ok(&app, &admin, "/dashboards?process_name=qualite").await,
+        json!([])
+    );
+}
+
 // -- write rights -------------------------------------------------------------
 
 #[tokio::test]

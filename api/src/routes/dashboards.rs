@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DashboardQuery {
-    /// Only dashboards of this process (case-insensitive).
+    /// Only dashboards of this process (case- and accent-insensitive).
     pub process_name: Option<String>,
 }
 

@@ -35,7 +35,7 @@ const MISSING_LIMIT: (i64, i64) = (100, 1000);
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
-    /// Only dashboards of this process (case-insensitive).
+    /// Only dashboards of this process (case- and accent-insensitive).
     pub process_name: Option<String>,
     /// Only this dashboard.
     pub dashboard_id: Option<Uuid>,
@@ -48,7 +48,7 @@ pub struct LimitedReportQuery {
     /// Items per list, 1 to 100; 10 when absent.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
-    /// Only dashboards of this process (case-insensitive).
+    /// Only dashboards of this process (case- and accent-insensitive).
     pub process_name: Option<String>,
     /// Only this dashboard.
     pub dashboard_id: Option<Uuid>,
@@ -61,7 +61,7 @@ pub struct MissingQuery {
     /// Items to list, 1 to 1000; 100 when absent.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// Only dashboards of this process (case-insensitive).
+    /// Only dashboards of this process (case- and accent-insensitive).
     pub process_name: Option<String>,
     /// Only this dashboard.
     pub dashboard_id: Option<Uuid>,

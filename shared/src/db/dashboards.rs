@@ -93,7 +93,7 @@ pub async fn list(
     page: PageRequest<Uuid>,
 ) -> Result<Vec<DashboardRow>, sqlx::Error> {
     let rows: Vec<DashboardRow> = sqlx::query_as(sql!(
-        "{SELECT} where {DASHBOARD_VISIBLE} and ($4::text is null or lower(d.process_name) = lower($4)) \
+        "{SELECT} where {DASHBOARD_VISIBLE} and ($4::text is null or kpix_fold(d.process_name) = kpix_fold($4)) \
          and ($5::uuid is null or d.id < $5) order by d.id desc limit $6"
     ))
     .bind(caller.organization_id)

@@ -47,7 +47,7 @@ pub struct ReportFilter {
 fn visible_dashboards() -> String {
     format!(
         "select d.id, d.title, d.process_name from dashboard d where {DASHBOARD_VISIBLE} \
-         and ($4::text is null or lower(d.process_name) = lower($4)) and ($5::uuid is null or d.id = $5)"
+         and ($4::text is null or kpix_fold(d.process_name) = kpix_fold($4)) and ($5::uuid is null or d.id = $5)"
     )
 }
 
