@@ -525,7 +525,10 @@ async fn the_frequency_of_a_kpi_with_values_cannot_change() {
 
     free.assert_status(200);
     assert_eq!(free.body["frequency"], "WEEKLY");
-    assert_invalid_field(&refused, "frequency");
+    // the request is valid; the KPI's values are what refuses it
+    assert_eq!(assert_problem(&refused, 409), "kpi_has_values");
+    let unchanged = app.get(&admin, &format!("/kpis/{with_values}")).await;
+    assert_eq!(unchanged.body["frequency"], "MONTHLY");
 }
 
 // -- patch --------------------------------------------------------------------

@@ -261,7 +261,9 @@ async fn get_kpi(
 /// to values written from now on; `recompute_history=true` (body or query)
 /// also recomputes every stored value, in the same transaction.
 #[utoipa::path(patch, path = "/kpis/{id}", tag = "kpis", params(("id" = Uuid, Path), UpdateKpiQuery), request_body = UpdateKpiRequest,
-    responses((status = 200, body = KpiRow), (status = 403), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
+    responses((status = 200, body = KpiRow), (status = 403),
+        (status = 409, description = "Another KPI of the organization has this code, or the KPI has values and the frequency would change.")),
+    security(("bearer" = [])))]
 async fn update_kpi(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -301,9 +303,10 @@ async fn update_kpi(
         is_strategic: body.is_strategic.unwrap_or(current.is_strategic),
     };
     if fields.frequency != current.frequency && db::kpi_values::any(&mut tx, id).await? {
-        return Err(ApiError::invalid(
-            "frequency",
-            "cannot change the frequency of a KPI that has values",
+        // a valid change in itself, refused by the state the KPI is in
+        return Err(ApiError::conflict(
+            "kpi_has_values",
+            "cannot change the frequency of a KPI that has values (their periods would no longer fit)",
         ));
     }
     let fields = validate_fields(&mut tx, &auth.caller, fields, Some(current.owner_id)).await?;
