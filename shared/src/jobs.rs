@@ -31,13 +31,51 @@ pub async fn enqueue_import(
     apalis_postgres::queries::push_tasks(conn, IMPORT_QUEUE, vec![task]).await
 }
 
-/// The job type of an upload: from its first bytes, or else from its name. A
-/// file named as a CSV or a spreadsheet whose content is not one (binary junk
-/// renamed .csv) becomes a job that fails with the worker's message, as other
+/// The media types an upload may declare for its file part, and their job
+/// type (the OpenAPI document lists them).
+pub const UPLOAD_MEDIA_TYPES: &[(&str, crate::domain::ImportType)] = &[
+    ("text/csv", crate::domain::ImportType::Csv),
+    ("text/tab-separated-values", crate::domain::ImportType::Csv),
+    ("text/plain", crate::domain::ImportType::Csv),
+    (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        crate::domain::ImportType::Excel,
+    ),
+    ("application/vnd.ms-excel", crate::domain::ImportType::Excel),
+    (
+        "application/vnd.oasis.opendocument.spreadsheet",
+        crate::domain::ImportType::Excel,
+    ),
+];
+
+/// [`UPLOAD_MEDIA_TYPES`] as one comma-separated list.
+pub fn upload_media_types() -> String {
+    UPLOAD_MEDIA_TYPES
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The job type of an upload: from its first bytes, or else from the media
+/// type its part declares, or else from its name. A file declared or named
+/// as a CSV or a spreadsheet whose content is not one (binary junk renamed
+/// .csv) becomes a job that fails with the worker's message, as other
 /// damaged files do; `None` (any other file) is an unsupported type.
-pub fn upload_type(head: &[u8], filename: Option<&str>) -> Option<crate::domain::ImportType> {
+pub fn upload_type(
+    head: &[u8],
+    filename: Option<&str>,
+    media_type: Option<&str>,
+) -> Option<crate::domain::ImportType> {
     use crate::domain::ImportType;
-    sniff_upload(head).or_else(|| {
+    let declared = || {
+        let essence = media_type?.split(';').next()?.trim().to_ascii_lowercase();
+        UPLOAD_MEDIA_TYPES
+            .iter()
+            .find(|(name, _)| *name == essence)
+            .map(|(_, kind)| *kind)
+    };
+    sniff_upload(head).or_else(declared).or_else(|| {
         let extension = filename?.rsplit_once('.')?.1.to_ascii_lowercase();
         match extension.as_str() {
             "csv" | "txt" | "tsv" => Some(ImportType::Csv),
@@ -99,19 +137,29 @@ mod tests {
     fn binary_uploads_named_as_a_supported_file_become_jobs() {
         let junk = b"\x7fELF\x02\x01\x01\x00";
         assert_eq!(
-            upload_type(junk, Some("valeurs.CSV")),
+            upload_type(junk, Some("valeurs.CSV"), None),
             Some(ImportType::Csv)
         );
         assert_eq!(
-            upload_type(junk, Some("valeurs.xlsx")),
+            upload_type(junk, Some("valeurs.xlsx"), None),
             Some(ImportType::Excel)
         );
-        assert_eq!(upload_type(junk, Some("rapport.pdf")), None);
-        assert_eq!(upload_type(junk, Some("csv")), None);
-        assert_eq!(upload_type(junk, None), None);
+        assert_eq!(upload_type(junk, Some("rapport.pdf"), None), None);
+        assert_eq!(upload_type(junk, Some("csv"), None), None);
+        assert_eq!(upload_type(junk, None, None), None);
+        // a declared media type counts as a name does
+        assert_eq!(
+            upload_type(junk, Some("x.png"), Some("text/csv; charset=utf-8")),
+            Some(ImportType::Csv)
+        );
+        assert_eq!(
+            upload_type(junk, None, Some("application/vnd.ms-excel")),
+            Some(ImportType::Excel)
+        );
+        assert_eq!(upload_type(junk, Some("x.png"), Some("image/png")), None);
         // the content decides when it is recognized
         assert_eq!(
-            upload_type(b"PK\x03\x04", Some("a.csv")),
+            upload_type(b"PK\x03\x04", Some("a.csv"), Some("text/csv")),
             Some(ImportType::Excel)
         );
     }

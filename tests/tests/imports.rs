@@ -664,6 +664,41 @@ async fn uploads_are_checked_before_a_job_is_created() {
 }
 
 #[tokio::test]
+async fn a_file_part_declared_csv_or_spreadsheet_counts_as_its_name_would() {
+    let fx = Fixture::new().await;
+    let junk: Vec<u8> = (0..1000_u32).map(|i| (i * 7 % 256) as u8).collect();
+    let send = |media_type: &'static str| {
+        let part = Part::bytes(junk.clone())
+            .file_name("scan.png")
+            .mime_str(media_type)
+            .unwrap();
+        fx.app.send(
+            fx.app
+                .authed(&fx.admin, Method::POST, "/imports/kpi-values")
+                .multipart(Form::new().part("file", part)),
+        )
+    };
+
+    // declared CSV: a job, which the worker fails as it fails junk named .csv
+    let declared = send("text/csv").await;
+    declared.assert_status(202);
+    assert_eq!(declared.body["type"], "CSV");
+    let spreadsheet = send("application/vnd.ms-excel").await;
+    assert_eq!(spreadsheet.body["type"], "EXCEL", "{}", spreadsheet.text);
+    // anything else stays unsupported
+    assert_problem(&send("image/png").await, 415);
+    // and the document lists what may be declared
+    let doc = fx.app.get_anon("/openapi.json").await;
+    let upload = &doc.body["paths"]["/imports/kpi-values"]["post"]["requestBody"]["content"]["multipart/form-data"];
+    let declared = upload["encoding"]["file"]["contentType"].as_str().unwrap();
+    assert!(declared.starts_with("text/csv, "), "{declared}");
+    assert!(declared.contains("application/vnd.oasis.opendocument.spreadsheet"));
+    let form = &doc.body["components"]["schemas"]["UploadForm"];
+    assert_eq!(form["additionalProperties"], false);
+    assert_eq!(form["properties"]["file"]["minLength"], 1);
+}
+
+#[tokio::test]
 async fn the_same_idempotency_key_returns_the_same_job() {
     let fx = Fixture::new().await;
     let send = || {

@@ -39,18 +39,23 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_job_errors))
 }
 
-/// The multipart form of an upload (documentation only; it is read as a stream).
-#[derive(Debug, ToSchema)]
+/// The multipart form of an upload (documentation only; it is read as a
+/// stream). Another field is a 422 naming it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// The CSV, XLSX, XLS or ODS file.
-    #[schema(value_type = String, format = Binary)]
+    /// The CSV, XLSX, XLS or ODS file; not empty.
+    #[schema(value_type = String, format = Binary, min_length = 1)]
     file: Vec<u8>,
     /// Match KPI names on this dashboard only.
+    #[schema(nullable = false)]
     dashboard_id: Option<Uuid>,
     /// `atomic` (default: any invalid row and nothing is written) or `partial`.
+    #[schema(nullable = false)]
     mode: Option<ImportMode>,
     /// Validate and report only.
+    #[schema(nullable = false)]
     dry_run: Option<bool>,
 }
 
@@ -173,12 +178,16 @@ fn fill<T>(slot: &mut Option<T>, name: &str, parsed: Option<T>, rule: &str) -> A
 
 /// Upload a file of KPI values; answers 202 with the job to poll.
 #[utoipa::path(post, path = "/imports/kpi-values", tag = "imports",
-    request_body(content = UploadForm, content_type = "multipart/form-data"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "the same key returns the same job"),
+    request_body(content((UploadForm = "multipart/form-data",
+        encoding(("file" = (content_type = jobs::upload_media_types())))))),
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same key returns the same job",
+            nullable = false, max_length = 200, pattern = r"^[\x20-\x7E]*[\x21-\x7E][\x20-\x7E]*$"),
         ("dashboard_id" = Option<Uuid>, Query, description = "as the form field of that name"),
         ("mode" = Option<ImportMode>, Query, description = "as the form field of that name"),
         ("dry_run" = Option<bool>, Query, description = "as the form field of that name")),
-    responses((status = 202, body = JobRow, headers(("Location" = String))), (status = 400), (status = 413), (status = 415), (status = 422)),
+    responses((status = 202, description = "The job, to poll at its Location.", body = JobRow, headers(("Location" = String))),
+        (status = 404, description = "No dashboard `dashboard_id` the caller can see."),
+        (status = 415, description = "The body is not multipart/form-data, or the file is neither CSV nor a spreadsheet by its content, its declared media type or its name.")),
     security(("bearer" = [])))]
 async fn upload_kpi_values(
     State(state): State<AppState>,
@@ -314,6 +323,7 @@ async fn read_form(
                 let filename = field
                     .file_name()
                     .map(|f| f.chars().take(255).collect::<String>());
+                let media_type = field.content_type().map(str::to_owned);
                 let mut upload: Option<(Upload, ImportType)> = None;
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     if chunk.is_empty() {
@@ -322,12 +332,13 @@ async fn read_form(
                     if upload.is_none() {
                         let head = &chunk[..chunk.len().min(8192)];
                         let kind =
-                            jobs::upload_type(head, filename.as_deref()).ok_or_else(|| {
-                                ApiError::UnsupportedMediaType(
+                            jobs::upload_type(head, filename.as_deref(), media_type.as_deref())
+                                .ok_or_else(|| {
+                                    ApiError::UnsupportedMediaType(
                                     "the file is neither CSV nor a spreadsheet (XLSX, XLS, ODS)"
                                         .into(),
                                 )
-                            })?;
+                                })?;
                         upload = Some((
                             state
                                 .storage
@@ -491,7 +502,8 @@ pub enum ErrorsFormat {
 
 /// The error report of a job, in file order; `?format=csv` downloads it.
 #[utoipa::path(get, path = "/imports/jobs/{id}/errors", tag = "imports", params(("id" = Uuid, Path), ErrorsQuery, OrdinalPageParams),
-    responses((status = 200, body = Vec<RowError>), (status = 200, content_type = "text/csv", description = "with format=csv"), (status = 404), (status = 422)),
+    responses((status = 200, description = "The rejected rows in file order: JSON, or with format=csv a CSV download.",
+        content((Vec<RowError> = "application/json"), (String = "text/csv")))),
     security(("bearer" = [])))]
 async fn get_job_errors(
     AuthConn { auth, mut conn }: AuthConn,
