@@ -1,12 +1,16 @@
 //! The OpenAPI document: built from the handlers' own annotations, then
 //! completed here with what operations share, so that no handler repeats
 //! it: the errors every operation can answer given what it is (secured, with
-//! path ids, with a body), the problem+json body of every error, and what an
-//! empty query parameter means.
+//! path ids, with a body), the problem+json body of every error, what an
+//! empty query parameter means, and the links from the operations that
+//! create an object to those that use it.
+use std::collections::BTreeMap;
+
 use utoipa::{
     Modify, OpenApi,
     openapi::{
         self, Content, Ref, RefOr, Required, Response, ResponseBuilder,
+        link::{Link, LinkBuilder},
         path::{Operation, ParameterIn, PathItem},
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
@@ -30,6 +34,7 @@ pub fn finished(mut document: openapi::OpenApi) -> openapi::OpenApi {
     StandardErrors.modify(&mut document);
     EmptyQueryValues.modify(&mut document);
     CrossFieldRules.modify(&mut document);
+    Links.modify(&mut document);
     document
 }
 
@@ -274,4 +279,105 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     ]
     .into_iter()
     .flatten()
+}
+
+/// The operations that create an object, the status they answer with, and
+/// the path under which the object is then used: every operation under it
+/// gets a link from the creation, with `{id}` = the created object's `id`.
+const CREATIONS: &[(&str, &str, &str)] = &[
+    ("create_user", "201", "/users/{id}"),
+    ("create_team", "201", "/teams/{id}"),
+    ("create_dashboard", "201", "/dashboards/{id}"),
+    ("create_kpi", "201", "/kpis/{id}"),
+    ("create_value", "201", "/values/{id}"),
+    ("create_action", "201", "/actions/{id}"),
+    ("create_kpi_comment", "201", "/comments/{id}"),
+    ("create_action_comment", "201", "/comments/{id}"),
+    ("upload_kpi_values", "202", "/imports/jobs/{id}"),
+];
+
+/// A link whose parameters do not all come from the created object's `id`.
+struct OtherLink {
+    from: &'static str,
+    status: &'static str,
+    to: &'static str,
+    /// (parameter, runtime expression)
+    parameters: &'static [(&'static str, &'static str)],
+}
+
+const OTHER_LINKS: &[OtherLink] = &[OtherLink {
+    from: "add_team_member",
+    status: "201",
+    to: "remove_team_member",
+    parameters: &[
+        ("id", "$request.path.id"),
+        ("user_id", "$request.body#/user_id"),
+    ],
+}];
+
+/// OpenAPI links from each creation to the operations on what it created, so
+/// that a client (and schemathesis' stateful phase) can follow them.
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut openapi::OpenApi) {
+        // (operation id → path) of every operation
+        let mut targets: Vec<(String, String)> = Vec::new();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for operation in operations_mut(item) {
+                if let Some(id) = &operation.operation_id {
+                    targets.push((id.clone(), path.clone()));
+                }
+            }
+        }
+        let mut links: BTreeMap<(String, String), Vec<(String, Link)>> = BTreeMap::new();
+        for (from, status, prefix) in CREATIONS {
+            for (to, path) in &targets {
+                let under = path == prefix
+                    || path
+                        .strip_prefix(prefix)
+                        .is_some_and(|rest| rest.starts_with('/'));
+                // a link must fill every path parameter of its target
+                if under && path.matches('{').count() == 1 {
+                    let link = LinkBuilder::new()
+                        .operation_id(to.as_str())
+                        .parameter("id", "$response.body#/id")
+                        .build();
+                    links
+                        .entry(((*from).to_owned(), (*status).to_owned()))
+                        .or_default()
+                        .push((to.clone(), link));
+                }
+            }
+        }
+        for link in OTHER_LINKS {
+            let mut built = LinkBuilder::new().operation_id(link.to);
+            for (name, expression) in link.parameters {
+                built = built.parameter(*name, *expression);
+            }
+            links
+                .entry((link.from.to_owned(), link.status.to_owned()))
+                .or_default()
+                .push((link.to.to_owned(), built.build()));
+        }
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                let Some(id) = operation.operation_id.clone() else {
+                    continue;
+                };
+                for ((from, status), links) in &links {
+                    if *from != id {
+                        continue;
+                    }
+                    if let Some(RefOr::T(response)) =
+                        operation.responses.responses.get_mut(status.as_str())
+                    {
+                        for (name, link) in links {
+                            response.links.insert(name.clone(), RefOr::T(link.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -591,3 +591,64 @@ async fn texts_are_bounded_as_sent_and_the_document_says_so() {
         false
     );
 }
+
+#[tokio::test]
+async fn what_an_operation_creates_is_linked_to_the_operations_that_use_it() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let mut by_id = std::collections::HashMap::new();
+    for (path, method, operation) in operations(&doc) {
+        by_id.insert(
+            operation["operationId"].as_str().unwrap().to_owned(),
+            (path, method),
+        );
+    }
+    let links_of = |path: &str, method: &str, status: &str| -> Value {
+        doc["paths"][path][method]["responses"][status]["links"].clone()
+    };
+
+    let kpi_links = links_of("/dashboards/{id}/kpis", "post", "201");
+    for target in [
+        "get_kpi",
+        "update_kpi",
+        "delete_kpi",
+        "list_values",
+        "create_value",
+        "get_series",
+        "list_actions",
+        "create_action",
+        "list_kpi_comments",
+        "create_kpi_comment",
+    ] {
+        assert_eq!(
+            kpi_links[target]["parameters"]["id"], "$response.body#/id",
+            "create_kpi -> {target}: {kpi_links}"
+        );
+    }
+    assert!(links_of("/dashboards", "post", "201")["create_kpi"].is_object());
+    assert!(links_of("/kpis/{id}/values", "post", "201")["delete_value"].is_object());
+    assert!(links_of("/kpis/{id}/actions", "post", "201")["create_action_comment"].is_object());
+    assert!(links_of("/imports/kpi-values", "post", "202")["get_job_errors"].is_object());
+    assert_eq!(
+        links_of("/teams/{id}/members", "post", "201")["remove_team_member"]["parameters"],
+        json!({"id": "$request.path.id", "user_id": "$request.body#/user_id"})
+    );
+    // every link names an operation and fills each of its path parameters
+    for (path, method, operation) in operations(&doc) {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                let target = link["operationId"].as_str().unwrap();
+                let (target_path, _) = by_id
+                    .get(target)
+                    .unwrap_or_else(|| panic!("{method} {path} {status} -> {name}: no {target}"));
+                for segment in target_path.split('/').filter(|s| s.starts_with('{')) {
+                    let parameter = segment.trim_matches(['{', '}']);
+                    assert!(
+                        link["parameters"][parameter].is_string(),
+                        "{method} {path} -> {target} lacks {parameter}"
+                    );
+                }
+            }
+        }
+    }
+}
