@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use kpix_tests::{
-    Session, TestApp, TestResponse, assert_problem, poll_until, until_a_session_waits_on_a_lock,
+    Session, TestApp, TestResponse, assert_invalid_field, assert_problem, poll_until,
+    until_a_session_waits_on_a_lock,
 };
 use reqwest::{
     Method,
@@ -722,6 +723,17 @@ async fn the_same_idempotency_key_returns_the_same_job() {
     let second = send().await;
     second.assert_status(202);
     assert_eq!(first.id(), second.id());
+    // a replay is still a request: without its file it is refused
+    let fileless = fx
+        .app
+        .send(
+            fx.app
+                .authed(&fx.admin, Method::POST, "/imports/kpi-values")
+                .header("Idempotency-Key", "upload-42")
+                .multipart(Form::new().text("mode", "atomic")),
+        )
+        .await;
+    assert_invalid_field(&fileless, "file");
     let _worker = fx.app.spawn_worker().await;
     let job = wait_job(&fx.app, &fx.admin, first.id()).await;
     assert_eq!(counts(&job), (26, 26, 0, 0));

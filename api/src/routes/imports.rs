@@ -235,15 +235,6 @@ async fn upload_kpi_values(
             )
         }
     };
-    let mut conn = db::begin(&state.pool, auth.caller.organization_id).await?;
-    if let Some(key) = &idempotency_key
-        && let Some(job) =
-            db::import_jobs::find_by_idempotency_key(&mut conn, &auth.caller, key).await?
-    {
-        return Ok(accepted(job));
-    }
-    drop(conn);
-
     let job_id = Uuid::now_v7();
     let key = state
         .storage
@@ -255,6 +246,17 @@ async fn upload_kpi_values(
             return Err(e);
         }
     };
+    // a replay is answered with the first job, once it is known to be a
+    // valid upload itself: an invalid request is refused whatever its key
+    if let Some(idempotency) = &idempotency_key {
+        let mut conn = db::begin(&state.pool, auth.caller.organization_id).await?;
+        if let Some(job) =
+            db::import_jobs::find_by_idempotency_key(&mut conn, &auth.caller, idempotency).await?
+        {
+            discard(&state, &key).await;
+            return Ok(accepted(job));
+        }
+    }
     match create_job(
         &state,
         &auth.caller,
