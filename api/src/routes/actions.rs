@@ -41,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"title": "Retrain the night shift", "description": "Two sessions per team", "due_date": "2025-03-31", "progress": 0, "status": "OPEN"}))]
 #[serde(deny_unknown_fields)]
 pub struct CreateActionRequest {
     pub title: Title,
@@ -58,6 +59,7 @@ pub struct CreateActionRequest {
 /// An absent field is unchanged; an explicit null clears `description`,
 /// `owner_id` and `due_date` and is refused for the others.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "IN_PROGRESS", "progress": 40, "due_date": null}))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateActionRequest {
     #[serde(default, deserialize_with = "non_null")]

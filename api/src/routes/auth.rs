@@ -44,6 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ana@example.com", "password": "a long password", "full_name": "Ana Martin", "organization_name": "Acme"}))]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
     pub email: Email,
@@ -55,6 +56,7 @@ pub struct SignupRequest {
 /// Any strings: an e-mail no account can have is answered as a wrong
 /// password is (401), so that the answer tells nothing about accounts.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ana@example.com", "password": "a long password"}))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
@@ -62,6 +64,7 @@ pub struct LoginRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"refresh_token": "the refresh_token of a token response"}))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,

@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"content": "Line 2 stopped twice this week."}))]
 #[serde(deny_unknown_fields)]
 pub struct CommentRequest {
     pub content: Content,

@@ -39,6 +39,7 @@ type Description = OptionalText<5000>;
 type ProcessName = OptionalText<200>;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"title": "Qualité usine", "description": "Scrap and rework", "process_name": "Qualité", "team_id": null}))]
 #[serde(deny_unknown_fields)]
 pub struct CreateDashboardRequest {
     pub title: Title,
@@ -49,6 +50,7 @@ pub struct CreateDashboardRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"title": "Qualité usine 2025", "description": null}))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDashboardRequest {
     #[serde(default, deserialize_with = "non_null")]

@@ -38,6 +38,7 @@ type Description = OptionalText<5000>;
 type Unit = OptionalText<50>;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"code": "QUA-REBUT", "name": "Taux de rebut", "unit": "%", "frequency": "MONTHLY", "direction": "DOWN_IS_BETTER", "threshold_green": 2, "threshold_orange": 4, "threshold_red": 6}))]
 #[serde(deny_unknown_fields)]
 pub struct CreateKpiRequest {
     /// Short key unique in the organization, e.g. `LOG-OTD`, used by import files.
@@ -58,6 +59,7 @@ pub struct CreateKpiRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"threshold_green": 1.5, "threshold_orange": 3.5, "recompute_history": true}))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKpiRequest {
     #[serde(default, deserialize_with = "double_option")]

@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Qualité"}))]
 #[serde(deny_unknown_fields)]
 pub struct TeamRequest {
     pub name: Text<200>,

@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "bob@example.com", "full_name": "Bob Durand", "password": "another long password", "role": "USER"}))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub email: Email,
@@ -45,6 +46,7 @@ fn default_role() -> Role {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"full_name": "Robert Durand", "role": "ADMIN"}))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     #[serde(default, deserialize_with = "non_null")]

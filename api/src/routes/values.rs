@@ -62,6 +62,7 @@ impl RangeQuery {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"period_start": "2025-03-01", "value": 3.2, "comment": "after the new supplier"}))]
 #[serde(deny_unknown_fields)]
 pub struct CreateValueRequest {
     /// Any date inside the period; stored as the period's first day.
@@ -74,6 +75,7 @@ pub struct CreateValueRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"value": 3.1, "comment": null}))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateValueRequest {
     #[serde(default, deserialize_with = "non_null")]
