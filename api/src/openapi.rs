@@ -350,6 +350,21 @@ impl Modify for Links {
                 }
             }
         }
+        // a session's refresh token, from the answers that issue one
+        for (from, status) in [("signup", "201"), ("login", "200"), ("refresh", "200")] {
+            for to in ["refresh", "logout"] {
+                let link = LinkBuilder::new()
+                    .operation_id(to)
+                    .request_body(Some(serde_json::json!({
+                        "refresh_token": "$response.body#/refresh_token"
+                    })))
+                    .build();
+                links
+                    .entry((from.to_owned(), status.to_owned()))
+                    .or_default()
+                    .push((to.to_owned(), link));
+            }
+        }
         for link in OTHER_LINKS {
             let mut built = LinkBuilder::new().operation_id(link.to);
             for (name, expression) in link.parameters {

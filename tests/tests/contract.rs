@@ -633,6 +633,10 @@ async fn what_an_operation_creates_is_linked_to_the_operations_that_use_it() {
         links_of("/teams/{id}/members", "post", "201")["remove_team_member"]["parameters"],
         json!({"id": "$request.path.id", "user_id": "$request.body#/user_id"})
     );
+    assert_eq!(
+        links_of("/auth/login", "post", "200")["refresh"]["requestBody"],
+        json!({"refresh_token": "$response.body#/refresh_token"})
+    );
     // every link names an operation and fills each of its path parameters
     for (path, method, operation) in operations(&doc) {
         for (status, response) in operation["responses"].as_object().unwrap() {
