@@ -19,8 +19,18 @@ use utoipa::{
 #[derive(OpenApi)]
 #[openapi(
     info(title = "kpix API", description = "Performance management: dashboards, KPIs, values, action plans, imports and reporting.\n\n\
-        Every error is `application/problem+json` (RFC 9457) with a stable `code`; a 422 lists the invalid fields \
-        or query parameters in `errors`. A query parameter an operation does not take is a 422 naming it."),
+        Rules every operation shares (docs/api.md):\n\
+        - Every error is `application/problem+json` (RFC 9457) with a stable `code`; a 422 lists the invalid \
+        fields or query parameters in `errors`. 422: the request is wrong whatever the data; 409: it is valid \
+        but the current state of the data refuses it.\n\
+        - A query parameter an operation does not take is a 422 naming it; an empty one (`?from=`) is absent.\n\
+        - Numbers are JSON numbers, never strings, between -10^18 and 10^18 with at most 10 decimals.\n\
+        - Dates are `YYYY-MM-DD` between 1900-01-01 and 2199-12-31.\n\
+        - Texts are trimmed; their length bounds count the characters as sent.\n\
+        - In PATCH bodies an absent field is unchanged; `null` clears a nullable field and is a 422 \
+        \"cannot be null\" for the others.\n\
+        - A DONE action's progress is 100; a DONE or CANCELLED action is reopened before it is closed the \
+        other way (409)."),
     servers((url = "/api/v1")),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, crate::error::FieldError))
