@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 use utoipa::{
     Modify, OpenApi,
     openapi::{
-        self, Content, Ref, RefOr, Required, Response, ResponseBuilder,
+        self, Content, ObjectBuilder, Ref, RefOr, Required, Response, ResponseBuilder, Type,
+        header::HeaderBuilder,
         link::{Link, LinkBuilder},
         path::{Operation, ParameterIn, PathItem},
+        schema::SchemaType,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -263,6 +265,20 @@ fn complete_response(status: &str, response: &mut Response) {
         response
             .content
             .insert(PROBLEM_JSON.to_owned(), RefOr::T(problem_content()));
+    }
+    if status == "429" && !response.headers.contains_key("Retry-After") {
+        let seconds = ObjectBuilder::new()
+            .schema_type(SchemaType::new(Type::Integer))
+            .minimum(Some(0));
+        response.headers.insert(
+            "Retry-After".to_owned(),
+            RefOr::T(
+                HeaderBuilder::new()
+                    .schema(Some(seconds))
+                    .description(Some("Seconds to wait before trying again."))
+                    .build(),
+            ),
+        );
     }
     if response.description.is_empty() {
         let text = match status {

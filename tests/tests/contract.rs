@@ -101,15 +101,26 @@ async fn the_errors_an_operation_can_answer_follow_from_what_it_is() {
     let paths = &doc["paths"];
     for (path, method, status) in [
         ("/auth/login", "post", "429"),
+        ("/auth/signup", "post", "429"),
+        ("/auth/refresh", "post", "429"),
+        ("/imports/kpi-values", "post", "429"),
+        ("/auth/password", "post", "403"),
         ("/auth/signup", "post", "409"),
         ("/dashboards/{id}", "patch", "403"),
         ("/kpis/{id}", "delete", "403"),
         ("/users", "get", "403"),
     ] {
+        let response = &paths[path][method]["responses"][status];
         assert!(
-            paths[path][method]["responses"][status].is_object(),
+            response.is_object(),
             "{method} {path} does not document {status}"
         );
+        if status == "429" {
+            assert!(
+                response["headers"]["Retry-After"].is_object(),
+                "{method} {path}: 429 without Retry-After"
+            );
+        }
     }
 }
 

@@ -121,7 +121,9 @@ pub struct TokenResponse {
 
 /// Create an organization and its first user, an ADMIN.
 #[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest,
-    responses((status = 201, body = TokenResponse), (status = 409, description = "e-mail taken"), (status = 422)))]
+    responses((status = 201, description = "The organization's first session.", body = TokenResponse),
+        (status = 409, description = "An account with this e-mail exists."),
+        (status = 429, description = "Too many signups from this address.")))]
 async fn signup(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -203,7 +205,9 @@ const ADDRESS_RULE: Rule = Rule {
 /// Exchange e-mail and password for tokens. Unknown e-mail and wrong password
 /// get the same answer, in the same time.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401), (status = 429, description = "too many failed attempts")))]
+    responses((status = 200, description = "A new session.", body = TokenResponse),
+        (status = 401, description = "Wrong e-mail or password (the same answer for both), or a deactivated user."),
+        (status = 429, description = "Too many logins from this address, or failed ones for this account.")))]
 async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -297,7 +301,9 @@ fn throttle_key(kind: &str, subject: &str) -> String {
 /// Exchange a refresh token for new tokens; the old one stops working.
 /// Presenting an already rotated token revokes its whole family.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenResponse), (status = 401)))]
+    responses((status = 200, description = "The session's new tokens.", body = TokenResponse),
+        (status = 401, description = "An unknown, expired, revoked or already used refresh token."),
+        (status = 429, description = "Too many refreshes from this address.")))]
 async fn refresh(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -331,7 +337,9 @@ async fn refresh(
 /// Change one's password. The other sessions end at once, their access
 /// tokens included; this one goes on.
 #[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = ChangePasswordRequest,
-    responses((status = 204), (status = 401), (status = 422), (status = 429, description = "too many wrong current passwords")),
+    responses((status = 204, description = "Changed; the other sessions have ended."),
+        (status = 403, description = "`current_password` is not the caller's password."),
+        (status = 429, description = "Too many wrong current passwords.")),
     security(("bearer" = [])))]
 async fn change_password(
     State(state): State<AppState>,
@@ -370,10 +378,9 @@ async fn change_password(
         .await?;
     let Some(hash) = hash.transpose()? else {
         tracing::warn!(audit = "password_change_failed", user_id = %auth.user.id, client = %client, "wrong current password");
-        return Err(ApiError::invalid(
-            "current_password",
-            "is not your password",
-        ));
+        // a well-formed request whose credential does not convince: 403
+        // (RFC 9110), not a 422, and not a 401 that would end the session
+        return Err(ApiError::forbidden("current_password is not your password"));
     };
     let mut tx = auth.begin(&state.pool).await?;
     db::users::set_password(&mut tx, auth.user.id, &hash).await?;

@@ -187,6 +187,7 @@ fn fill<T>(slot: &mut Option<T>, name: &str, parsed: Option<T>, rule: &str) -> A
         ("dry_run" = Option<bool>, Query, description = "as the form field of that name")),
     responses((status = 202, description = "The job, to poll at its Location.", body = JobRow, headers(("Location" = String))),
         (status = 404, description = "No dashboard `dashboard_id` the caller can see."),
+        (status = 429, description = "Too many uploads from this address."),
         (status = 415, description = "The body is not multipart/form-data, or the file is neither CSV nor a spreadsheet by its content, its declared media type or its name.")),
     security(("bearer" = [])))]
 async fn upload_kpi_values(
