@@ -110,7 +110,8 @@ pub fn build_router(state: AppState) -> Router {
                 let document = document.clone();
                 async move { axum::Json(document.as_ref().clone()) }
             }),
-        );
+        )
+        .merge(routes::docs::router());
     let cors = cors_layer(&state.config.cors_allowed_origins);
     Router::new()
         .nest("/api/v1", api)

@@ -935,3 +935,40 @@ async fn the_api_and_the_worker_come_back_after_a_database_restart() {
     assert_eq!(job["status"], "SUCCESS", "{job}\n{}", worker.logs());
     assert!(worker.try_status().is_none(), "the worker stayed up");
 }
+
+#[tokio::test]
+async fn the_api_reference_page_is_served_with_its_script_and_a_strict_policy() {
+    let app = TestApp::spawn().await;
+
+    let page = app.get_anon("/docs").await;
+    page.assert_status(200);
+    assert!(
+        page.header("content-type")
+            .is_some_and(|v| v.starts_with("text/html"))
+    );
+    assert!(
+        page.text.contains(r#"spec-url="openapi.json""#),
+        "{}",
+        page.text
+    );
+    // what the page loads comes from this origin only (checked in Chromium by tests/contract/docs_page.sh)
+    let policy = page.header("content-security-policy").unwrap_or_default();
+    assert!(
+        policy.contains("default-src 'none'") && policy.contains("script-src 'self'"),
+        "{policy}"
+    );
+    assert!(!policy.contains("http"), "{policy}");
+
+    let script = app.get_anon("/docs/redoc.standalone.js").await;
+    script.assert_status(200);
+    assert!(
+        script
+            .header("content-type")
+            .is_some_and(|v| v.starts_with("text/javascript"))
+    );
+    assert!(script.text.len() > 100_000, "the vendored Redoc bundle");
+    // the page names the document by a relative URL that resolves to the served one
+    app.get_anon(&app.resolve_link("openapi.json"))
+        .await
+        .assert_status(200);
+}

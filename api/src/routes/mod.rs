@@ -3,6 +3,7 @@ pub mod actions;
 pub mod auth;
 pub mod comments;
 pub mod dashboards;
+pub mod docs;
 pub mod health;
 pub mod imports;
 pub mod kpis;
