@@ -119,14 +119,14 @@ pub fn build_router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_json_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), timeout_and_metrics))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
-            let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or_default();
-            // user_id is recorded once the caller is known (extract::auth)
-            tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), route, request_id, user_id = tracing::field::Empty)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            timeout_and_metrics,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -135,6 +135,36 @@ pub fn build_router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(cors)
         .with_state(state)
+}
+
+/// The span of a request: a child of the caller's trace when it sends a
+/// W3C `traceparent`; none for the health probes, which would only fill the
+/// traces with noise.
+fn request_span(request: &Request) -> tracing::Span {
+    let path = request.uri().path();
+    if path.starts_with("/health/") {
+        return tracing::Span::none();
+    }
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or_default();
+    // user_id is recorded once the caller is known (extract::auth)
+    let span = tracing::info_span!("request", method = %request.method(), uri = %path, route, request_id, user_id = tracing::field::Empty);
+    if let Some(traceparent) = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        kpix_shared::telemetry::continue_trace(&span, traceparent);
+    }
+    span
 }
 
 fn cors_layer(origins: &[String]) -> CorsLayer {

@@ -11,19 +11,24 @@ pub const IMPORT_QUEUE: &str = "kpix.import_kpi_values";
 /// Attempts for infrastructure failures; a bad file fails the job at once.
 pub const IMPORT_MAX_ATTEMPTS: usize = 5;
 
-/// Tasks carry ids only; the worker reloads the job row.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+/// Tasks carry ids only (the worker reloads the job row), and the trace
+/// context of the upload, so that the job's span continues its trace.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ImportTask {
     pub job_id: Uuid,
+    /// W3C `traceparent` of the upload's request span; absent in tasks
+    /// queued without traces, or by an earlier release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// Pushes the task on the caller's transaction, so the job row and its task
 /// commit (or roll back) together.
 pub async fn enqueue_import(
     conn: &mut sqlx::PgConnection,
-    task: ImportTask,
+    task: &ImportTask,
 ) -> Result<(), apalis_postgres::Error> {
-    let payload = serde_json::to_vec(&task)
+    let payload = serde_json::to_vec(task)
         .map_err(|e| apalis_postgres::Error::Database(sqlx::Error::Encode(Box::new(e))))?;
     let task = TaskBuilder::new(payload)
         .max_attempts(IMPORT_MAX_ATTEMPTS)

@@ -1,8 +1,11 @@
 //! Structured logging: JSON lines (default) or pretty output, filtered by
 //! `RUST_LOG`; and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, traces
 //! exported over OTLP/HTTP.
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
+use std::collections::HashMap;
+
+use opentelemetry::{propagation::TextMapPropagator, trace::TracerProvider as _};
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt, prelude::*};
 
 use crate::config::{ConfigError, LogFormat};
@@ -78,4 +81,24 @@ fn tracer_provider(
         .with_batch_exporter(exporter)
         .with_resource(Resource::builder().with_service_name(service).build())
         .build())
+}
+
+/// The W3C `traceparent` of the current span, to carry a trace into a queued
+/// task; `None` while traces are not exported.
+pub fn current_traceparent() -> Option<String> {
+    let mut carrier = HashMap::new();
+    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
+    carrier.remove("traceparent")
+}
+
+/// Makes `span` a child of the span a W3C `traceparent` names (an incoming
+/// request's header, a task's stored context). A value that is not a
+/// `traceparent` starts no trace of its own: the span stays a root.
+pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
+    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let parent = TraceContextPropagator::new().extract(&carrier);
+    if let Err(e) = span.set_parent(parent) {
+        // spans not exported (no OTLP endpoint) have no parent to set
+        tracing::debug!(error = %e, "trace context not attached");
+    }
 }

@@ -1087,6 +1087,104 @@ fn run_as_postgres(args: &[&str], as_root: bool) {
     );
 }
 
+// ---------------------------------------------------------------------------
+// an OTLP receiver
+
+/// One span an [`OtlpReceiver`] received, with its service's name.
+#[derive(Debug, Clone)]
+pub struct ReceivedSpan {
+    pub service: String,
+    pub name: String,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: String,
+    /// Its `uri` attribute (request spans).
+    pub uri: Option<String>,
+}
+
+/// An OTLP/HTTP trace receiver on loopback, as a collector would be: the
+/// processes export to it (`OTEL_EXPORTER_OTLP_ENDPOINT`) and a test reads
+/// the spans it got.
+pub struct OtlpReceiver {
+    pub endpoint: String,
+    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl OtlpReceiver {
+    pub async fn start() -> OtlpReceiver {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use prost::Message;
+        let spans: Arc<Mutex<Vec<ReceivedSpan>>> = Arc::default();
+        let received = spans.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let received = received.clone();
+                async move {
+                    let request = ExportTraceServiceRequest::decode(body.as_ref())
+                        .expect("an OTLP protobuf export");
+                    let mut found = Vec::new();
+                    for resource in request.resource_spans {
+                        let service = resource
+                            .resource
+                            .iter()
+                            .flat_map(|r| &r.attributes)
+                            .find(|a| a.key == "service.name")
+                            .and_then(|a| a.value.as_ref())
+                            .map(|v| format!("{:?}", v.value))
+                            .unwrap_or_default();
+                        for scope in resource.scope_spans {
+                            for span in scope.spans {
+                                let uri = span
+                                    .attributes
+                                    .iter()
+                                    .find(|a| a.key == "uri")
+                                    .and_then(|a| a.value.as_ref())
+                                    .map(|v| format!("{:?}", v.value));
+                                found.push(ReceivedSpan {
+                                    uri,
+                                    service: service.clone(),
+                                    name: span.name,
+                                    trace_id: hex_of(&span.trace_id),
+                                    span_id: hex_of(&span.span_id),
+                                    parent_span_id: hex_of(&span.parent_span_id),
+                                });
+                            }
+                        }
+                    }
+                    received
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(found);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port for the receiver");
+        let endpoint = format!("http://{}", listener.local_addr().expect("its address"));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("the OTLP receiver");
+        });
+        OtlpReceiver {
+            endpoint,
+            spans,
+            _server: server,
+        }
+    }
+
+    /// The spans received so far.
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        self.spans.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -937,6 +937,92 @@ async fn the_api_and_the_worker_come_back_after_a_database_restart() {
 }
 
 #[tokio::test]
+async fn one_trace_runs_from_the_upload_to_the_end_of_its_job() {
+    let receiver = kpix_tests::OtlpReceiver::start().await;
+    let telemetry = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+        // export at once rather than every 5 s
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let app = TestApp::spawn_with(&telemetry).await;
+    let _worker = app.spawn_worker_with(&telemetry).await;
+    let admin = app.signup("Acme").await;
+    let dashboard = app
+        .post_json(&admin, "/dashboards", &json!({"title": "Usine"}))
+        .await
+        .id();
+    app.post_json(
+        &admin,
+        &format!("/dashboards/{dashboard}/kpis"),
+        &json!({"code": "TRS", "name": "TRS", "frequency": "MONTHLY", "direction": "UP_IS_BETTER",
+            "threshold_green": 85, "threshold_orange": 75}),
+    )
+    .await
+    .assert_status(201);
+    // probes are not traced (their spans, if any, would be exported before the job's)
+    app.get_anon("/health/ready").await.assert_status(200);
+    app.get_anon("/health/live").await.assert_status(200);
+
+    // the frontend's trace: its span is the upload request's parent
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let client_span = "00f067aa0ba902b7";
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"kpi_code,period,value\nTRS,2025-01,90\n".to_vec())
+            .file_name("v.csv"),
+    );
+    let upload = app
+        .send(
+            app.authed(&admin, Method::POST, "/imports/kpi-values")
+                .header("traceparent", format!("00-{trace_id}-{client_span}-01"))
+                .multipart(form),
+        )
+        .await;
+    upload.assert_status(202);
+    kpix_tests::poll_until(Duration::from_secs(60), || async {
+        let job = app
+            .get(&admin, &format!("/imports/jobs/{}", upload.id()))
+            .await;
+        (job.body["status"] == "SUCCESS").then_some(())
+    })
+    .await;
+
+    let (request, job) = kpix_tests::poll_until(Duration::from_secs(30), || async {
+        let spans: Vec<_> = receiver
+            .spans()
+            .into_iter()
+            .filter(|s| s.trace_id == trace_id)
+            .collect();
+        let request = spans
+            .iter()
+            .find(|s| s.name == "request" && s.parent_span_id == client_span)?
+            .clone();
+        let job = spans.iter().find(|s| s.name == "import_job")?.clone();
+        Some((request, job))
+    })
+    .await;
+    assert!(request.service.contains("kpix-api"), "{request:?}");
+    assert!(job.service.contains("kpix-worker"), "{job:?}");
+    assert_eq!(
+        job.parent_span_id, request.span_id,
+        "the job continues the upload"
+    );
+    let spans = receiver.spans();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.uri.as_deref().is_some_and(|u| u.contains("/dashboards"))),
+        "other requests are traced: {spans:?}"
+    );
+    assert!(
+        !spans
+            .iter()
+            .any(|s| s.uri.as_deref().is_some_and(|u| u.contains("/health/"))),
+        "{spans:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_api_reference_page_is_served_with_its_script_and_a_strict_policy() {
     let app = TestApp::spawn().await;
 

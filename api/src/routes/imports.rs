@@ -456,7 +456,11 @@ async fn create_job(
             e.into()
         }
     })?;
-    jobs::enqueue_import(&mut tx, ImportTask { job_id })
+    let task = ImportTask {
+        job_id,
+        traceparent: kpix_shared::telemetry::current_traceparent(),
+    };
+    jobs::enqueue_import(&mut tx, &task)
         .await
         .map_err(|e| anyhow::Error::new(e).context("enqueuing the import task"))?;
     tx.commit().await?;

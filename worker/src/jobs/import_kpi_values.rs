@@ -25,6 +25,7 @@ use kpix_shared::{
 use sqlx::PgPool;
 use tokio::{io::AsyncReadExt, sync::mpsc};
 use tokio_util::io::SyncIoBridge;
+use tracing::Instrument;
 
 use crate::{
     parse::{self, FileKind, Header, Limits, ParseError},
@@ -66,7 +67,12 @@ pub enum InfraError {
 /// backoff); every outcome the user should see is recorded on the job row
 /// instead.
 pub async fn run(task: ImportTask, ctx: &ImportContext) -> Result<(), InfraError> {
-    let result = attempt(task, ctx).await;
+    // the job's span continues the upload's trace: one trace from upload to SUCCESS
+    let span = tracing::info_span!("import_job", job_id = %task.job_id, queue = IMPORT_QUEUE);
+    if let Some(traceparent) = &task.traceparent {
+        kpix_shared::telemetry::continue_trace(&span, traceparent);
+    }
+    let result = attempt(&task, ctx).instrument(span).await;
     if result.is_err() {
         metrics::counter!("kpix_jobs_total", "queue" => IMPORT_QUEUE, "outcome" => "retried")
             .increment(1);
@@ -78,7 +84,7 @@ pub async fn run(task: ImportTask, ctx: &ImportContext) -> Result<(), InfraError
     result
 }
 
-async fn attempt(task: ImportTask, ctx: &ImportContext) -> Result<(), InfraError> {
+async fn attempt(task: &ImportTask, ctx: &ImportContext) -> Result<(), InfraError> {
     // the job's organization first: the claim then acts for it (row-level security)
     let mut conn = ctx.pool.acquire().await?;
     let Some(organization_id) = db::import_jobs::organization_of(&mut conn, task.job_id).await?
