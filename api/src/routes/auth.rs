@@ -64,7 +64,7 @@ pub struct LoginRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"refresh_token": "the refresh_token of a token response"}))]
+#[schema(example = json!({"current_password": "a long password", "new_password": "another long passphrase"}))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
@@ -73,6 +73,7 @@ pub struct ChangePasswordRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"refresh_token": "the refresh_token of a token response"}))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
