@@ -6,6 +6,7 @@ use kpix_shared::db::{
     comments::{CommentRow, NewComment},
 };
 use serde::Deserialize;
+use sqlx::{Postgres, Transaction};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -76,19 +77,42 @@ async fn create_kpi_comment(
     let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("kpi"))?;
+    let subject = Subject {
+        kpi_id: kpi.id,
+        action_plan_id: None,
+        resource: "kpi",
+    };
+    add_comment(conn, &auth, subject, &body).await
+}
+
+/// What a comment is about: a KPI, or one of its action plans; `resource`
+/// names it in the 404 when it is deleted meanwhile.
+struct Subject {
+    kpi_id: Uuid,
+    action_plan_id: Option<Uuid>,
+    resource: &'static str,
+}
+
+/// Stores the caller's comment on a subject they were found to see.
+async fn add_comment(
+    mut conn: Transaction<'static, Postgres>,
+    auth: &AuthUser,
+    subject: Subject,
+    body: &CommentRequest,
+) -> ApiResult<(StatusCode, axum::Json<CommentRow>)> {
     let content = content(&body.content)?;
     let comment = db::comments::insert(
         &mut conn,
         NewComment {
             organization_id: auth.caller.organization_id,
-            kpi_id: kpi.id,
-            action_plan_id: None,
+            kpi_id: subject.kpi_id,
+            action_plan_id: subject.action_plan_id,
             author_id: auth.caller.user_id,
             content: &content,
         },
     )
     .await
-    .map_err(gone("kpi"))?;
+    .map_err(gone(subject.resource))?;
     conn.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(comment)))
 }
@@ -124,21 +148,12 @@ async fn create_action_comment(
     let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("action"))?;
-    let content = content(&body.content)?;
-    let comment = db::comments::insert(
-        &mut conn,
-        NewComment {
-            organization_id: auth.caller.organization_id,
-            kpi_id: action.kpi_id,
-            action_plan_id: Some(action.id),
-            author_id: auth.caller.user_id,
-            content: &content,
-        },
-    )
-    .await
-    .map_err(gone("action"))?;
-    conn.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(comment)))
+    let subject = Subject {
+        kpi_id: action.kpi_id,
+        action_plan_id: Some(action.id),
+        resource: "action",
+    };
+    add_comment(conn, &auth, subject, &body).await
 }
 
 /// Delete a comment (its author or an ADMIN).
