@@ -308,21 +308,3 @@ pub async fn serve_metrics(
         .with_graceful_shutdown(shutdown)
         .await
 }
-
-/// Listens for SIGTERM (registered now, so a signal during start-up is not
-/// lost) and Ctrl-C; the future completes on the first of them.
-pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => {
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "cannot listen for Ctrl-C; waiting for SIGTERM");
-                    terminate.recv().await;
-                }
-            }
-            _ = terminate.recv() => {}
-        }
-        tracing::info!("shutdown signal received; draining requests");
-    })
-}

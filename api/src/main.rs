@@ -38,7 +38,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: ApiConfig) -> anyhow::Result<()> {
-    let mut shutdown = Box::pin(kpix_api::shutdown_signal()?);
+    let mut shutdown = Box::pin(kpix_shared::signal::shutdown()?);
     let metrics = kpix_shared::metrics::install_recorder()?;
     let (bind_addr, metrics_addr) = (config.bind_addr, config.metrics_addr);
     let header_read_timeout = config.header_read_timeout;
@@ -78,6 +78,7 @@ async fn run(config: ApiConfig) -> anyhow::Result<()> {
     let router = kpix_api::build_router(state);
     tokio::spawn(async move {
         shutdown.await;
+        tracing::info!("draining requests");
         let _ = stop.send(());
     });
     kpix_api::serve(listener, router, header_read_timeout, when_stopped()).await?;

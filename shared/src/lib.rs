@@ -7,6 +7,7 @@ pub mod domain;
 pub mod jobs;
 pub mod json;
 pub mod metrics;
+pub mod signal;
 pub mod storage;
 pub mod telemetry;
 pub mod validate;

@@ -61,7 +61,7 @@ async fn handle(task: ImportTask, ctx: Data<Arc<ImportContext>>) -> Result<(), B
 
 async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     // registered before anything else: SIGTERM during start-up is not lost
-    let shutdown = shutdown_signal()?;
+    let shutdown = kpix_shared::signal::shutdown()?;
     let metrics = kpix_shared::metrics::install_recorder()?;
     tracing::info!(config = ?config, "starting kpix-worker");
     // one connection per slot for its transaction, one for progress, and the queue's own
@@ -161,21 +161,12 @@ async fn run(config: WorkerConfig) -> anyhow::Result<()> {
             true
         })
         .shutdown_timeout(Duration::from_secs(60))
-        .run_with_signal(shutdown)
+        .run_with_signal(async {
+            shutdown.await;
+            tracing::info!("finishing current jobs");
+            Ok(())
+        })
         .await?;
     tracing::info!("kpix-worker stopped cleanly");
     Ok(())
-}
-
-fn shutdown_signal() -> std::io::Result<impl Future<Output = std::io::Result<()>> + Send + 'static>
-{
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result?,
-            _ = terminate.recv() => {}
-        }
-        tracing::info!("shutdown signal received: finishing current jobs");
-        Ok(())
-    })
 }
