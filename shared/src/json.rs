@@ -9,10 +9,7 @@ use std::fmt::{Display, Write};
 use arrayvec::ArrayString;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rust_decimal::Decimal;
-use serde::{
-    Serializer,
-    ser::{Error, SerializeStruct},
-};
+use serde::{Serialize, Serializer, ser::Error};
 
 /// `YYYY-MM-DD` (a sign and more digits outside years 0–9999).
 pub fn date<S: Serializer>(date: &NaiveDate, serializer: S) -> Result<S::Ok, S::Error> {
@@ -25,16 +22,15 @@ pub fn timestamp<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::
     serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
-/// A JSON number with the decimal's digits and scale (`12.50` stays `12.50`).
+/// A JSON number with the decimal's digits and scale (`12.50` stays `12.50`):
+/// the workspace builds serde_json with `arbitrary_precision`, so a
+/// `serde_json::Number` keeps the digits it is parsed from.
 pub fn decimal<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
-    // serde_json (built with `arbitrary_precision`, as this workspace does)
-    // writes the string of this one-field struct as a number's raw digits:
-    // how `serde_json::Number` serializes itself, without its parse and copy
-    const NUMBER_TOKEN: &str = "$serde_json::private::Number";
     let digits = displayed::<S::Error, 48>(value)?;
-    let mut number = serializer.serialize_struct(NUMBER_TOKEN, 1)?;
-    number.serialize_field(NUMBER_TOKEN, digits.as_str())?;
-    number.end()
+    let number: serde_json::Number = digits
+        .parse()
+        .map_err(|e| S::Error::custom(format!("decimal {digits} is not a JSON number: {e}")))?;
+    number.serialize(serializer)
 }
 
 pub fn optional_date<S: Serializer>(
