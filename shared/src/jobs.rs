@@ -4,6 +4,8 @@ use apalis_core::task::builder::TaskBuilder;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::file_kind::{self, FileKind};
+
 /// The queue both processes name explicitly (never apalis' default type name,
 /// which would change with a refactor).
 pub const IMPORT_QUEUE: &str = "kpix.import_kpi_values";
@@ -80,34 +82,17 @@ pub fn upload_type(
             .find(|(name, _)| *name == essence)
             .map(|(_, kind)| *kind)
     };
-    sniff_upload(head).or_else(declared).or_else(|| {
-        let extension = filename?.rsplit_once('.')?.1.to_ascii_lowercase();
-        match extension.as_str() {
-            "csv" | "txt" | "tsv" => Some(ImportType::Csv),
-            "xlsx" | "xlsm" | "xls" | "ods" => Some(ImportType::Excel),
-            _ => None,
-        }
-    })
-}
-
-/// What an upload looks like from its first bytes: a zip (XLSX, ODS) or OLE
-/// (XLS) container is EXCEL, text is CSV. The worker tells the spreadsheet
-/// kinds apart.
-fn sniff_upload(head: &[u8]) -> Option<crate::domain::ImportType> {
-    use crate::domain::ImportType;
-    const ZIP: &[u8] = b"PK\x03\x04";
-    const OLE: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
-    if head.starts_with(ZIP) || head.starts_with(OLE) {
-        return Some(ImportType::Excel);
-    }
-    let text_like = !head.is_empty()
-        && !head.contains(&0)
-        && head
-            .iter()
-            .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c))
-            .count()
-            == 0;
-    text_like.then_some(ImportType::Csv)
+    file_kind::detect(head, filename)
+        .map(FileKind::import_type)
+        .or_else(declared)
+        .or_else(|| {
+            let extension = filename?.rsplit_once('.')?.1.to_ascii_lowercase();
+            match extension.as_str() {
+                "csv" | "txt" | "tsv" => Some(ImportType::Csv),
+                "xlsx" | "xlsm" | "xls" | "ods" => Some(ImportType::Excel),
+                _ => None,
+            }
+        })
 }
 
 #[cfg(test)]
@@ -116,26 +101,17 @@ mod tests {
     use crate::domain::ImportType;
 
     #[test]
-    fn uploads_are_sniffed_by_content() {
+    fn uploads_are_sorted_by_content() {
+        let csv = |head: &[u8]| upload_type(head, None, None);
+        assert_eq!(csv(b"kpi_code,period,value\n"), Some(ImportType::Csv));
         assert_eq!(
-            sniff_upload(b"kpi_code,period,value\n"),
+            csv("Indicateur;P\u{e9}riode".as_bytes()),
             Some(ImportType::Csv)
         );
-        assert_eq!(
-            sniff_upload("Indicateur;P\u{e9}riode".as_bytes()),
-            Some(ImportType::Csv)
-        );
-        assert_eq!(
-            sniff_upload(b"\xef\xbb\xbfkpi;period"),
-            Some(ImportType::Csv)
-        );
-        assert_eq!(sniff_upload(b"PK\x03\x04rest"), Some(ImportType::Excel));
-        assert_eq!(
-            sniff_upload(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0]),
-            Some(ImportType::Excel)
-        );
-        assert_eq!(sniff_upload(b"\x7fELF\x02\x01\x01\x00"), None);
-        assert_eq!(sniff_upload(b""), None);
+        assert_eq!(csv(b"\xef\xbb\xbfkpi;period"), Some(ImportType::Csv));
+        let ole = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0];
+        assert_eq!(csv(&ole), Some(ImportType::Excel));
+        assert_eq!(csv(b"\x7fELF\x02\x01\x01\x00"), None);
     }
 
     #[test]
@@ -163,8 +139,9 @@ mod tests {
         );
         assert_eq!(upload_type(junk, Some("x.png"), Some("image/png")), None);
         // the content decides when it is recognized
+        let ole = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0];
         assert_eq!(
-            upload_type(b"PK\x03\x04", Some("a.csv"), Some("text/csv")),
+            upload_type(&ole, Some("a.csv"), Some("text/csv")),
             Some(ImportType::Excel)
         );
     }

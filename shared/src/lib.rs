@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod file_kind;
 pub mod jobs;
 pub mod json;
 pub mod metrics;

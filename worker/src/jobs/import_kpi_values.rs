@@ -19,6 +19,7 @@ use kpix_shared::{
         import_jobs::{JobRow, Outcome, RowError},
         kpi_values::ValueWrite,
     },
+    file_kind,
     jobs::{IMPORT_MAX_ATTEMPTS, IMPORT_QUEUE, ImportTask},
     storage::Storage,
 };
@@ -207,7 +208,7 @@ async fn import(job: &JobRow, ctx: &ImportContext) -> Result<(), InfraError> {
         .take(SNIFF_BYTES)
         .read_to_end(&mut head)
         .await?;
-    let Some(kind) = parse::detect_kind(&head, job.filename.as_deref()) else {
+    let Some(kind) = file_kind::detect(&head, job.filename.as_deref()) else {
         return fail(ctx, job, &ParseError::NotASpreadsheet.to_string()).await;
     };
     let input = if kind == FileKind::Csv {

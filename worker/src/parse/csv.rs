@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::io::{self, Cursor, Read};
 
 use encoding_rs::{Decoder, Encoding, UTF_16BE, UTF_16LE, WINDOWS_1252};
+use kpix_shared::file_kind::{TEXT_CHECK_BYTES, is_utf8_prefix, looks_like_text};
 
 use super::cells::CellValue;
 use super::header::{HeaderSearch, RecordBuilder};
@@ -11,8 +12,6 @@ use super::{Header, Limits, ParseError, Record};
 
 /// Bytes read up front to choose the encoding and the delimiter.
 const SNIFF_BYTES: usize = 64 * 1024;
-/// Bytes checked for NUL when deciding whether content is text.
-pub(crate) const TEXT_CHECK_BYTES: usize = 8 * 1024;
 const DELIMITERS: [u8; 3] = [b';', b'\t', b','];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,29 +133,6 @@ fn detect_charset(sniff: &[u8]) -> Result<(Charset, usize), ParseError> {
     } else {
         Ok((Charset::Decoded(WINDOWS_1252), 0))
     }
-}
-
-/// Valid UTF-8, allowing a sequence cut at the end of the buffer.
-pub(crate) fn is_utf8_prefix(bytes: &[u8]) -> bool {
-    match std::str::from_utf8(bytes) {
-        Ok(_) => true,
-        Err(e) => e.error_len().is_none(),
-    }
-}
-
-/// Text as a spreadsheet program writes it: no NUL or other control bytes, and
-/// either UTF-8 or bytes that Windows-1252 defines.
-pub(crate) fn looks_like_text(bytes: &[u8]) -> bool {
-    let controls_ok = bytes
-        .iter()
-        .all(|&b| b >= 0x20 && b != 0x7F || matches!(b, b'\t' | b'\n' | b'\r' | 0x0C | 0x1A));
-    if !controls_ok {
-        return false;
-    }
-    is_utf8_prefix(bytes)
-        || !bytes
-            .iter()
-            .any(|b| matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D))
 }
 
 fn decode_sniff(bytes: &[u8], charset: Charset) -> String {

@@ -8,9 +8,9 @@ mod ole;
 mod spreadsheet;
 mod xml;
 
-use std::fmt;
-
 use rust_decimal::Decimal;
+
+pub use kpix_shared::file_kind::FileKind;
 
 pub use self::cells::parse_number;
 pub use self::csv::parse_reader;
@@ -45,26 +45,6 @@ impl Default for Limits {
             max_compression_ratio: 200,
             max_sheet_cells: 50_000_000,
         }
-    }
-}
-
-/// The formats the importer reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FileKind {
-    Csv,
-    Xlsx,
-    Xls,
-    Ods,
-}
-
-impl fmt::Display for FileKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Csv => "CSV",
-            Self::Xlsx => "XLSX",
-            Self::Xls => "XLS",
-            Self::Ods => "ODS",
-        })
     }
 }
 
@@ -145,14 +125,6 @@ pub enum ParseError {
     /// Returned by an `on_record` callback to stop parsing; passed through unchanged.
     #[error("import stopped: {0}")]
     Aborted(String),
-}
-
-/// Sniffs the kind of a file from its content (the whole file or at least its first 8 KiB).
-///
-/// The file name is only a hint, used when the content is ambiguous (a zip whose
-/// directory is not in `head`).
-pub fn detect_kind(head: &[u8], filename: Option<&str>) -> Option<FileKind> {
-    archive::detect_kind(head, filename)
 }
 
 /// Parses a whole file, calling `on_record` for every data row in order (blank rows skipped).
