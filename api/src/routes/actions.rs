@@ -268,6 +268,25 @@ async fn update_action(
         .ok_or(ApiError::NotFound("action"))?;
     require_editor(&current, &auth)?;
 
+    let fields = changed_fields(&mut tx, org, &current, body).await?;
+    let action = db::action_plans::update(&mut tx, org, id, &fields)
+        .await?
+        .ok_or(ApiError::NotFound("action"))?;
+    tx.commit().await?;
+    if action.status != current.status {
+        tracing::info!(audit = "action_status_changed", actor_id = %auth.caller.user_id, action_id = %action.id, from = current.status.as_str(), to = action.status.as_str(), "action status changed");
+    }
+    Ok(axum::Json(action))
+}
+
+/// `current` with the request's changes, checked: a 422 for invalid fields,
+/// then a 409 for a status change the action's state refuses.
+async fn changed_fields(
+    tx: &mut PgConnection,
+    org: Uuid,
+    current: &ActionRow,
+    body: UpdateActionRequest,
+) -> ApiResult<ActionFields> {
     let mut errors = Vec::new();
     let mut fields = ActionFields {
         title: current.title.clone(),
@@ -288,7 +307,7 @@ async fn update_action(
         if let Some(new) = owner_id
             && owner_id != current.owner_id
         {
-            check_owner(&mut tx, org, new, &mut errors).await?;
+            check_owner(tx, org, new, &mut errors).await?;
         }
         fields.owner_id = owner_id;
     }
@@ -313,14 +332,7 @@ async fn update_action(
     if let Some(e) = conflict {
         return Err(ApiError::conflict("action_state", e.to_string()));
     }
-    let action = db::action_plans::update(&mut tx, org, id, &fields)
-        .await?
-        .ok_or(ApiError::NotFound("action"))?;
-    tx.commit().await?;
-    if action.status != current.status {
-        tracing::info!(audit = "action_status_changed", actor_id = %auth.caller.user_id, action_id = %action.id, from = current.status.as_str(), to = action.status.as_str(), "action status changed");
-    }
-    Ok(axum::Json(action))
+    Ok(fields)
 }
 
 /// Delete an action plan and its comments.
