@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod client;
 pub mod date;
+pub mod idempotency;
 pub mod json;
 pub mod number;
 pub mod pagination;
@@ -13,6 +14,7 @@ pub mod text;
 pub use auth::{AuthConn, AuthUser};
 pub use client::ClientAddr;
 pub use date::ApiDate;
+pub use idempotency::IdempotencyKey;
 pub use json::Json;
 pub use number::{ApiDecimal, BoundedInt};
 pub use pagination::{OrdinalPageParams, Page, PageParams, Pagination, PeriodPageParams};

@@ -2,8 +2,11 @@
 //! object store, job row and queue task committed together), job status and
 //! the row-level error report.
 use axum::{
-    extract::{DefaultBodyLimit, Multipart, RawQuery, State, multipart::MultipartError},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{
+        DefaultBodyLimit, FromRequest, Multipart, RawQuery, Request, State,
+        multipart::MultipartError,
+    },
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use kpix_shared::{
@@ -23,8 +26,8 @@ use uuid::Uuid;
 use crate::{
     error::{ApiError, ApiResult},
     extract::{
-        AuthConn, AuthUser, ClientAddr, OrdinalPageParams, Page, PageParams, Pagination, Path,
-        Query,
+        AuthConn, AuthUser, ClientAddr, IdempotencyKey, OrdinalPageParams, Page, PageParams,
+        Pagination, Path, Query,
     },
     state::AppState,
 };
@@ -58,9 +61,6 @@ pub struct UploadForm {
     #[schema(nullable = false)]
     dry_run: Option<bool>,
 }
-
-/// Longest `Idempotency-Key` accepted.
-const MAX_IDEMPOTENCY_KEY: usize = 200;
 
 fn multipart_error(error: MultipartError) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -194,52 +194,17 @@ async fn upload_kpi_values(
     State(state): State<AppState>,
     auth: AuthUser,
     ClientAddr(client): ClientAddr,
-    headers: HeaderMap,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
     RawQuery(query): RawQuery,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    UploadBody(mut multipart): UploadBody,
 ) -> ApiResult<Response> {
     state.rate_limits.upload.check(client)?;
     let query_options = Options::from_query(query.as_deref())?;
-    let limit = state.config.common.max_upload_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    // the multipart envelope adds a little around the file itself
-    if declared.is_some_and(|n| n > limit + 64 * 1024) {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "the file is larger than the limit of {limit} bytes"
-        )));
-    }
-    let mut multipart = multipart.map_err(|e| {
-        ApiError::UnsupportedMediaType(format!(
-            "expected a multipart/form-data body: {}",
-            e.body_text()
-        ))
-    })?;
-    let idempotency_key = match headers.get("idempotency-key") {
-        None => None,
-        Some(value) => {
-            let key = value
-                .to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY);
-            Some(
-                key.ok_or_else(|| {
-                    ApiError::invalid(
-                        "Idempotency-Key",
-                        format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible characters"),
-                    )
-                })?
-                .to_owned(),
-            )
-        }
-    };
     let job_id = Uuid::now_v7();
     let key = state
         .storage
         .import_key(auth.caller.organization_id, job_id);
+    let limit = state.config.common.max_upload_bytes;
     let form = match read_form(&state, &mut multipart, &key, limit, query_options).await {
         Ok(form) => form,
         Err(e) => {
@@ -249,16 +214,11 @@ async fn upload_kpi_values(
     };
     // a replay is answered with the first job, once it is known to be a
     // valid upload itself: an invalid request is refused whatever its key
-    if let Some(idempotency) = &idempotency_key {
-        let mut conn = db::begin(&state.pool, auth.caller.organization_id).await?;
-        if let Some(job) =
-            db::import_jobs::find_by_idempotency_key(&mut conn, &auth.caller, idempotency).await?
-        {
-            discard(&state, &key).await;
-            return Ok(accepted(job));
-        }
+    if let Some(job) = replayed(&state, &auth.caller, idempotency_key.as_deref()).await? {
+        discard(&state, &key).await;
+        return Ok(accepted(job));
     }
-    match create_job(
+    let created = create_job(
         &state,
         &auth.caller,
         job_id,
@@ -266,8 +226,8 @@ async fn upload_kpi_values(
         &form,
         idempotency_key.as_deref(),
     )
-    .await
-    {
+    .await;
+    match created {
         Ok(job) => {
             tracing::info!(audit = "import_submitted", actor_id = %auth.caller.user_id, job_id = %job.id, filename = ?job.filename, size = form.file_size, mode = job.mode.as_str(), dry_run = job.dry_run, "import submitted");
             Ok(accepted(job))
@@ -275,16 +235,56 @@ async fn upload_kpi_values(
         Err(e) => {
             discard(&state, &key).await;
             // a concurrent request with the same key won the race: answer with its job
-            if let (ApiError::Conflict { .. }, Some(k)) = (&e, &idempotency_key) {
-                let mut conn = db::begin(&state.pool, auth.caller.organization_id).await?;
-                if let Some(job) =
-                    db::import_jobs::find_by_idempotency_key(&mut conn, &auth.caller, k).await?
-                {
-                    return Ok(accepted(job));
-                }
+            if matches!(e, ApiError::Conflict { .. })
+                && let Some(job) =
+                    replayed(&state, &auth.caller, idempotency_key.as_deref()).await?
+            {
+                return Ok(accepted(job));
             }
             Err(e)
         }
+    }
+}
+
+/// The job an earlier upload with this idempotency key created, if any.
+async fn replayed(
+    state: &AppState,
+    caller: &Caller,
+    key: Option<&str>,
+) -> ApiResult<Option<JobRow>> {
+    let Some(key) = key else { return Ok(None) };
+    let mut conn = db::begin(&state.pool, caller.organization_id).await?;
+    Ok(db::import_jobs::find_by_idempotency_key(&mut conn, caller, key).await?)
+}
+
+/// A multipart/form-data body, refused at once (413) when its declared
+/// length is over the upload limit; the form reader counts the bytes that
+/// actually come.
+struct UploadBody(Multipart);
+
+impl FromRequest<AppState> for UploadBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.config.common.max_upload_bytes;
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        // the multipart envelope adds a little around the file itself
+        if declared.is_some_and(|n| n > limit + 64 * 1024) {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the file is larger than the limit of {limit} bytes"
+            )));
+        }
+        let multipart = Multipart::from_request(request, state).await.map_err(|e| {
+            ApiError::UnsupportedMediaType(format!(
+                "expected a multipart/form-data body: {}",
+                e.body_text()
+            ))
+        })?;
+        Ok(Self(multipart))
     }
 }
 
