@@ -1,6 +1,8 @@
 //! Signup, login, token refresh and logout, and the current user.
 use std::time::Duration;
 
+use std::net::IpAddr;
+
 use axum::{
     extract::State,
     http::{HeaderValue, StatusCode, header},
@@ -215,8 +217,30 @@ async fn login(
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
     state.rate_limits.login.check(client)?;
+    let (user, throttled) = authenticate(&state, client, &body.email, body.password).await?;
+    let mut tx = db::begin(&state.pool, user.organization_id).await?;
+    db::login_throttle::succeeded(&mut tx, &throttled).await?;
+    let organization = db::organizations::find(&mut tx, user.organization_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("user {} has no organization", user.id))?;
+    let response = issue_tokens(&state, &mut tx, user, organization, Uuid::now_v7()).await?;
+    tx.commit().await?;
+    tracing::info!(audit = "login", user_id = %response.user.id, client = %client, "login succeeded");
+    Ok(axum::Json(response))
+}
+
+/// The active user whose e-mail and password these are, and the throttle
+/// keys their attempt was counted under (given back on success). Attempts
+/// are counted before the password is checked, so concurrent ones cannot
+/// pass the limit; every refusal is the same 401, logged with its reason.
+async fn authenticate(
+    state: &AppState,
+    client: IpAddr,
+    email: &str,
+    given: String,
+) -> ApiResult<(UserRow, Vec<String>)> {
     // an e-mail no account can have is refused like a wrong one, before any lookup
-    let Ok(email) = validate::email(&body.email).map(|e| e.to_lowercase()) else {
+    let Ok(email) = validate::email(email).map(|e| e.to_lowercase()) else {
         tracing::warn!(audit = "login_failed", client = %client, reason = "malformed e-mail", "login failed");
         return Err(ApiError::Unauthorized("invalid e-mail or password".into()));
     };
@@ -245,7 +269,6 @@ async fn login(
     // no database connection is held while queued for the hasher: a login
     // flood must not starve the pool the other endpoints need
     drop(conn);
-    let given = body.password;
     let matches = given.chars().count() <= validate::MAX_PASSWORD_CHARS
         && !given.contains('\0')
         && state
@@ -263,16 +286,7 @@ async fn login(
             return Err(ApiError::Unauthorized("invalid e-mail or password".into()));
         }
     };
-    let mut tx = db::begin(&state.pool, user.organization_id).await?;
-    let throttled: Vec<String> = keys.into_iter().map(|(key, _)| key).collect();
-    db::login_throttle::succeeded(&mut tx, &throttled).await?;
-    let organization = db::organizations::find(&mut tx, user.organization_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("user {} has no organization", user.id))?;
-    let response = issue_tokens(&state, &mut tx, user, organization, Uuid::now_v7()).await?;
-    tx.commit().await?;
-    tracing::info!(audit = "login", user_id = %response.user.id, client = %client, "login succeeded");
-    Ok(axum::Json(response))
+    Ok((user, keys.into_iter().map(|(key, _)| key).collect()))
 }
 
 /// An e-mail as failed-login lines show it: enough to recognise one's own,
