@@ -205,6 +205,26 @@ async fn update_dashboard(
 ) -> ApiResult<axum::Json<DashboardRow>> {
     let mut tx = auth.begin(&state.pool).await?;
     let current = editable_dashboard(&mut tx, &auth.caller, id).await?;
+    apply_update(&mut tx, &auth.caller, &current, &body).await?;
+    // the caller may have handed the dashboard to someone else: read it back as an ADMIN would
+    let admin_view = Caller {
+        role: kpix_shared::domain::Role::Admin,
+        ..auth.caller
+    };
+    let dashboard = visible_dashboard(&mut tx, &admin_view, id).await?;
+    tx.commit().await?;
+    tracing::info!(audit = "dashboard_updated", actor_id = %auth.caller.user_id, dashboard_id = %id, owner_id = %dashboard.owner_id, team_id = ?dashboard.team_id, "dashboard updated");
+    Ok(axum::Json(dashboard))
+}
+
+/// Checks the request's changes against the current dashboard and writes
+/// them: a 422 names the first invalid fields.
+async fn apply_update(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    current: &DashboardRow,
+    body: &UpdateDashboardRequest,
+) -> ApiResult<()> {
     let mut errors = Vec::new();
     let title = match &body.title {
         Some(title) => title.check("title", &mut errors),
@@ -223,11 +243,11 @@ async fn update_dashboard(
     }
     let team_id = merge(current.team_id, body.team_id);
     if let Some(team_id) = team_id.filter(|t| Some(*t) != current.team_id) {
-        check_team(&mut tx, &auth.caller, team_id).await?;
+        check_team(tx, caller, team_id).await?;
     }
     let owner_id = body.owner_id.unwrap_or(current.owner_id);
     if owner_id != current.owner_id
-        && !db::users::is_active_member(&mut tx, auth.caller.organization_id, owner_id).await?
+        && !db::users::is_active_member(tx, caller.organization_id, owner_id).await?
     {
         return Err(ApiError::invalid(
             "owner_id",
@@ -235,9 +255,9 @@ async fn update_dashboard(
         ));
     }
     db::dashboards::update(
-        &mut tx,
-        auth.caller.organization_id,
-        id,
+        tx,
+        caller.organization_id,
+        current.id,
         DashboardUpdate {
             title: &title,
             description: description.as_deref(),
@@ -249,15 +269,7 @@ async fn update_dashboard(
         },
     )
     .await?;
-    // the caller may have handed the dashboard to someone else: read it back as an ADMIN would
-    let admin_view = Caller {
-        role: kpix_shared::domain::Role::Admin,
-        ..auth.caller
-    };
-    let dashboard = visible_dashboard(&mut tx, &admin_view, id).await?;
-    tx.commit().await?;
-    tracing::info!(audit = "dashboard_updated", actor_id = %auth.caller.user_id, dashboard_id = %id, owner_id = %dashboard.owner_id, team_id = ?dashboard.team_id, "dashboard updated");
-    Ok(axum::Json(dashboard))
+    Ok(())
 }
 
 /// Delete a dashboard with its KPIs, values, actions and comments (owner or ADMIN).
