@@ -281,7 +281,37 @@ async fn update_kpi(
         ));
     }
     db::kpis::lock(&mut tx, id).await?;
-    let fields = KpiFields {
+    let recompute = body.recompute_history == Some(true) || query.recompute_history;
+    let fields = merged(&current, body);
+    if fields.frequency != current.frequency && db::kpi_values::any(&mut tx, id).await? {
+        // a valid change in itself, refused by the state the KPI is in
+        return Err(ApiError::conflict(
+            "kpi_has_values",
+            "cannot change the frequency of a KPI that has values (their periods would no longer fit)",
+        ));
+    }
+    let fields = validate_fields(&mut tx, &auth.caller, fields, Some(current.owner_id)).await?;
+    db::kpis::update(&mut tx, auth.caller.organization_id, id, &fields)
+        .await
+        .map_err(code_taken)?;
+    let recomputed = if recompute {
+        Some(
+            db::kpi_values::recompute_history(&mut tx, id, fields.direction, &fields.thresholds)
+                .await?,
+        )
+    } else {
+        None
+    };
+    let kpi = visible_kpi(&mut tx, &auth.caller, id).await?;
+    tx.commit().await?;
+    tracing::info!(audit = "kpi_updated", actor_id = %auth.caller.user_id, kpi_id = %id, recomputed_values = ?recomputed, "KPI updated");
+    Ok(axum::Json(kpi))
+}
+
+/// The KPI's fields with the request's changes (checked afterwards, as a
+/// new KPI's are).
+fn merged(current: &KpiRow, body: UpdateKpiRequest) -> KpiFields {
+    KpiFields {
         owner_id: body.owner_id.unwrap_or(current.owner_id),
         code: merge(current.code.clone(), texts(body.code)),
         name: body.name.map_or_else(|| current.name.clone(), String::from),
@@ -303,30 +333,7 @@ async fn update_kpi(
         },
         is_active: body.is_active.unwrap_or(current.is_active),
         is_strategic: body.is_strategic.unwrap_or(current.is_strategic),
-    };
-    if fields.frequency != current.frequency && db::kpi_values::any(&mut tx, id).await? {
-        // a valid change in itself, refused by the state the KPI is in
-        return Err(ApiError::conflict(
-            "kpi_has_values",
-            "cannot change the frequency of a KPI that has values (their periods would no longer fit)",
-        ));
     }
-    let fields = validate_fields(&mut tx, &auth.caller, fields, Some(current.owner_id)).await?;
-    db::kpis::update(&mut tx, auth.caller.organization_id, id, &fields)
-        .await
-        .map_err(code_taken)?;
-    let recomputed = if body.recompute_history == Some(true) || query.recompute_history {
-        Some(
-            db::kpi_values::recompute_history(&mut tx, id, fields.direction, &fields.thresholds)
-                .await?,
-        )
-    } else {
-        None
-    };
-    let kpi = visible_kpi(&mut tx, &auth.caller, id).await?;
-    tx.commit().await?;
-    tracing::info!(audit = "kpi_updated", actor_id = %auth.caller.user_id, kpi_id = %id, recomputed_values = ?recomputed, "KPI updated");
-    Ok(axum::Json(kpi))
 }
 
 /// Delete a KPI with its values, actions and comments (dashboard owner or ADMIN).
