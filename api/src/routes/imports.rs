@@ -541,24 +541,7 @@ async fn get_job_errors(
                 },
             )
             .await?;
-            let mut body = String::from("row,column,value,message\r\n");
-            for (_, e) in rows {
-                let row = e.row.map(|r| r.to_string()).unwrap_or_default();
-                let cells = [
-                    row,
-                    e.column.unwrap_or_default(),
-                    e.value.unwrap_or_default(),
-                    e.message,
-                ];
-                body.push_str(
-                    &cells
-                        .iter()
-                        .map(|c| csv_cell(c))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                );
-                body.push_str("\r\n");
-            }
+            let body = errors_csv(rows.into_iter().map(|(_, e)| e))?;
             let disposition = format!("attachment; filename=\"import-{}-errors.csv\"", job.id);
             Ok((
                 [
@@ -572,27 +555,70 @@ async fn get_job_errors(
     }
 }
 
-/// A CSV cell that a spreadsheet cannot run as a formula: cells starting
-/// with = + - @ tab or CR get a leading apostrophe; quotes are doubled.
-pub fn csv_cell(text: &str) -> String {
-    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+/// The error report as CSV (a header, then a line per rejected row), its
+/// cells safe to open in a spreadsheet.
+fn errors_csv(errors: impl Iterator<Item = RowError>) -> anyhow::Result<String> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    writer.write_record(["row", "column", "value", "message"])?;
+    for e in errors {
+        let row = e.row.map(|r| r.to_string()).unwrap_or_default();
+        let cells = [
+            e.column.unwrap_or_default(),
+            e.value.unwrap_or_default(),
+            e.message,
+        ];
+        writer.write_record(std::iter::once(row).chain(cells.map(formula_safe)))?;
+    }
+    Ok(String::from_utf8(writer.into_inner()?)?)
+}
+
+/// A cell a spreadsheet cannot run as a formula: text starting with
+/// = + - @ tab or CR gets a leading apostrophe (OWASP's CSV injection rule).
+fn formula_safe(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
-        text.to_owned()
-    };
-    format!("\"{}\"", guarded.replace('"', "\"\""))
+        text
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::csv_cell;
+    use super::*;
+
+    fn error(value: &str) -> RowError {
+        RowError {
+            row: Some(3),
+            column: Some("value".into()),
+            value: Some(value.into()),
+            message: "not a number".into(),
+        }
+    }
 
     #[test]
-    fn csv_cells_cannot_become_formulas() {
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_cell("+1"), "\"'+1\"");
-        assert_eq!(csv_cell("-2"), "\"'-2\"");
-        assert_eq!(csv_cell("@SUM(A1)"), "\"'@SUM(A1)\"");
-        assert_eq!(csv_cell("plain, text"), "\"plain, text\"");
+    fn error_reports_cannot_become_formulas() {
+        let csv = |value: &str| errors_csv(std::iter::once(error(value))).expect("a CSV");
+        assert_eq!(
+            csv("=HYPERLINK(\"x\")"),
+            "row,column,value,message\r\n3,value,\"'=HYPERLINK(\"\"x\"\")\",not a number\r\n"
+        );
+        assert_eq!(
+            csv("+1"),
+            "row,column,value,message\r\n3,value,'+1,not a number\r\n"
+        );
+        assert_eq!(
+            csv("-2"),
+            "row,column,value,message\r\n3,value,'-2,not a number\r\n"
+        );
+        assert_eq!(
+            csv("@SUM(A1)"),
+            "row,column,value,message\r\n3,value,'@SUM(A1),not a number\r\n"
+        );
+        assert_eq!(
+            csv("plain, text"),
+            "row,column,value,message\r\n3,value,\"plain, text\",not a number\r\n"
+        );
     }
 }
