@@ -253,14 +253,9 @@ async fn authenticate(
     ];
     let shown = masked(&email);
     let mut conn = state.pool.acquire().await?;
-    // counted before the password is checked: concurrent attempts queue here
-    if let Some(retry_after_secs) = db::login_throttle::admit(&mut conn, &keys).await? {
+    count_attempt(&mut conn, &keys).await.inspect_err(|_| {
         tracing::warn!(audit = "login_throttled", email = %shown, client = %client, "login refused: too many attempts");
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs,
-            detail: "too many failed attempts".into(),
-        });
-    }
+    })?;
     let found = db::users::find_for_login(&mut conn, &email).await?;
     let stored = found
         .as_ref()
@@ -287,6 +282,19 @@ async fn authenticate(
         }
     };
     Ok((user, keys.into_iter().map(|(key, _)| key).collect()))
+}
+
+/// Counts a password attempt under `keys` before the password is checked,
+/// so concurrent attempts queue here and cannot pass a rule's limit; a 429
+/// once one is reached.
+async fn count_attempt(conn: &mut PgConnection, keys: &[(String, Rule)]) -> ApiResult<()> {
+    match db::login_throttle::admit(conn, keys).await? {
+        None => Ok(()),
+        Some(retry_after_secs) => Err(ApiError::TooManyRequests {
+            retry_after_secs,
+            detail: "too many failed attempts".into(),
+        }),
+    }
 }
 
 /// An e-mail as failed-login lines show it: enough to recognise one's own,
@@ -372,12 +380,7 @@ async fn change_password(
         PAIR_RULE,
     )];
     let mut conn = state.pool.acquire().await?;
-    if let Some(retry_after_secs) = db::login_throttle::admit(&mut conn, &keys).await? {
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs,
-            detail: "too many failed attempts".into(),
-        });
-    }
+    count_attempt(&mut conn, &keys).await?;
     let mut tx = db::begin_on(&mut conn, auth.caller.organization_id).await?;
     let stored = db::users::password_hash(&mut tx, auth.user.id).await?;
     drop(tx);
