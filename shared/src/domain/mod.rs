@@ -15,4 +15,4 @@ pub use number::{NumberError, check_number, parse_number};
 pub use period::{
     DateOutOfRange, Period, PeriodError, PeriodRef, check_date, check_period_end, from_excel_serial,
 };
-pub use status::{Assessment, assess, distance_from_green, normalized_delta};
+pub use status::{Assessment, assess, distance_from_green, normalized_delta, trend_rank};

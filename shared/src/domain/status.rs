@@ -75,6 +75,25 @@ pub fn distance_from_green(
     }
 }
 
+/// How a KPI's last change ranks among the improving (positive) and
+/// worsening (negative) ones: [`normalized_delta`] relative to the previous
+/// value, so 10 → 12 outranks 100 → 110; the plain delta when the previous
+/// value is zero. Saturates rather than panicking.
+pub fn trend_rank(direction: Direction, current: Decimal, previous: Decimal) -> Decimal {
+    let delta = normalized_delta(direction, current, previous);
+    if previous.is_zero() {
+        delta
+    } else {
+        delta
+            .checked_div(previous.abs())
+            .unwrap_or(if delta.is_sign_negative() {
+                Decimal::MIN
+            } else {
+                Decimal::MAX
+            })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -228,6 +247,16 @@ mod tests {
             normalized_delta(DOWN, Decimal::MAX, Decimal::MIN),
             Decimal::MIN
         );
+    }
+
+    #[test]
+    fn trend_rank_is_the_improvement_relative_to_the_previous_value() {
+        assert_eq!(trend_rank(UP, dec!(12), dec!(10)), dec!(0.2));
+        assert_eq!(trend_rank(UP, dec!(110), dec!(100)), dec!(0.1));
+        assert_eq!(trend_rank(DOWN, dec!(3), dec!(4)), dec!(0.25));
+        assert_eq!(trend_rank(UP, dec!(-3), dec!(-4)), dec!(0.25));
+        assert_eq!(trend_rank(UP, dec!(5), dec!(0)), dec!(5));
+        assert_eq!(trend_rank(DOWN, dec!(5), dec!(0)), dec!(-5));
     }
 
     #[test]
