@@ -53,11 +53,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
     serde_path_to_error::deserialize(value).map_err(|error| {
-        // exact numbers travel under serde_json's private key: not a field a client sent
-        let path = error
-            .path()
-            .to_string()
-            .replace(".$serde_json::private::Number", "");
+        let path = error.path().to_string();
         let message = strip_position(&error.into_inner().to_string());
         // serde's path already ends with an unknown field, not with a missing one
         let field = match field_in_message(&message) {
