@@ -2,11 +2,39 @@
 //! executor so the API and the worker share them. A missing row is `None`;
 //! the caller decides it is a 404.
 
+/// Pastes the SQL fragments shared by several modules into a query macro's
+/// SQL, so that each is written once and still checked at compile time:
+/// `shared_sql!(sqlx::query_as!(Row, "select ... where " + DASHBOARD_VISIBLE, ...))`.
+/// sqlx's macros take string literals joined by `+`, not constants, and see
+/// their input before other macros expand: the name is replaced by the
+/// literal here, token by token.
 /// SQL assembled from constant fragments of this crate (column lists,
 /// visibility conditions), never from input; values are always bound.
 macro_rules! sql {
     ($($arg:tt)*) => {
         sqlx::AssertSqlSafe(format!($($arg)*))
+    };
+}
+macro_rules! shared_sql {
+    ($($mac:ident)::+ ! ( $($body:tt)* )) => {
+        shared_sql!(@munch [$($mac)::+] [] $($body)*)
+    };
+    // dashboard `d` is visible to the caller bound as `$1` (organization),
+    // `$2` (user), `$3` (is admin): an ADMIN sees every dashboard; a USER
+    // those shared with everyone, their own, and those of their teams. A
+    // private dashboard (its team was deleted) is its owner's.
+    (@munch $mac:tt [$($done:tt)*] DASHBOARD_VISIBLE $($rest:tt)*) => {
+        shared_sql!(@munch $mac [$($done)*
+            "d.organization_id = $1 and ($3 or d.owner_id = $2 \
+             or (d.team_id is null and not d.is_private) \
+             or exists (select 1 from team_member tm where tm.team_id = d.team_id and tm.user_id = $2))"
+        ] $($rest)*)
+    };
+    (@munch $mac:tt [$($done:tt)*] $token:tt $($rest:tt)*) => {
+        shared_sql!(@munch $mac [$($done)* $token] $($rest)*)
+    };
+    (@munch [$($mac:ident)::+] [$($done:tt)*]) => {
+        $($mac)::+!($($done)*)
     };
 }
 pub mod action_plans;
@@ -188,12 +216,10 @@ impl Caller {
 }
 
 /// SQL condition: dashboard `d` is visible to the caller bound as
-/// `$1` (organization), `$2` (user), `$3` (is admin): an ADMIN sees every
-/// dashboard; a USER those shared with everyone, their own, and those of
-/// their teams. A private dashboard (its team was deleted) is its owner's.
-pub const DASHBOARD_VISIBLE: &str = "d.organization_id = $1 and ($3 or d.owner_id = $2 \
-     or (d.team_id is null and not d.is_private) \
-     or exists (select 1 from team_member tm where tm.team_id = d.team_id and tm.user_id = $2))";
+/// `$1` (organization), `$2` (user), `$3` (is admin), for the statements
+/// built at run time (reports); the checked ones paste it with
+/// `shared_sql!`, which holds its text.
+pub const DASHBOARD_VISIBLE: &str = shared_sql!(concat!(DASHBOARD_VISIBLE));
 
 /// True when the error is the violation of the named unique constraint or index.
 pub fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool {
