@@ -8,13 +8,6 @@
 /// sqlx's macros take string literals joined by `+`, not constants, and see
 /// their input before other macros expand: the name is replaced by the
 /// literal here, token by token.
-/// SQL assembled from constant fragments of this crate (column lists,
-/// visibility conditions), never from input; values are always bound.
-macro_rules! sql {
-    ($($arg:tt)*) => {
-        sqlx::AssertSqlSafe(format!($($arg)*))
-    };
-}
 macro_rules! shared_sql {
     ($($mac:ident)::+ ! ( $($body:tt)* )) => {
         shared_sql!(@munch [$($mac)::+] [] $($body)*)
@@ -28,6 +21,13 @@ macro_rules! shared_sql {
             "d.organization_id = $1 and ($3 or d.owner_id = $2 \
              or (d.team_id is null and not d.is_private) \
              or exists (select 1 from team_member tm where tm.team_id = d.team_id and tm.user_id = $2))"
+        ] $($rest)*)
+    };
+    // an import job is visible to the caller bound as above: an ADMIN sees
+    // every job of the organization, a USER their own
+    (@munch $mac:tt [$($done:tt)*] JOB_VISIBLE $($rest:tt)*) => {
+        shared_sql!(@munch $mac [$($done)*
+            "organization_id = $1 and ($3 or created_by = $2)"
         ] $($rest)*)
     };
     (@munch $mac:tt [$($done:tt)*] $token:tt $($rest:tt)*) => {

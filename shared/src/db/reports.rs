@@ -985,13 +985,15 @@ mod tests {
         let mut conn = PgConnection::connect(&url)
             .await
             .expect("connect to PostgreSQL");
-        let rows: Vec<(Frequency, NaiveDate, NaiveDate, NaiveDate)> = sqlx::query_as(sql!(
-            "select k.frequency, t.today, e.period_start, e.period_end \
-             from (values ('DAILY'), ('WEEKLY'), ('MONTHLY'), ('QUARTERLY'), ('YEARLY')) k(frequency) \
-             cross join (select g::date as today from generate_series(date '2023-12-25', \
-               date '2026-12-31', interval '1 day') g) t \
-             cross join lateral ({EXPECTED_PERIOD}) e"
-        ))
+        // built at run time like the statements it is part of
+        let rows: Vec<(Frequency, NaiveDate, NaiveDate, NaiveDate)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "select k.frequency, t.today, e.period_start, e.period_end \
+                 from (values ('DAILY'), ('WEEKLY'), ('MONTHLY'), ('QUARTERLY'), ('YEARLY')) k(frequency) \
+                 cross join (select g::date as today from generate_series(date '2023-12-25', \
+                   date '2026-12-31', interval '1 day') g) t \
+                 cross join lateral ({EXPECTED_PERIOD}) e"
+            )))
         .fetch_all(&mut conn)
         .await
         .expect("run the expected-period SQL");
