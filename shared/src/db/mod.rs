@@ -76,10 +76,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
     pool_options(max_connections)
         .after_connect(|conn, _| {
             Box::pin(async move {
-                sqlx::query(
-                    "select set_config('role', 'kpix_app', false) where current_user <> 'kpix_app'",
+                sqlx::query!(
+                    "select set_config('role', 'kpix_app', false) where current_user <> 'kpix_app'"
                 )
-                .execute(conn)
+                .fetch_optional(conn)
                 .await?;
                 Ok(())
             })
@@ -129,7 +129,8 @@ pub async fn begin_on(
 }
 
 /// `BEGIN` with the organization set for the transaction. Built from a UUID,
-/// never from client text.
+/// never from client text, and at run time: a `BEGIN` statement takes no
+/// bound parameters, so no query macro can carry it.
 fn begin_for(organization_id: Uuid) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!(
         "begin; select set_config('kpix.organization_id', '{organization_id}', true)"
@@ -139,10 +140,12 @@ fn begin_for(organization_id: Uuid) -> sqlx::AssertSqlSafe<String> {
 /// Switches the transaction to another organization (a task that works
 /// across organizations, such as the upload sweeper).
 pub async fn act_for(conn: &mut PgConnection, organization_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("select set_config('kpix.organization_id', $1::text, true)")
-        .bind(organization_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "select set_config('kpix.organization_id', $1::uuid::text, true)",
+        organization_id,
+    )
+    .fetch_one(conn)
+    .await?;
     Ok(())
 }
 
@@ -164,6 +167,7 @@ pub async fn migrate(url: &str) -> Result<(), MigrateError> {
     let pool = connect_as_owner(url, 1).await?;
     MIGRATOR.run(&pool).await?;
     apalis_postgres::PostgresStorage::setup(&pool).await?;
+    // statements on the schema, several in one: nothing to check at compile time
     sqlx::raw_sql(
         "grant usage on schema apalis to kpix_app; \
          grant select, insert, update, delete on all tables in schema apalis to kpix_app; \
@@ -187,6 +191,8 @@ pub async fn schema_is_ready(url: &str) -> Result<bool, sqlx::Error> {
 
 async fn latest_migration_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    // not checked at compile time: it reads the migrators' own tables, which
+    // need not exist (that is what it tells), not the application's schema
     let applied: Option<i64> = sqlx::query_scalar(
         "select max(version) from _sqlx_migrations where success and to_regclass('apalis.jobs') is not null",
     )
