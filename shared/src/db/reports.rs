@@ -383,7 +383,11 @@ impl<'a> ReportScope<'a> {
 }
 
 /// A report's SQL in its two variants (every dashboard of the organization
-/// or a visible / filtered part), each built on first use.
+/// or a visible / filtered part), each built on first use. The only SQL of
+/// `db` built at run time rather than checked by sqlx's macros: a report is
+/// assembled from pieces (lists, columns, filters, orders) shared by its
+/// variants and by the other reports, and the benchmark runs the same text
+/// ([`statements`]).
 struct Statement {
     build: fn(bool) -> String,
     built: [OnceLock<String>; 2],
