@@ -77,7 +77,8 @@ pub async fn list(
     let statuses: Vec<&str> = statuses.iter().map(ActionStatus::as_str).collect();
     query_actions!(
         "with a as (select * from action_plan where kpi_id = $4) ",
-        " where " + DASHBOARD_VISIBLE
+        " where "
+            + DASHBOARD_VISIBLE
             + " and (cardinality($5::text[]) = 0 or a.status = any($5)) \
              and ($6::uuid is null or a.id < $6) order by a.id desc limit $7",
         caller.organization_id,
@@ -207,15 +208,13 @@ pub async fn delete(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query!(
-            "delete from action_plan where organization_id = $1 and id = $2",
-            organization_id,
-            id,
-        )
-        .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from action_plan where organization_id = $1 and id = $2",
+        organization_id,
+        id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }

@@ -55,7 +55,8 @@ pub async fn list_for_kpi(
 ) -> Result<Vec<CommentRow>, sqlx::Error> {
     query_comments!(
         "with c as (select * from comment where kpi_id = $4 and action_plan_id is null) ",
-        " where " + DASHBOARD_VISIBLE
+        " where "
+            + DASHBOARD_VISIBLE
             + " and ($5::uuid is null or c.id < $5) order by c.id desc limit $6",
         caller.organization_id,
         caller.user_id,
@@ -77,7 +78,8 @@ pub async fn list_for_action(
 ) -> Result<Vec<CommentRow>, sqlx::Error> {
     query_comments!(
         "with c as (select * from comment where action_plan_id = $4) ",
-        " where " + DASHBOARD_VISIBLE
+        " where "
+            + DASHBOARD_VISIBLE
             + " and ($5::uuid is null or c.id < $5) order by c.id desc limit $6",
         caller.organization_id,
         caller.user_id,
@@ -143,15 +145,13 @@ pub async fn delete(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query!(
-            "delete from comment where organization_id = $1 and id = $2",
-            organization_id,
-            id,
-        )
-        .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from comment where organization_id = $1 and id = $2",
+        organization_id,
+        id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }

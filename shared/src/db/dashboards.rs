@@ -46,7 +46,6 @@ impl DashboardRow {
     pub fn editable_by(&self, caller: &Caller) -> bool {
         caller.is_admin() || self.owner_id == caller.user_id
     }
-
 }
 
 /// A dashboard row as the query returns it: the breakdown's counts apart.
@@ -135,7 +134,8 @@ pub async fn list(
     page: PageRequest<Uuid>,
 ) -> Result<Vec<DashboardRow>, sqlx::Error> {
     let rows = query_dashboards!(
-        " where " + DASHBOARD_VISIBLE
+        " where "
+            + DASHBOARD_VISIBLE
             + " and ($4::text is null or kpix_fold(d.process_name) = kpix_fold($4)) \
              and ($5::uuid is null or d.id < $5) order by d.id desc limit $6",
         caller.organization_id,
@@ -233,15 +233,13 @@ pub async fn delete(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query!(
-            "delete from dashboard where organization_id = $1 and id = $2",
-            organization_id,
-            id,
-        )
-        .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from dashboard where organization_id = $1 and id = $2",
+        organization_id,
+        id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }

@@ -148,7 +148,8 @@ pub async fn list(
 ) -> Result<Vec<JobRow>, sqlx::Error> {
     query_jobs!(
         "select ",
-        " from data_import_job where " + JOB_VISIBLE
+        " from data_import_job where "
+            + JOB_VISIBLE
             + " and ($4::uuid is null or id < $4) order by id desc limit $5",
         caller.organization_id,
         caller.user_id,

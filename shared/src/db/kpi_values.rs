@@ -269,17 +269,15 @@ pub async fn delete(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query!(
-            "delete from kpi_value where organization_id = $1 and id = $2",
-            organization_id,
-            id,
-        )
-        .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from kpi_value where organization_id = $1 and id = $2",
+        organization_id,
+        id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// Recomputes every stored value of a KPI with a new rule (statuses by the
@@ -367,7 +365,6 @@ pub struct RepeatedRow {
     pub first_row: i64,
     pub period_start: NaiveDate,
 }
-
 
 /// Whether a value is stored for a KPI of `rows` between the first and the
 /// last period of that KPI in `rows` (one index range scan per KPI).

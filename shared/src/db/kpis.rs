@@ -93,7 +93,9 @@ pub async fn list_by_dashboard(
     page: PageRequest<Uuid>,
 ) -> Result<Vec<KpiRow>, sqlx::Error> {
     query_kpis!(
-        " where " + DASHBOARD_VISIBLE + " and k.dashboard_id = $4 \
+        " where "
+            + DASHBOARD_VISIBLE
+            + " and k.dashboard_id = $4 \
          and ($5::uuid is null or k.id > $5) order by k.id limit $6",
         caller.organization_id,
         caller.user_id,
@@ -235,17 +237,15 @@ pub async fn delete(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query!(
-            "delete from kpi where organization_id = $1 and id = $2",
-            organization_id,
-            id,
-        )
-        .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from kpi where organization_id = $1 and id = $2",
+        organization_id,
+        id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// What an import needs to resolve a KPI reference in a file.

@@ -111,17 +111,15 @@ pub async fn delete(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query!(
-            "delete from team where organization_id = $1 and id = $2",
-            organization_id,
-            id,
-        )
-        .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from team where organization_id = $1 and id = $2",
+        organization_id,
+        id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 pub async fn members(
@@ -165,15 +163,13 @@ pub async fn remove_member(
     team_id: Uuid,
     user_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query!(
-            "delete from team_member where team_id = $1 and user_id = $2",
-            team_id,
-            user_id,
-        )
-        .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from team_member where team_id = $1 and user_id = $2",
+        team_id,
+        user_id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
