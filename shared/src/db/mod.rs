@@ -2,7 +2,7 @@
 //! executor so the API and the worker share them. A missing row is `None`;
 //! the caller decides it is a 404.
 
-/// Pastes the SQL fragments shared by several modules into a query macro's
+/// Pastes the SQL fragments shared by several queries into a query macro's
 /// SQL, so that each is written once and still checked at compile time:
 /// `shared_sql!(sqlx::query_as!(Row, "select ... where " + DASHBOARD_VISIBLE, ...))`.
 /// sqlx's macros take string literals joined by `+`, not constants, and see
