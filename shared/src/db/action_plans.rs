@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Caller, DASHBOARD_VISIBLE, PageRequest};
+use super::{Caller, PageRequest};
 use crate::domain::ActionStatus;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -44,17 +44,27 @@ impl ActionRow {
     }
 }
 
-/// Action columns; `a` is the action (a table or a CTE of written rows),
-/// joined to its KPI `k` and dashboard `d` for visibility and edit rights.
-const SELECT: &str = "select a.id, a.kpi_id, a.organization_id, a.title, a.description, a.owner_id, \
-    a.created_by, a.due_date, a.progress, a.status, \
-    coalesce(a.due_date < current_date and a.status not in ('DONE', 'CANCELLED'), false) as is_late, \
-    a.closed_at, a.created_at, a.updated_at, d.owner_id as dashboard_owner_id \
-    from a join kpi k on k.id = a.kpi_id join dashboard d on d.id = k.dashboard_id";
-
-/// Statuses that close an action: entering one stamps `closed_at`, staying
-/// keeps the stamp, reopening clears it.
-const CLOSED_STATUSES: &str = "('DONE', 'CANCELLED')";
+/// `query_as!` returning [`ActionRow`]s: `$head` (which defines `a`, the
+/// action: a table or a CTE of written rows), the action columns joined to
+/// its KPI `k` and dashboard `d` for visibility and edit rights, then
+/// `$tail`, which may name `DASHBOARD_VISIBLE`. DONE and CANCELLED close an
+/// action: entering one stamps `closed_at`, staying keeps the stamp,
+/// reopening clears it.
+macro_rules! query_actions {
+    ($head:literal, $($tail:tt)+) => {
+        shared_sql!(sqlx::query_as!(
+            ActionRow,
+            $head
+                + r#"select a.id, a.kpi_id, a.organization_id, a.title, a.description, a.owner_id,
+                    a.created_by, a.due_date, a.progress, a.status as "status: ActionStatus",
+                    coalesce(a.due_date < current_date and a.status not in ('DONE', 'CANCELLED'),
+                      false) as "is_late!",
+                    a.closed_at, a.created_at, a.updated_at, d.owner_id as dashboard_owner_id
+                  from a join kpi k on k.id = a.kpi_id join dashboard d on d.id = k.dashboard_id"#
+                + $($tail)+
+        ))
+    };
+}
 
 /// Actions of a KPI, newest first, optionally only those in `statuses`.
 pub async fn list(
@@ -65,19 +75,20 @@ pub async fn list(
     page: PageRequest<Uuid>,
 ) -> Result<Vec<ActionRow>, sqlx::Error> {
     let statuses: Vec<&str> = statuses.iter().map(ActionStatus::as_str).collect();
-    sqlx::query_as(sql!(
-        "with a as (select * from action_plan where kpi_id = $4) \
-         {SELECT} where {DASHBOARD_VISIBLE} \
-         and (cardinality($5::text[]) = 0 or a.status = any($5)) \
-         and ($6::uuid is null or a.id < $6) order by a.id desc limit $7"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(kpi_id)
-    .bind(statuses)
-    .bind(page.after)
-    .bind(page.limit)
+    query_actions!(
+        "with a as (select * from action_plan where kpi_id = $4) ",
+        " where "
+            + DASHBOARD_VISIBLE
+            + " and (cardinality($5::text[]) = 0 or a.status = any($5)) \
+             and ($6::uuid is null or a.id < $6) order by a.id desc limit $7",
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        kpi_id,
+        &statuses as &[&str],
+        page.after,
+        page.limit,
+    )
     .fetch_all(conn)
     .await
 }
@@ -88,13 +99,14 @@ pub async fn find_visible(
     caller: &Caller,
     id: Uuid,
 ) -> Result<Option<ActionRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "with a as (select * from action_plan where id = $4) {SELECT} where {DASHBOARD_VISIBLE}"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(id)
+    query_actions!(
+        "with a as (select * from action_plan where id = $4) ",
+        " where " + DASHBOARD_VISIBLE,
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -105,11 +117,14 @@ pub async fn lock(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("select 1 from action_plan where organization_id = $1 and id = $2 for update")
-        .bind(organization_id)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    // at most one row (the key): fetching it takes the lock
+    sqlx::query!(
+        "select 1 as locked from action_plan where organization_id = $1 and id = $2 for update",
+        organization_id,
+        id,
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(())
 }
 
@@ -133,25 +148,26 @@ pub struct NewAction<'a> {
 
 pub async fn insert(conn: &mut PgConnection, new: NewAction<'_>) -> Result<ActionRow, sqlx::Error> {
     let fields = new.fields;
-    sqlx::query_as(sql!(
+    query_actions!(
         "with a as ( \
            insert into action_plan (id, organization_id, kpi_id, title, description, owner_id, \
              created_by, due_date, progress, status, closed_at) \
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             case when $10 in {CLOSED_STATUSES} then now() end) \
+             case when $10 in ('DONE', 'CANCELLED') then now() end) \
            returning * \
-         ) {SELECT}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(new.organization_id)
-    .bind(new.kpi_id)
-    .bind(&fields.title)
-    .bind(fields.description.as_deref())
-    .bind(fields.owner_id)
-    .bind(new.created_by)
-    .bind(fields.due_date)
-    .bind(fields.progress)
-    .bind(fields.status)
+         ) ",
+        "",
+        Uuid::now_v7(),
+        new.organization_id,
+        new.kpi_id,
+        &fields.title,
+        fields.description.as_deref(),
+        fields.owner_id,
+        new.created_by,
+        fields.due_date,
+        fields.progress,
+        fields.status as ActionStatus,
+    )
     .fetch_one(conn)
     .await
 }
@@ -163,24 +179,25 @@ pub async fn update(
     id: Uuid,
     fields: &ActionFields,
 ) -> Result<Option<ActionRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
+    query_actions!(
         "with a as ( \
            update action_plan set title = $3, description = $4, owner_id = $5, due_date = $6, \
              progress = $7, status = $8, \
-             closed_at = case when $8 not in {CLOSED_STATUSES} then null \
+             closed_at = case when $8 not in ('DONE', 'CANCELLED') then null \
                when status = $8 then coalesce(closed_at, now()) else now() end, \
              updated_at = now() \
            where organization_id = $1 and id = $2 returning * \
-         ) {SELECT}"
-    ))
-    .bind(organization_id)
-    .bind(id)
-    .bind(&fields.title)
-    .bind(fields.description.as_deref())
-    .bind(fields.owner_id)
-    .bind(fields.due_date)
-    .bind(fields.progress)
-    .bind(fields.status)
+         ) ",
+        "",
+        organization_id,
+        id,
+        &fields.title,
+        fields.description.as_deref(),
+        fields.owner_id,
+        fields.due_date,
+        fields.progress,
+        fields.status as ActionStatus,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -191,13 +208,13 @@ pub async fn delete(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("delete from action_plan where organization_id = $1 and id = $2")
-            .bind(organization_id)
-            .bind(id)
-            .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from action_plan where organization_id = $1 and id = $2",
+        organization_id,
+        id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Caller, DASHBOARD_VISIBLE, PageRequest};
+use super::{Caller, PageRequest};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CommentRow {
@@ -28,12 +28,23 @@ impl CommentRow {
     }
 }
 
-/// Comment columns; `c` is the comment (a table or a CTE of written rows),
-/// joined to its author `u`, KPI `k` and dashboard `d`.
-const SELECT: &str = "select c.id, c.kpi_id, c.action_plan_id, c.organization_id, c.author_id, \
-    u.full_name as author_name, c.content, c.created_at \
-    from c join app_user u on u.id = c.author_id \
-    join kpi k on k.id = c.kpi_id join dashboard d on d.id = k.dashboard_id";
+/// `query_as!` returning [`CommentRow`]s: `$head` (which defines `c`, the
+/// comment: a table or a CTE of written rows), the comment columns joined to
+/// its author `u`, KPI `k` and dashboard `d`, then `$tail`, which may name
+/// `DASHBOARD_VISIBLE`.
+macro_rules! query_comments {
+    ($head:literal, $($tail:tt)+) => {
+        shared_sql!(sqlx::query_as!(
+            CommentRow,
+            $head
+                + "select c.id, c.kpi_id, c.action_plan_id, c.organization_id, c.author_id, \
+                   u.full_name as author_name, c.content, c.created_at \
+                   from c join app_user u on u.id = c.author_id \
+                   join kpi k on k.id = c.kpi_id join dashboard d on d.id = k.dashboard_id"
+                + $($tail)+
+        ))
+    };
+}
 
 /// Comments made on the KPI itself (not on its actions), newest first.
 pub async fn list_for_kpi(
@@ -42,17 +53,18 @@ pub async fn list_for_kpi(
     kpi_id: Uuid,
     page: PageRequest<Uuid>,
 ) -> Result<Vec<CommentRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "with c as (select * from comment where kpi_id = $4 and action_plan_id is null) \
-         {SELECT} where {DASHBOARD_VISIBLE} \
-         and ($5::uuid is null or c.id < $5) order by c.id desc limit $6"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(kpi_id)
-    .bind(page.after)
-    .bind(page.limit)
+    query_comments!(
+        "with c as (select * from comment where kpi_id = $4 and action_plan_id is null) ",
+        " where "
+            + DASHBOARD_VISIBLE
+            + " and ($5::uuid is null or c.id < $5) order by c.id desc limit $6",
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        kpi_id,
+        page.after,
+        page.limit,
+    )
     .fetch_all(conn)
     .await
 }
@@ -64,17 +76,18 @@ pub async fn list_for_action(
     action_plan_id: Uuid,
     page: PageRequest<Uuid>,
 ) -> Result<Vec<CommentRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "with c as (select * from comment where action_plan_id = $4) \
-         {SELECT} where {DASHBOARD_VISIBLE} \
-         and ($5::uuid is null or c.id < $5) order by c.id desc limit $6"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(action_plan_id)
-    .bind(page.after)
-    .bind(page.limit)
+    query_comments!(
+        "with c as (select * from comment where action_plan_id = $4) ",
+        " where "
+            + DASHBOARD_VISIBLE
+            + " and ($5::uuid is null or c.id < $5) order by c.id desc limit $6",
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        action_plan_id,
+        page.after,
+        page.limit,
+    )
     .fetch_all(conn)
     .await
 }
@@ -85,13 +98,14 @@ pub async fn find_visible(
     caller: &Caller,
     id: Uuid,
 ) -> Result<Option<CommentRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "with c as (select * from comment where id = $4) {SELECT} where {DASHBOARD_VISIBLE}"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(id)
+    query_comments!(
+        "with c as (select * from comment where id = $4) ",
+        " where " + DASHBOARD_VISIBLE,
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -109,18 +123,19 @@ pub async fn insert(
     conn: &mut PgConnection,
     new: NewComment<'_>,
 ) -> Result<CommentRow, sqlx::Error> {
-    sqlx::query_as(sql!(
+    query_comments!(
         "with c as ( \
            insert into comment (id, organization_id, kpi_id, action_plan_id, author_id, content) \
            values ($1, $2, $3, $4, $5, $6) returning * \
-         ) {SELECT}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(new.organization_id)
-    .bind(new.kpi_id)
-    .bind(new.action_plan_id)
-    .bind(new.author_id)
-    .bind(new.content)
+         ) ",
+        "",
+        Uuid::now_v7(),
+        new.organization_id,
+        new.kpi_id,
+        new.action_plan_id,
+        new.author_id,
+        new.content,
+    )
     .fetch_one(conn)
     .await
 }
@@ -130,13 +145,13 @@ pub async fn delete(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("delete from comment where organization_id = $1 and id = $2")
-            .bind(organization_id)
-            .bind(id)
-            .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from comment where organization_id = $1 and id = $2",
+        organization_id,
+        id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }

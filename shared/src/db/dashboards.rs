@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Caller, DASHBOARD_VISIBLE, PageRequest};
+use super::{Caller, PageRequest};
 use crate::domain::Status;
 
 /// Counts of KPIs by the status of their latest value.
@@ -18,7 +18,7 @@ pub struct StatusBreakdown {
     pub red: i64,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DashboardRow {
     pub id: Uuid,
     pub organization_id: Uuid,
@@ -34,18 +34,11 @@ pub struct DashboardRow {
     pub updated_at: DateTime<Utc>,
     /// Active KPIs on the dashboard.
     pub total_kpis: i64,
-    #[sqlx(skip)]
     pub status_breakdown: StatusBreakdown,
     /// Active KPIs without any value yet.
     pub no_value: i64,
     /// The worst status among the latest values; null when none has a value.
     pub worst_status: Option<Status>,
-    #[serde(skip)]
-    green: i64,
-    #[serde(skip)]
-    orange: i64,
-    #[serde(skip)]
-    red: i64,
 }
 
 impl DashboardRow {
@@ -53,32 +46,80 @@ impl DashboardRow {
     pub fn editable_by(&self, caller: &Caller) -> bool {
         caller.is_admin() || self.owner_id == caller.user_id
     }
+}
 
-    fn with_breakdown(mut self) -> Self {
-        self.status_breakdown = StatusBreakdown {
-            green: self.green,
-            orange: self.orange,
-            red: self.red,
-        };
-        self
+/// A dashboard row as the query returns it: the breakdown's counts apart.
+struct DashboardRecord {
+    id: Uuid,
+    organization_id: Uuid,
+    owner_id: Uuid,
+    team_id: Option<Uuid>,
+    is_private: bool,
+    title: String,
+    description: Option<String>,
+    process_name: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    total_kpis: i64,
+    green: i64,
+    orange: i64,
+    red: i64,
+    no_value: i64,
+    worst_status: Option<Status>,
+}
+
+impl From<DashboardRecord> for DashboardRow {
+    fn from(r: DashboardRecord) -> Self {
+        Self {
+            id: r.id,
+            organization_id: r.organization_id,
+            owner_id: r.owner_id,
+            team_id: r.team_id,
+            is_private: r.is_private,
+            title: r.title,
+            description: r.description,
+            process_name: r.process_name,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            total_kpis: r.total_kpis,
+            status_breakdown: StatusBreakdown {
+                green: r.green,
+                orange: r.orange,
+                red: r.red,
+            },
+            no_value: r.no_value,
+            worst_status: r.worst_status,
+        }
     }
 }
 
-/// Dashboard columns plus the summary; `d` is the dashboard alias.
-const SELECT: &str = "select d.id, d.organization_id, d.owner_id, d.team_id, d.is_private, d.title, d.description, \
-    d.process_name, d.created_at, d.updated_at, \
-    coalesce(s.total, 0) as total_kpis, coalesce(s.green, 0) as green, coalesce(s.orange, 0) as orange, \
-    coalesce(s.red, 0) as red, coalesce(s.no_value, 0) as no_value, \
-    case when s.red > 0 then 'RED' when s.orange > 0 then 'ORANGE' when s.green > 0 then 'GREEN' end as worst_status \
-    from dashboard d left join lateral ( \
-      select count(*) as total, \
-        count(*) filter (where lv.status = 'GREEN') as green, \
-        count(*) filter (where lv.status = 'ORANGE') as orange, \
-        count(*) filter (where lv.status = 'RED') as red, \
-        count(*) filter (where lv.status is null) as no_value \
-      from kpi k left join kpi_latest lv on lv.kpi_id = k.id \
-      where k.dashboard_id = d.id and k.is_active \
-    ) s on true";
+/// `query_as!` returning [`DashboardRecord`]s: dashboard columns plus the
+/// summary (`d` is the dashboard), then `$tail`, which may name
+/// `DASHBOARD_VISIBLE`. The counts are never null (`!`): sqlx cannot tell.
+macro_rules! query_dashboards {
+    ($($tail:tt)+) => {
+        shared_sql!(sqlx::query_as!(
+            DashboardRecord,
+            r#"select d.id, d.organization_id, d.owner_id, d.team_id, d.is_private, d.title,
+                d.description, d.process_name, d.created_at, d.updated_at,
+                coalesce(s.total, 0) as "total_kpis!", coalesce(s.green, 0) as "green!",
+                coalesce(s.orange, 0) as "orange!", coalesce(s.red, 0) as "red!",
+                coalesce(s.no_value, 0) as "no_value!",
+                case when s.red > 0 then 'RED' when s.orange > 0 then 'ORANGE'
+                  when s.green > 0 then 'GREEN' end as "worst_status: Status"
+              from dashboard d left join lateral (
+                select count(*) as total,
+                  count(*) filter (where lv.status = 'GREEN') as green,
+                  count(*) filter (where lv.status = 'ORANGE') as orange,
+                  count(*) filter (where lv.status = 'RED') as red,
+                  count(*) filter (where lv.status is null) as no_value
+                from kpi k left join kpi_latest lv on lv.kpi_id = k.id
+                where k.dashboard_id = d.id and k.is_active
+              ) s on true"#
+                + $($tail)+
+        ))
+    };
+}
 
 #[derive(Debug, Default)]
 pub struct DashboardFilter {
@@ -92,19 +133,21 @@ pub async fn list(
     filter: &DashboardFilter,
     page: PageRequest<Uuid>,
 ) -> Result<Vec<DashboardRow>, sqlx::Error> {
-    let rows: Vec<DashboardRow> = sqlx::query_as(sql!(
-        "{SELECT} where {DASHBOARD_VISIBLE} and ($4::text is null or kpix_fold(d.process_name) = kpix_fold($4)) \
-         and ($5::uuid is null or d.id < $5) order by d.id desc limit $6"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(filter.process_name.as_deref())
-    .bind(page.after)
-    .bind(page.limit)
+    let rows = query_dashboards!(
+        " where "
+            + DASHBOARD_VISIBLE
+            + " and ($4::text is null or kpix_fold(d.process_name) = kpix_fold($4)) \
+             and ($5::uuid is null or d.id < $5) order by d.id desc limit $6",
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        filter.process_name.as_deref(),
+        page.after,
+        page.limit,
+    )
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(DashboardRow::with_breakdown).collect())
+    Ok(rows.into_iter().map(DashboardRow::from).collect())
 }
 
 /// A dashboard the caller can see; `None` for absent, invisible or foreign.
@@ -113,15 +156,16 @@ pub async fn find_visible(
     caller: &Caller,
     id: Uuid,
 ) -> Result<Option<DashboardRow>, sqlx::Error> {
-    let row: Option<DashboardRow> =
-        sqlx::query_as(sql!("{SELECT} where {DASHBOARD_VISIBLE} and d.id = $4"))
-            .bind(caller.organization_id)
-            .bind(caller.user_id)
-            .bind(caller.is_admin())
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.map(DashboardRow::with_breakdown))
+    let row = query_dashboards!(
+        " where " + DASHBOARD_VISIBLE + " and d.id = $4",
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        id,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(DashboardRow::from))
 }
 
 pub struct NewDashboard<'a> {
@@ -134,17 +178,17 @@ pub struct NewDashboard<'a> {
 }
 
 pub async fn insert(conn: &mut PgConnection, new: NewDashboard<'_>) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "insert into dashboard (id, organization_id, owner_id, team_id, title, description, process_name) \
          values ($1, $2, $3, $4, $5, $6, $7) returning id",
+        Uuid::now_v7(),
+        new.organization_id,
+        new.owner_id,
+        new.team_id,
+        new.title,
+        new.description,
+        new.process_name,
     )
-    .bind(Uuid::now_v7())
-    .bind(new.organization_id)
-    .bind(new.owner_id)
-    .bind(new.team_id)
-    .bind(new.title)
-    .bind(new.description)
-    .bind(new.process_name)
     .fetch_one(conn)
     .await
 }
@@ -165,18 +209,18 @@ pub async fn update(
     id: Uuid,
     update: DashboardUpdate<'_>,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "update dashboard set title = $3, description = $4, process_name = $5, team_id = $6, \
          owner_id = $7, is_private = $8, updated_at = now() where organization_id = $1 and id = $2",
+        organization_id,
+        id,
+        update.title,
+        update.description,
+        update.process_name,
+        update.team_id,
+        update.owner_id,
+        update.is_private,
     )
-    .bind(organization_id)
-    .bind(id)
-    .bind(update.title)
-    .bind(update.description)
-    .bind(update.process_name)
-    .bind(update.team_id)
-    .bind(update.owner_id)
-    .bind(update.is_private)
     .execute(conn)
     .await?
     .rows_affected()
@@ -189,13 +233,13 @@ pub async fn delete(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("delete from dashboard where organization_id = $1 and id = $2")
-            .bind(organization_id)
-            .bind(id)
-            .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from dashboard where organization_id = $1 and id = $2",
+        organization_id,
+        id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }

@@ -9,9 +9,22 @@ use uuid::Uuid;
 use super::{Caller, PageRequest};
 use crate::domain::{ImportMode, ImportType, JobStatus};
 
-const COLUMNS: &str = "id, organization_id, type, status, created_by, created_at, updated_at, error_message, \
-    filename, mode, dry_run, dashboard_id, rows_total, rows_processed, rows_inserted, rows_updated, \
-    rows_rejected, attempt, started_at, finished_at, storage_key, file_size";
+/// `query_as!` returning [`JobRow`]s: `$head`, the job's columns, then
+/// `$tail`, which may name `JOB_VISIBLE`.
+macro_rules! query_jobs {
+    ($head:literal, $($tail:tt)+) => {
+        shared_sql!(sqlx::query_as!(
+            JobRow,
+            $head
+                + r#"id, organization_id, type as "job_type: ImportType", status as "status: JobStatus",
+                  created_by, created_at, updated_at, error_message, filename,
+                  mode as "mode: ImportMode", dry_run, dashboard_id, rows_total, rows_processed,
+                  rows_inserted, rows_updated, rows_rejected, attempt, started_at, finished_at,
+                  storage_key, file_size"#
+                + $($tail)+
+        ))
+    };
+}
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct JobRow {
@@ -72,41 +85,40 @@ pub struct NewJob<'a> {
 pub const IDEMPOTENCY_KEY: &str = "data_import_job_idempotency_key";
 
 pub async fn insert(conn: &mut PgConnection, job: NewJob<'_>) -> Result<JobRow, sqlx::Error> {
-    sqlx::query_as(sql!(
+    query_jobs!(
         "insert into data_import_job (id, organization_id, created_by, type, filename, storage_key, file_size, \
          mode, dry_run, dashboard_id, idempotency_key) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         returning {COLUMNS}"
-    ))
-    .bind(job.id)
-    .bind(job.organization_id)
-    .bind(job.created_by)
-    .bind(job.job_type)
-    .bind(job.filename)
-    .bind(job.storage_key)
-    .bind(job.file_size)
-    .bind(job.mode)
-    .bind(job.dry_run)
-    .bind(job.dashboard_id)
-    .bind(job.idempotency_key)
+         returning ",
+        "",
+        job.id,
+        job.organization_id,
+        job.created_by,
+        job.job_type as ImportType,
+        job.filename,
+        job.storage_key,
+        job.file_size,
+        job.mode as ImportMode,
+        job.dry_run,
+        job.dashboard_id,
+        job.idempotency_key,
+    )
     .fetch_one(conn)
     .await
 }
-
-/// SQL condition: an ADMIN sees every job of the organization, a USER their own.
-const JOB_VISIBLE: &str = "organization_id = $1 and ($3 or created_by = $2)";
 
 pub async fn find_visible(
     conn: &mut PgConnection,
     caller: &Caller,
     id: Uuid,
 ) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "select {COLUMNS} from data_import_job where {JOB_VISIBLE} and id = $4"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(id)
+    query_jobs!(
+        "select ",
+        " from data_import_job where " + JOB_VISIBLE + " and id = $4",
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -116,12 +128,14 @@ pub async fn find_by_idempotency_key(
     caller: &Caller,
     key: &str,
 ) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "select {COLUMNS} from data_import_job where organization_id = $1 and created_by = $2 and idempotency_key = $3"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(key)
+    query_jobs!(
+        "select ",
+        " from data_import_job \
+         where organization_id = $1 and created_by = $2 and idempotency_key = $3",
+        caller.organization_id,
+        caller.user_id,
+        key,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -132,15 +146,17 @@ pub async fn list(
     caller: &Caller,
     page: PageRequest<Uuid>,
 ) -> Result<Vec<JobRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "select {COLUMNS} from data_import_job where {JOB_VISIBLE} and ($4::uuid is null or id < $4) \
-         order by id desc limit $5"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(page.after)
-    .bind(page.limit)
+    query_jobs!(
+        "select ",
+        " from data_import_job where "
+            + JOB_VISIBLE
+            + " and ($4::uuid is null or id < $4) order by id desc limit $5",
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        page.after,
+        page.limit,
+    )
     .fetch_all(conn)
     .await
 }
@@ -151,28 +167,32 @@ pub async fn errors(
     job_id: Uuid,
     page: PageRequest<i32>,
 ) -> Result<Vec<(i32, RowError)>, sqlx::Error> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        ordinal: i32,
-        #[sqlx(flatten)]
-        error: RowError,
-    }
-    let rows: Vec<Row> = sqlx::query_as(
-        "select ordinal, \"row\", \"column\", value, message from import_job_error \
-         where job_id = $1 and ($2::int is null or ordinal > $2) order by ordinal limit $3",
+    let rows = sqlx::query!(
+        r#"select ordinal, "row", "column", value, message from import_job_error
+         where job_id = $1 and ($2::int is null or ordinal > $2) order by ordinal limit $3"#,
+        job_id,
+        page.after,
+        page.limit,
     )
-    .bind(job_id)
-    .bind(page.after)
-    .bind(page.limit)
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.ordinal, r.error)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let error = RowError {
+                row: r.row,
+                column: r.column,
+                value: r.value,
+                message: r.message,
+            };
+            (r.ordinal, error)
+        })
+        .collect())
 }
 
 /// Loads a job for a worker, whatever its organization.
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as(sql!("select {COLUMNS} from data_import_job where id = $1"))
-        .bind(id)
+    query_jobs!("select ", " from data_import_job where id = $1", id)
         .fetch_optional(conn)
         .await
 }
@@ -181,13 +201,14 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<JobRow>, s
 /// RUNNING with fresh counters. `None` when it already finished (a task
 /// delivered twice does nothing).
 pub async fn claim(conn: &mut PgConnection, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
+    query_jobs!(
         "update data_import_job set status = 'RUNNING', attempt = attempt + 1, started_at = now(), \
          rows_total = 0, rows_processed = 0, rows_inserted = 0, rows_updated = 0, rows_rejected = 0, \
          error_message = null, updated_at = now() \
-         where id = $1 and status in ('PENDING', 'RUNNING') returning {COLUMNS}"
-    ))
-    .bind(id)
+         where id = $1 and status in ('PENDING', 'RUNNING') returning ",
+        "",
+        id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -199,13 +220,13 @@ pub async fn progress(
     attempt: i32,
     rows_processed: i64,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "update data_import_job set rows_processed = $3, updated_at = now() \
          where id = $1 and attempt = $2 and status = 'RUNNING'",
+        id,
+        attempt,
+        rows_processed.min(i64::from(i32::MAX)) as i32,
     )
-    .bind(id)
-    .bind(attempt)
-    .bind(rows_processed.min(i64::from(i32::MAX)) as i32)
     .execute(conn)
     .await?
     .rows_affected()
@@ -234,19 +255,24 @@ pub async fn finish(
     errors: &[RowError],
 ) -> Result<bool, sqlx::Error> {
     let to_i32 = |n: i64| n.min(i64::from(i32::MAX)) as i32;
-    let owned = sqlx::query(
+    let status = if outcome.succeeded {
+        JobStatus::Success
+    } else {
+        JobStatus::Failed
+    };
+    let owned = sqlx::query!(
         "update data_import_job set status = $3, error_message = $4, rows_total = $5, rows_processed = $5, \
          rows_inserted = $6, rows_updated = $7, rows_rejected = $8, finished_at = clock_timestamp(), updated_at = clock_timestamp() \
          where id = $1 and attempt = $2 and status = 'RUNNING'",
+        id,
+        attempt,
+        status as JobStatus,
+        outcome.error_message.as_deref(),
+        to_i32(outcome.rows_total),
+        to_i32(outcome.rows_inserted),
+        to_i32(outcome.rows_updated),
+        to_i32(outcome.rows_rejected),
     )
-    .bind(id)
-    .bind(attempt)
-    .bind(if outcome.succeeded { JobStatus::Success } else { JobStatus::Failed })
-    .bind(outcome.error_message.as_deref())
-    .bind(to_i32(outcome.rows_total))
-    .bind(to_i32(outcome.rows_inserted))
-    .bind(to_i32(outcome.rows_updated))
-    .bind(to_i32(outcome.rows_rejected))
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -254,8 +280,7 @@ pub async fn finish(
     if !owned {
         return Ok(false);
     }
-    sqlx::query("delete from import_job_error where job_id = $1")
-        .bind(id)
+    sqlx::query!("delete from import_job_error where job_id = $1", id)
         .execute(&mut *conn)
         .await?;
     for (chunk_index, chunk) in errors.chunks(5_000).enumerate() {
@@ -265,16 +290,16 @@ pub async fn finish(
         let columns: Vec<Option<&str>> = chunk.iter().map(|e| e.column.as_deref()).collect();
         let values: Vec<Option<&str>> = chunk.iter().map(|e| e.value.as_deref()).collect();
         let messages: Vec<&str> = chunk.iter().map(|e| e.message.as_str()).collect();
-        sqlx::query(
-            "insert into import_job_error (job_id, ordinal, \"row\", \"column\", value, message) \
-             select $1, * from unnest($2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[])",
+        sqlx::query!(
+            r#"insert into import_job_error (job_id, ordinal, "row", "column", value, message)
+             select $1, * from unnest($2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[])"#,
+            id,
+            &ordinals,
+            &rows as &[Option<i64>],
+            &columns as &[Option<&str>],
+            &values as &[Option<&str>],
+            &messages as &[&str],
         )
-        .bind(id)
-        .bind(&ordinals)
-        .bind(&rows)
-        .bind(&columns)
-        .bind(&values)
-        .bind(&messages)
         .execute(&mut *conn)
         .await?;
     }
@@ -287,8 +312,7 @@ pub async fn organization_of(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select kpix_job_organization($1)")
-        .bind(id)
+    sqlx::query_scalar!("select kpix_job_organization($1)", id)
         .fetch_one(conn)
         .await
 }
@@ -310,18 +334,26 @@ pub async fn ended_with_stored_file(
     retention: std::time::Duration,
     limit: i32,
 ) -> Result<Vec<StoredFile>, sqlx::Error> {
-    sqlx::query_as("select id, organization_id, storage_key from kpix_ended_uploads($1, $2)")
-        .bind(retention)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
+    // a function's columns may be null as far as sqlx can tell: `!` says not;
+    // `as Duration` skips the macro's check, which wants PgInterval
+    sqlx::query_as!(
+        StoredFile,
+        r#"select id as "id!", organization_id as "organization_id!", storage_key as "storage_key!"
+           from kpix_ended_uploads($1, $2)"#,
+        retention as std::time::Duration,
+        limit,
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// The job's file is gone from the store.
 pub async fn forget_file(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("update data_import_job set storage_key = null where id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "update data_import_job set storage_key = null where id = $1",
+        id,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }

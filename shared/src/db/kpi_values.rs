@@ -8,15 +8,27 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Caller, DASHBOARD_VISIBLE, PageRequest};
+use super::{Caller, PageRequest};
 use crate::domain::{Direction, Period, Status, Thresholds, assess};
 
 /// The unique constraint on `(kpi_id, period_start)`.
 pub const PERIOD_KEY: &str = "kpi_value_period_key";
 
-const COLUMNS: &str = "id, kpi_id, organization_id, period_start, period_end, value, status, critical, \
-    threshold_green, threshold_orange, threshold_red, direction, comment, created_by, import_job_id, \
-    created_at, updated_at";
+/// `query_as!` returning [`ValueRow`]s: `$head`, the value's columns, then
+/// `$tail`, which may name `DASHBOARD_VISIBLE`.
+macro_rules! query_values {
+    ($head:literal, $($tail:tt)+) => {
+        shared_sql!(sqlx::query_as!(
+            ValueRow,
+            $head
+                + r#"id, kpi_id, organization_id, period_start, period_end, value,
+                  status as "status: Status", critical, threshold_green, threshold_orange,
+                  threshold_red, direction as "direction: Direction", comment, created_by,
+                  import_job_id, created_at, updated_at"#
+                + $($tail)+
+        ))
+    };
+}
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ValueRow {
@@ -82,31 +94,36 @@ pub async fn list(
 ) -> Result<Vec<ValueRow>, sqlx::Error> {
     // the visibility check rides along: an empty page is the only case where
     // the caller must still tell "no values" from "no such KPI"
-    sqlx::query_as(sql!(
-        "select {COLUMNS} from kpi_value where kpi_id = $4 \
+    query_values!(
+        "select ",
+        " from kpi_value where kpi_id = $4 \
          and exists (select 1 from kpi k join dashboard d on d.id = k.dashboard_id \
-                      where k.id = $4 and {DASHBOARD_VISIBLE}) \
+                      where k.id = $4 and "
+            + DASHBOARD_VISIBLE
+            + ") \
          and ($5::date is null or period_end >= $5) and ($6::date is null or period_start <= $6) \
-         and ($7::date is null or period_start < $7) order by period_start desc limit $8"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(kpi_id)
-    .bind(range.from)
-    .bind(range.to)
-    .bind(page.after)
-    .bind(page.limit)
+         and ($7::date is null or period_start < $7) order by period_start desc limit $8",
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        kpi_id,
+        range.from,
+        range.to,
+        page.after,
+        page.limit,
+    )
     .fetch_all(conn)
     .await
 }
 
 /// Whether a KPI has any value.
 pub async fn any(conn: &mut PgConnection, kpi_id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select exists (select 1 from kpi_value where kpi_id = $1)")
-        .bind(kpi_id)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from kpi_value where kpi_id = $1) as "exists!""#,
+        kpi_id,
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// The chart of a KPI, oldest first.
@@ -115,15 +132,17 @@ pub async fn series(
     kpi_id: Uuid,
     range: DateRange,
 ) -> Result<Vec<SeriesPoint>, sqlx::Error> {
-    sqlx::query_as(
-        "select period_start, period_end, value, status, threshold_green, threshold_orange, threshold_red \
-         from kpi_value where kpi_id = $1 \
-         and ($2::date is null or period_end >= $2) and ($3::date is null or period_start <= $3) \
-         order by period_start",
+    sqlx::query_as!(
+        SeriesPoint,
+        r#"select period_start, period_end, value, status as "status: Status", threshold_green,
+             threshold_orange, threshold_red
+           from kpi_value where kpi_id = $1
+           and ($2::date is null or period_end >= $2) and ($3::date is null or period_start <= $3)
+           order by period_start"#,
+        kpi_id,
+        range.from,
+        range.to,
     )
-    .bind(kpi_id)
-    .bind(range.from)
-    .bind(range.to)
     .fetch_all(conn)
     .await
 }
@@ -134,11 +153,12 @@ pub async fn find(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ValueRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "select {COLUMNS} from kpi_value where organization_id = $1 and id = $2"
-    ))
-    .bind(organization_id)
-    .bind(id)
+    query_values!(
+        "select ",
+        " from kpi_value where organization_id = $1 and id = $2",
+        organization_id,
+        id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -148,11 +168,12 @@ pub async fn find_by_period(
     kpi_id: Uuid,
     period_start: NaiveDate,
 ) -> Result<Option<ValueRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "select {COLUMNS} from kpi_value where kpi_id = $1 and period_start = $2"
-    ))
-    .bind(kpi_id)
-    .bind(period_start)
+    query_values!(
+        "select ",
+        " from kpi_value where kpi_id = $1 and period_start = $2",
+        kpi_id,
+        period_start,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -174,25 +195,26 @@ pub async fn insert(
     thresholds: &Thresholds,
 ) -> Result<ValueRow, sqlx::Error> {
     let assessment = assess(new.value, direction, thresholds);
-    sqlx::query_as(sql!(
+    query_values!(
         "insert into kpi_value (id, organization_id, kpi_id, period_start, period_end, value, status, critical, \
          threshold_green, threshold_orange, threshold_red, direction, comment, created_by) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning {COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(new.organization_id)
-    .bind(new.kpi_id)
-    .bind(new.period.start)
-    .bind(new.period.end)
-    .bind(new.value)
-    .bind(assessment.status)
-    .bind(assessment.critical)
-    .bind(thresholds.green)
-    .bind(thresholds.orange)
-    .bind(thresholds.red)
-    .bind(direction)
-    .bind(new.comment)
-    .bind(new.created_by)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning ",
+        "",
+        Uuid::now_v7(),
+        new.organization_id,
+        new.kpi_id,
+        new.period.start,
+        new.period.end,
+        new.value,
+        assessment.status as Status,
+        assessment.critical,
+        thresholds.green,
+        thresholds.orange,
+        thresholds.red,
+        direction as Direction,
+        new.comment,
+        new.created_by,
+    )
     .fetch_one(conn)
     .await
 }
@@ -207,20 +229,21 @@ pub async fn update(
     thresholds: &Thresholds,
 ) -> Result<ValueRow, sqlx::Error> {
     let assessment = assess(value, direction, thresholds);
-    sqlx::query_as(sql!(
+    query_values!(
         "update kpi_value set value = $2, comment = $3, status = $4, critical = $5, threshold_green = $6, \
          threshold_orange = $7, threshold_red = $8, direction = $9, updated_at = now() \
-         where id = $1 returning {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(value)
-    .bind(comment)
-    .bind(assessment.status)
-    .bind(assessment.critical)
-    .bind(thresholds.green)
-    .bind(thresholds.orange)
-    .bind(thresholds.red)
-    .bind(direction)
+         where id = $1 returning ",
+        "",
+        id,
+        value,
+        comment,
+        assessment.status as Status,
+        assessment.critical,
+        thresholds.green,
+        thresholds.orange,
+        thresholds.red,
+        direction as Direction,
+    )
     .fetch_one(conn)
     .await
 }
@@ -231,11 +254,12 @@ pub async fn update_comment(
     id: Uuid,
     comment: Option<&str>,
 ) -> Result<ValueRow, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "update kpi_value set comment = $2, updated_at = now() where id = $1 returning {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(comment)
+    query_values!(
+        "update kpi_value set comment = $2, updated_at = now() where id = $1 returning ",
+        "",
+        id,
+        comment,
+    )
     .fetch_one(conn)
     .await
 }
@@ -245,15 +269,15 @@ pub async fn delete(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("delete from kpi_value where organization_id = $1 and id = $2")
-            .bind(organization_id)
-            .bind(id)
-            .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from kpi_value where organization_id = $1 and id = $2",
+        organization_id,
+        id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// Recomputes every stored value of a KPI with a new rule (statuses by the
@@ -264,32 +288,30 @@ pub async fn recompute_history(
     direction: Direction,
     thresholds: &Thresholds,
 ) -> Result<u64, sqlx::Error> {
-    let values: Vec<(Uuid, Decimal)> =
-        sqlx::query_as("select id, value from kpi_value where kpi_id = $1")
-            .bind(kpi_id)
-            .fetch_all(&mut *conn)
-            .await?;
+    let values = sqlx::query!("select id, value from kpi_value where kpi_id = $1", kpi_id)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut ids = Vec::with_capacity(values.len());
     let mut statuses = Vec::with_capacity(values.len());
     let mut critical = Vec::with_capacity(values.len());
-    for (id, value) in values {
-        let assessment = assess(value, direction, thresholds);
-        ids.push(id);
+    for v in values {
+        let assessment = assess(v.value, direction, thresholds);
+        ids.push(v.id);
         statuses.push(assessment.status.as_str());
         critical.push(assessment.critical);
     }
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "update kpi_value v set status = u.status, critical = u.critical, threshold_green = $4, \
          threshold_orange = $5, threshold_red = $6, direction = $7, updated_at = now() \
          from unnest($1::uuid[], $2::text[], $3::bool[]) as u(id, status, critical) where v.id = u.id",
+        &ids,
+        &statuses as &[&str],
+        &critical,
+        thresholds.green,
+        thresholds.orange,
+        thresholds.red,
+        direction as Direction,
     )
-    .bind(&ids)
-    .bind(&statuses)
-    .bind(&critical)
-    .bind(thresholds.green)
-    .bind(thresholds.orange)
-    .bind(thresholds.red)
-    .bind(direction)
     .execute(conn)
     .await?
     .rows_affected())
@@ -300,16 +322,15 @@ pub async fn recompute_history(
 /// before it commits, rather than by each of its statements, so that other
 /// writers of those KPIs never wait for it to finish.
 pub async fn defer_latest(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("select set_config('kpix.latest_deferred', 'on', true)")
-        .execute(conn)
+    sqlx::query!("select set_config('kpix.latest_deferred', 'on', true)")
+        .fetch_one(conn)
         .await?;
     Ok(())
 }
 
 /// Brings the latest-value rows of `kpi_ids` up to date (see [`defer_latest`]).
 pub async fn refresh_latest(conn: &mut PgConnection, kpi_ids: &[Uuid]) -> Result<(), sqlx::Error> {
-    sqlx::query("select kpi_latest_refresh_kpis($1)")
-        .bind(kpi_ids)
+    sqlx::query!("select kpi_latest_refresh_kpis($1)", kpi_ids)
         .execute(conn)
         .await?;
     Ok(())
@@ -345,29 +366,6 @@ pub struct RepeatedRow {
     pub period_start: NaiveDate,
 }
 
-/// Inserts the batch's arrays, with the organization, creator and import
-/// job as `$14`..`$16`. unnest in the select list zips the arrays row by
-/// row; `from unnest(a, b, …)` would first copy each array into a
-/// tuplestore (a quarter of the time).
-const INSERT_BATCH: &str = "insert into kpi_value as v (id, organization_id, kpi_id, period_start, \
-    period_end, value, status, critical, threshold_green, threshold_orange, threshold_red, direction, \
-    comment, created_by, import_job_id, import_row) \
-    select u.id, $14, u.kpi_id, u.period_start, u.period_end, u.value, u.status, u.critical, \
-      u.threshold_green, u.threshold_orange, u.threshold_red, u.direction, u.comment, $15, $16, u.import_row \
-    from (select unnest($1::uuid[]) as id, unnest($2::uuid[]) as kpi_id, unnest($3::date[]) as period_start, \
-      unnest($4::date[]) as period_end, unnest($5::numeric[]) as value, unnest($6::text[]) as status, \
-      unnest($7::bool[]) as critical, unnest($8::numeric[]) as threshold_green, \
-      unnest($9::numeric[]) as threshold_orange, unnest($10::numeric[]) as threshold_red, \
-      unnest($11::text[]) as direction, unnest($12::text[]) as comment, unnest($13::int8[]) as import_row) u";
-
-/// Updates a stored period, unless this import wrote it itself.
-const ON_CONFLICT: &str = "on conflict (kpi_id, period_start) do update set value = excluded.value, \
-    status = excluded.status, critical = excluded.critical, threshold_green = excluded.threshold_green, \
-    threshold_orange = excluded.threshold_orange, threshold_red = excluded.threshold_red, \
-    direction = excluded.direction, comment = excluded.comment, import_job_id = excluded.import_job_id, \
-    import_row = excluded.import_row, updated_at = now() \
-    where excluded.import_job_id is null or v.import_job_id is distinct from excluded.import_job_id";
-
 /// Whether a value is stored for a KPI of `rows` between the first and the
 /// last period of that KPI in `rows` (one index range scan per KPI).
 async fn any_stored(conn: &mut PgConnection, rows: &[ValueWrite]) -> Result<bool, sqlx::Error> {
@@ -388,13 +386,14 @@ async fn any_stored(conn: &mut PgConnection, rows: &[ValueWrite]) -> Result<bool
         firsts.push(first);
         lasts.push(last);
     }
-    sqlx::query_scalar(
-        "select exists (select 1 from unnest($1::uuid[], $2::date[], $3::date[]) as r(kpi_id, first, last) \
-           join kpi_value v on v.kpi_id = r.kpi_id and v.period_start between r.first and r.last)",
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from unnest($1::uuid[], $2::date[], $3::date[]) as r(kpi_id, first, last)
+             join kpi_value v on v.kpi_id = r.kpi_id and v.period_start between r.first and r.last)
+           as "exists!""#,
+        &kpi_ids,
+        &firsts,
+        &lasts,
     )
-    .bind(&kpi_ids)
-    .bind(&firsts)
-    .bind(&lasts)
     .fetch_one(conn)
     .await
 }
@@ -448,35 +447,70 @@ pub async fn upsert_batch(
         directions.push(row.direction.as_str());
         import_rows.push(row.import_row);
     }
+    // Inserts the batch's arrays, with the organization, creator and import
+    // job as `$14`..`$16`, then `$tail`. unnest in the select list zips the
+    // arrays row by row; `from unnest(a, b, …)` would first copy each array
+    // into a tuplestore (a quarter of the time).
+    macro_rules! insert_batch {
+        ($tail:literal) => {
+            sqlx::query!(
+                "insert into kpi_value as v (id, organization_id, kpi_id, period_start, \
+                 period_end, value, status, critical, threshold_green, threshold_orange, threshold_red, \
+                 direction, comment, created_by, import_job_id, import_row) \
+                 select u.id, $14, u.kpi_id, u.period_start, u.period_end, u.value, u.status, u.critical, \
+                   u.threshold_green, u.threshold_orange, u.threshold_red, u.direction, u.comment, $15, $16, \
+                   u.import_row \
+                 from (select unnest($1::uuid[]) as id, unnest($2::uuid[]) as kpi_id, \
+                   unnest($3::date[]) as period_start, unnest($4::date[]) as period_end, \
+                   unnest($5::numeric[]) as value, unnest($6::text[]) as status, \
+                   unnest($7::bool[]) as critical, unnest($8::numeric[]) as threshold_green, \
+                   unnest($9::numeric[]) as threshold_orange, unnest($10::numeric[]) as threshold_red, \
+                   unnest($11::text[]) as direction, unnest($12::text[]) as comment, \
+                   unnest($13::int8[]) as import_row) u "
+                    + $tail
+                    + r#" returning v.import_row, (xmax = 0) as "inserted!""#,
+                &ids,
+                &kpi_ids,
+                &starts,
+                &ends,
+                &values,
+                &statuses as &[&str],
+                &critical,
+                &greens,
+                &oranges,
+                &reds as &[Option<Decimal>],
+                &directions as &[&str],
+                &comments as &[Option<&str>],
+                &import_rows as &[Option<i64>],
+                organization_id,
+                created_by,
+                import_job_id,
+            )
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|w| (w.import_row, w.inserted))
+            .collect()
+        };
+    }
     // A batch of periods with no stored value yet (a first import) skips the
     // conflict handling. A concurrent writer of one of those periods then
     // makes the insert fail (unique violation), and the import is retried.
-    let on_conflict = if any_stored(&mut *conn, rows).await? {
-        ON_CONFLICT
+    // Otherwise a stored period is updated, unless this import wrote it itself.
+    let written: Vec<(Option<i64>, bool)> = if any_stored(&mut *conn, rows).await? {
+        insert_batch!(
+            "on conflict (kpi_id, period_start) do update set value = excluded.value, \
+             status = excluded.status, critical = excluded.critical, \
+             threshold_green = excluded.threshold_green, threshold_orange = excluded.threshold_orange, \
+             threshold_red = excluded.threshold_red, direction = excluded.direction, \
+             comment = excluded.comment, import_job_id = excluded.import_job_id, \
+             import_row = excluded.import_row, updated_at = now() \
+             where excluded.import_job_id is null \
+               or v.import_job_id is distinct from excluded.import_job_id"
+        )
     } else {
-        ""
+        insert_batch!("")
     };
-    let written: Vec<(Option<i64>, bool)> = sqlx::query_as(sql!(
-        "{INSERT_BATCH} {on_conflict} returning v.import_row, (xmax = 0)"
-    ))
-    .bind(&ids)
-    .bind(&kpi_ids)
-    .bind(&starts)
-    .bind(&ends)
-    .bind(&values)
-    .bind(&statuses)
-    .bind(&critical)
-    .bind(&greens)
-    .bind(&oranges)
-    .bind(&reds)
-    .bind(&directions)
-    .bind(&comments)
-    .bind(&import_rows)
-    .bind(organization_id)
-    .bind(created_by)
-    .bind(import_job_id)
-    .fetch_all(&mut *conn)
-    .await?;
     let inserted = written.iter().filter(|(_, fresh)| *fresh).count() as u64;
     let repeated = if written.len() < n {
         let kept: HashSet<Option<i64>> = written.iter().map(|(row, _)| *row).collect();
@@ -504,23 +538,23 @@ async fn repeated_rows(
     let starts: Vec<NaiveDate> = skipped.iter().map(|r| r.period.start).collect();
     let rows: Vec<Option<i64>> = skipped.iter().map(|r| r.import_row).collect();
     // an import sets import_row on every row: a null here is a decode error
-    let found: Vec<(i64, i64, NaiveDate)> = sqlx::query_as(
-        "select u.row, v.import_row, u.period_start \
-           from unnest($1::uuid[], $2::date[], $3::int8[]) as u(kpi_id, period_start, row) \
-           join kpi_value v on v.kpi_id = u.kpi_id and v.period_start = u.period_start \
-          order by u.row",
+    let found = sqlx::query!(
+        r#"select u.row as "row!", v.import_row as "first_row!", u.period_start as "period_start!"
+           from unnest($1::uuid[], $2::date[], $3::int8[]) as u(kpi_id, period_start, row)
+           join kpi_value v on v.kpi_id = u.kpi_id and v.period_start = u.period_start
+          order by u.row"#,
+        &kpi_ids,
+        &starts,
+        &rows as &[Option<i64>],
     )
-    .bind(&kpi_ids)
-    .bind(&starts)
-    .bind(&rows)
     .fetch_all(conn)
     .await?;
     Ok(found
         .into_iter()
-        .map(|(row, first_row, period_start)| RepeatedRow {
-            row,
-            first_row,
-            period_start,
+        .map(|r| RepeatedRow {
+            row: r.row,
+            first_row: r.first_row,
+            period_start: r.period_start,
         })
         .collect())
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Caller, DASHBOARD_VISIBLE, PageRequest};
+use super::{Caller, PageRequest};
 use crate::domain::{Direction, Frequency, Status, Thresholds};
 
 /// The unique index on `(organization_id, lower(code))`.
@@ -64,14 +64,26 @@ impl KpiRow {
     }
 }
 
-/// KPI columns with the latest value; `k` is the KPI, `d` its dashboard.
-const SELECT: &str = "select k.id, k.dashboard_id, k.organization_id, k.owner_id, k.code, k.name, \
-    k.description, k.unit, k.frequency, k.direction, k.threshold_green, k.threshold_orange, \
-    k.threshold_red, k.is_active, k.is_strategic, k.created_at, k.updated_at, \
-    lv.value as latest_value, lv.status as latest_status, lv.period_start as latest_period_start, \
-    lv.period_end as latest_period_end, d.owner_id as dashboard_owner_id \
-    from kpi k join dashboard d on d.id = k.dashboard_id \
-    left join kpi_latest lv on lv.kpi_id = k.id";
+/// `query_as!` returning [`KpiRow`]s: the KPI columns with the latest value
+/// (`k` is the KPI, `d` its dashboard, `lv` its latest value, absent while
+/// it has none), then `$tail`, which may name `DASHBOARD_VISIBLE`.
+macro_rules! query_kpis {
+    ($($tail:tt)+) => {
+        shared_sql!(sqlx::query_as!(
+            KpiRow,
+            r#"select k.id, k.dashboard_id, k.organization_id, k.owner_id, k.code, k.name,
+                k.description, k.unit, k.frequency as "frequency: Frequency",
+                k.direction as "direction: Direction", k.threshold_green, k.threshold_orange,
+                k.threshold_red, k.is_active, k.is_strategic, k.created_at, k.updated_at,
+                lv.value as "latest_value?", lv.status as "latest_status?: Status",
+                lv.period_start as "latest_period_start?", lv.period_end as "latest_period_end?",
+                d.owner_id as dashboard_owner_id
+              from kpi k join dashboard d on d.id = k.dashboard_id
+              left join kpi_latest lv on lv.kpi_id = k.id"#
+                + $($tail)+
+        ))
+    };
+}
 
 /// KPIs of a dashboard, in creation order.
 pub async fn list_by_dashboard(
@@ -80,16 +92,18 @@ pub async fn list_by_dashboard(
     dashboard_id: Uuid,
     page: PageRequest<Uuid>,
 ) -> Result<Vec<KpiRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "{SELECT} where {DASHBOARD_VISIBLE} and k.dashboard_id = $4 \
-         and ($5::uuid is null or k.id > $5) order by k.id limit $6"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(dashboard_id)
-    .bind(page.after)
-    .bind(page.limit)
+    query_kpis!(
+        " where "
+            + DASHBOARD_VISIBLE
+            + " and k.dashboard_id = $4 \
+         and ($5::uuid is null or k.id > $5) order by k.id limit $6",
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        dashboard_id,
+        page.after,
+        page.limit,
+    )
     .fetch_all(conn)
     .await
 }
@@ -100,7 +114,15 @@ pub async fn find_visible(
     caller: &Caller,
     id: Uuid,
 ) -> Result<Option<KpiRow>, sqlx::Error> {
-    visible(conn, caller, id, "").await
+    query_kpis!(
+        " where " + DASHBOARD_VISIBLE + " and k.id = $4",
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        id,
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// [`find_visible`] for entering a value: the KPI row is share-locked until
@@ -112,31 +134,22 @@ pub async fn find_visible_for_value(
     caller: &Caller,
     id: Uuid,
 ) -> Result<Option<KpiRow>, sqlx::Error> {
-    visible(conn, caller, id, "for share of k").await
-}
-
-async fn visible(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    id: Uuid,
-    locking: &str,
-) -> Result<Option<KpiRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "{SELECT} where {DASHBOARD_VISIBLE} and k.id = $4 {locking}"
-    ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(id)
+    query_kpis!(
+        " where " + DASHBOARD_VISIBLE + " and k.id = $4 for share of k",
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        id,
+    )
     .fetch_optional(conn)
     .await
 }
 
 /// Row lock on the KPI, so value writes and threshold changes serialize.
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("select 1 from kpi where id = $1 for update")
-        .bind(id)
-        .execute(conn)
+    // at most one row (the key): fetching it takes the lock
+    sqlx::query!("select 1 as locked from kpi where id = $1 for update", id)
+        .fetch_optional(conn)
         .await?;
     Ok(())
 }
@@ -162,26 +175,26 @@ pub async fn insert(
     dashboard_id: Uuid,
     fields: &KpiFields,
 ) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "insert into kpi (id, organization_id, dashboard_id, owner_id, code, name, description, unit, \
          frequency, direction, threshold_green, threshold_orange, threshold_red, is_active, is_strategic) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning id",
+        Uuid::now_v7(),
+        organization_id,
+        dashboard_id,
+        fields.owner_id,
+        fields.code.as_deref(),
+        &fields.name,
+        fields.description.as_deref(),
+        fields.unit.as_deref(),
+        fields.frequency as Frequency,
+        fields.direction as Direction,
+        fields.thresholds.green,
+        fields.thresholds.orange,
+        fields.thresholds.red,
+        fields.is_active,
+        fields.is_strategic,
     )
-    .bind(Uuid::now_v7())
-    .bind(organization_id)
-    .bind(dashboard_id)
-    .bind(fields.owner_id)
-    .bind(fields.code.as_deref())
-    .bind(&fields.name)
-    .bind(fields.description.as_deref())
-    .bind(fields.unit.as_deref())
-    .bind(fields.frequency)
-    .bind(fields.direction)
-    .bind(fields.thresholds.green)
-    .bind(fields.thresholds.orange)
-    .bind(fields.thresholds.red)
-    .bind(fields.is_active)
-    .bind(fields.is_strategic)
     .fetch_one(conn)
     .await
 }
@@ -192,26 +205,26 @@ pub async fn update(
     id: Uuid,
     fields: &KpiFields,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "update kpi set owner_id = $3, code = $4, name = $5, description = $6, unit = $7, \
          frequency = $8, direction = $9, threshold_green = $10, threshold_orange = $11, \
          threshold_red = $12, is_active = $13, is_strategic = $14, updated_at = now() \
          where organization_id = $1 and id = $2",
+        organization_id,
+        id,
+        fields.owner_id,
+        fields.code.as_deref(),
+        &fields.name,
+        fields.description.as_deref(),
+        fields.unit.as_deref(),
+        fields.frequency as Frequency,
+        fields.direction as Direction,
+        fields.thresholds.green,
+        fields.thresholds.orange,
+        fields.thresholds.red,
+        fields.is_active,
+        fields.is_strategic,
     )
-    .bind(organization_id)
-    .bind(id)
-    .bind(fields.owner_id)
-    .bind(fields.code.as_deref())
-    .bind(&fields.name)
-    .bind(fields.description.as_deref())
-    .bind(fields.unit.as_deref())
-    .bind(fields.frequency)
-    .bind(fields.direction)
-    .bind(fields.thresholds.green)
-    .bind(fields.thresholds.orange)
-    .bind(fields.thresholds.red)
-    .bind(fields.is_active)
-    .bind(fields.is_strategic)
     .execute(conn)
     .await?
     .rows_affected()
@@ -224,15 +237,15 @@ pub async fn delete(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("delete from kpi where organization_id = $1 and id = $2")
-            .bind(organization_id)
-            .bind(id)
-            .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from kpi where organization_id = $1 and id = $2",
+        organization_id,
+        id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// What an import needs to resolve a KPI reference in a file.
@@ -264,16 +277,19 @@ pub async fn visible_refs(
     caller: &Caller,
     dashboard_id: Option<Uuid>,
 ) -> Result<Vec<KpiRef>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "select k.id, k.code, k.name, k.frequency, k.direction, k.threshold_green, \
-         k.threshold_orange, k.threshold_red \
-         from kpi k join dashboard d on d.id = k.dashboard_id \
-         where {DASHBOARD_VISIBLE} and ($4::uuid is null or k.dashboard_id = $4)"
+    shared_sql!(sqlx::query_as!(
+        KpiRef,
+        r#"select k.id, k.code, k.name, k.frequency as "frequency: Frequency",
+             k.direction as "direction: Direction", k.threshold_green, k.threshold_orange,
+             k.threshold_red
+           from kpi k join dashboard d on d.id = k.dashboard_id where "#
+            + DASHBOARD_VISIBLE
+            + " and ($4::uuid is null or k.dashboard_id = $4)",
+        caller.organization_id,
+        caller.user_id,
+        caller.is_admin(),
+        dashboard_id,
     ))
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(caller.is_admin())
-    .bind(dashboard_id)
     .fetch_all(conn)
     .await
 }

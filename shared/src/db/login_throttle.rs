@@ -25,29 +25,31 @@ pub async fn admit(
     let mut locked_for: Option<f64> = None;
     for (key, rule) in keys {
         // attempts during a lock are not counted: the lock does not grow
-        let (attempts, remaining): (i32, Option<f64>) = sqlx::query_as(
-            "insert into login_throttle as t (key, failures, window_start) values ($1, 1, now()) \
-             on conflict (key) do update set \
-               failures = case when t.locked_until > now() then t.failures \
-                               when t.window_start < now() - $2 then 1 else t.failures + 1 end, \
-               window_start = case when t.locked_until > now() then t.window_start \
-                                   when t.window_start < now() - $2 then now() else t.window_start end \
-             returning failures, extract(epoch from t.locked_until - now())::float8",
+        // the durations are bound as intervals (sqlx encodes std's Duration
+        // so); `as Duration` skips the macro's check, which wants PgInterval
+        let counted = sqlx::query!(
+            r#"insert into login_throttle as t (key, failures, window_start) values ($1, 1, now())
+             on conflict (key) do update set
+               failures = case when t.locked_until > now() then t.failures
+                               when t.window_start < now() - $2::interval then 1 else t.failures + 1 end,
+               window_start = case when t.locked_until > now() then t.window_start
+                                   when t.window_start < now() - $2::interval then now() else t.window_start end
+             returning failures, extract(epoch from t.locked_until - now())::float8 as remaining"#,
+            key,
+            rule.window as Duration,
         )
-        .bind(key)
-        .bind(rule.window)
         .fetch_one(&mut *conn)
         .await?;
-        let remaining = match remaining.filter(|seconds| *seconds > 0.0) {
+        let remaining = match counted.remaining.filter(|seconds| *seconds > 0.0) {
             Some(seconds) => Some(seconds),
-            None if attempts > rule.max_attempts => Some(
-                sqlx::query_scalar(
-                    "update login_throttle set locked_until = now() + $2, failures = 0, \
-                     window_start = now() where key = $1 \
-                     returning extract(epoch from locked_until - now())::float8",
+            None if counted.failures > rule.max_attempts => Some(
+                sqlx::query_scalar!(
+                    r#"update login_throttle set locked_until = now() + $2::interval, failures = 0,
+                     window_start = now() where key = $1
+                     returning extract(epoch from locked_until - now())::float8 as "remaining!""#,
+                    key,
+                    rule.lock as Duration,
                 )
-                .bind(key)
-                .bind(rule.lock)
                 .fetch_one(&mut *conn)
                 .await?,
             ),
@@ -68,14 +70,13 @@ pub async fn succeeded(conn: &mut PgConnection, keys: &[String]) -> Result<(), s
     let Some((first, others)) = keys.split_first() else {
         return Ok(());
     };
-    sqlx::query("delete from login_throttle where key = $1")
-        .bind(first)
+    sqlx::query!("delete from login_throttle where key = $1", first)
         .execute(&mut *conn)
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "update login_throttle set failures = greatest(failures - 1, 0) where key = any($1)",
+        others,
     )
-    .bind(others)
     .execute(conn)
     .await?;
     Ok(())

@@ -2,11 +2,39 @@
 //! executor so the API and the worker share them. A missing row is `None`;
 //! the caller decides it is a 404.
 
-/// SQL assembled from constant fragments of this crate (column lists,
-/// visibility conditions), never from input; values are always bound.
-macro_rules! sql {
-    ($($arg:tt)*) => {
-        sqlx::AssertSqlSafe(format!($($arg)*))
+/// Pastes the SQL fragments shared by several queries into a query macro's
+/// SQL, so that each is written once and still checked at compile time:
+/// `shared_sql!(sqlx::query_as!(Row, "select ... where " + DASHBOARD_VISIBLE, ...))`.
+/// sqlx's macros take string literals joined by `+`, not constants, and see
+/// their input before other macros expand: the name is replaced by the
+/// literal here, token by token.
+macro_rules! shared_sql {
+    ($($mac:ident)::+ ! ( $($body:tt)* )) => {
+        shared_sql!(@munch [$($mac)::+] [] $($body)*)
+    };
+    // dashboard `d` is visible to the caller bound as `$1` (organization),
+    // `$2` (user), `$3` (is admin): an ADMIN sees every dashboard; a USER
+    // those shared with everyone, their own, and those of their teams. A
+    // private dashboard (its team was deleted) is its owner's.
+    (@munch $mac:tt [$($done:tt)*] DASHBOARD_VISIBLE $($rest:tt)*) => {
+        shared_sql!(@munch $mac [$($done)*
+            "d.organization_id = $1 and ($3 or d.owner_id = $2 \
+             or (d.team_id is null and not d.is_private) \
+             or exists (select 1 from team_member tm where tm.team_id = d.team_id and tm.user_id = $2))"
+        ] $($rest)*)
+    };
+    // an import job is visible to the caller bound as above: an ADMIN sees
+    // every job of the organization, a USER their own
+    (@munch $mac:tt [$($done:tt)*] JOB_VISIBLE $($rest:tt)*) => {
+        shared_sql!(@munch $mac [$($done)*
+            "organization_id = $1 and ($3 or created_by = $2)"
+        ] $($rest)*)
+    };
+    (@munch $mac:tt [$($done:tt)*] $token:tt $($rest:tt)*) => {
+        shared_sql!(@munch $mac [$($done)* $token] $($rest)*)
+    };
+    (@munch [$($mac:ident)::+] [$($done:tt)*]) => {
+        $($mac)::+!($($done)*)
     };
 }
 pub mod action_plans;
@@ -48,10 +76,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
     pool_options(max_connections)
         .after_connect(|conn, _| {
             Box::pin(async move {
-                sqlx::query(
-                    "select set_config('role', 'kpix_app', false) where current_user <> 'kpix_app'",
+                sqlx::query!(
+                    "select set_config('role', 'kpix_app', false) where current_user <> 'kpix_app'"
                 )
-                .execute(conn)
+                .fetch_optional(conn)
                 .await?;
                 Ok(())
             })
@@ -101,7 +129,8 @@ pub async fn begin_on(
 }
 
 /// `BEGIN` with the organization set for the transaction. Built from a UUID,
-/// never from client text.
+/// never from client text, and at run time: a `BEGIN` statement takes no
+/// bound parameters, so no query macro can carry it.
 fn begin_for(organization_id: Uuid) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!(
         "begin; select set_config('kpix.organization_id', '{organization_id}', true)"
@@ -111,10 +140,12 @@ fn begin_for(organization_id: Uuid) -> sqlx::AssertSqlSafe<String> {
 /// Switches the transaction to another organization (a task that works
 /// across organizations, such as the upload sweeper).
 pub async fn act_for(conn: &mut PgConnection, organization_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("select set_config('kpix.organization_id', $1::text, true)")
-        .bind(organization_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "select set_config('kpix.organization_id', $1::uuid::text, true)",
+        organization_id,
+    )
+    .fetch_one(conn)
+    .await?;
     Ok(())
 }
 
@@ -136,6 +167,7 @@ pub async fn migrate(url: &str) -> Result<(), MigrateError> {
     let pool = connect_as_owner(url, 1).await?;
     MIGRATOR.run(&pool).await?;
     apalis_postgres::PostgresStorage::setup(&pool).await?;
+    // statements on the schema, several in one: nothing to check at compile time
     sqlx::raw_sql(
         "grant usage on schema apalis to kpix_app; \
          grant select, insert, update, delete on all tables in schema apalis to kpix_app; \
@@ -159,6 +191,8 @@ pub async fn schema_is_ready(url: &str) -> Result<bool, sqlx::Error> {
 
 async fn latest_migration_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    // not checked at compile time: it reads the migrators' own tables, which
+    // need not exist (that is what it tells), not the application's schema
     let applied: Option<i64> = sqlx::query_scalar(
         "select max(version) from _sqlx_migrations where success and to_regclass('apalis.jobs') is not null",
     )
@@ -188,12 +222,10 @@ impl Caller {
 }
 
 /// SQL condition: dashboard `d` is visible to the caller bound as
-/// `$1` (organization), `$2` (user), `$3` (is admin): an ADMIN sees every
-/// dashboard; a USER those shared with everyone, their own, and those of
-/// their teams. A private dashboard (its team was deleted) is its owner's.
-pub const DASHBOARD_VISIBLE: &str = "d.organization_id = $1 and ($3 or d.owner_id = $2 \
-     or (d.team_id is null and not d.is_private) \
-     or exists (select 1 from team_member tm where tm.team_id = d.team_id and tm.user_id = $2))";
+/// `$1` (organization), `$2` (user), `$3` (is admin), for the statements
+/// built at run time (reports); the checked ones paste it with
+/// `shared_sql!`, which holds its text.
+pub const DASHBOARD_VISIBLE: &str = shared_sql!(concat!(DASHBOARD_VISIBLE));
 
 /// True when the error is the violation of the named unique constraint or index.
 pub fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool {

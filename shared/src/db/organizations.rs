@@ -18,11 +18,12 @@ pub async fn insert(
     id: Uuid,
     name: &str,
 ) -> Result<OrganizationRow, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        OrganizationRow,
         "insert into organization (id, name) values ($1, $2) returning id, name, created_at",
+        id,
+        name,
     )
-    .bind(id)
-    .bind(name)
     .fetch_one(conn)
     .await
 }
@@ -31,8 +32,11 @@ pub async fn find(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<OrganizationRow>, sqlx::Error> {
-    sqlx::query_as("select id, name, created_at from organization where id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as!(
+        OrganizationRow,
+        "select id, name, created_at from organization where id = $1",
+        id,
+    )
+    .fetch_optional(conn)
+    .await
 }

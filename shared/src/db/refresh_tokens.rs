@@ -11,14 +11,15 @@ pub async fn insert(
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into refresh_token (id, user_id, family_id, token_hash, expires_at) values ($1, $2, $3, $4, $5)",
+    sqlx::query!(
+        "insert into refresh_token (id, user_id, family_id, token_hash, expires_at) \
+         values ($1, $2, $3, $4, $5)",
+        Uuid::now_v7(),
+        user_id,
+        family_id,
+        token_hash,
+        expires_at,
     )
-    .bind(Uuid::now_v7())
-    .bind(user_id)
-    .bind(family_id)
-    .bind(token_hash)
-    .bind(expires_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -38,24 +39,27 @@ pub enum Rotation {
 /// Marks the token rotated in one statement, so of concurrent presentations
 /// exactly one wins; a loser finds it rotated and is treated as a reuse.
 pub async fn rotate(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Rotation, sqlx::Error> {
-    let won: Option<(Uuid, Uuid)> = sqlx::query_as(
+    let won = sqlx::query!(
         "update refresh_token set rotated_at = now() \
          where token_hash = $1 and rotated_at is null and revoked_at is null and expires_at > now() \
          returning user_id, family_id",
+        token_hash,
     )
-    .bind(token_hash)
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some((user_id, family_id)) = won {
-        return Ok(Rotation::Rotated { user_id, family_id });
+    if let Some(won) = won {
+        return Ok(Rotation::Rotated {
+            user_id: won.user_id,
+            family_id: won.family_id,
+        });
     }
-    let rotated: Option<(Uuid, Uuid)> = sqlx::query_as(
+    let rotated = sqlx::query!(
         "select user_id, family_id from refresh_token where token_hash = $1 and rotated_at is not null",
+        token_hash,
     )
-    .bind(token_hash)
     .fetch_optional(&mut *conn)
     .await?;
-    match rotated {
+    match rotated.map(|r| (r.user_id, r.family_id)) {
         Some((user_id, family_id)) => {
             revoke_family(conn, family_id).await?;
             Ok(Rotation::Reused { user_id, family_id })
@@ -65,10 +69,10 @@ pub async fn rotate(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Rotati
 }
 
 pub async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "update refresh_token set revoked_at = now() where family_id = $1 and revoked_at is null",
+        family_id,
     )
-    .bind(family_id)
     .execute(conn)
     .await?
     .rows_affected())
@@ -80,8 +84,7 @@ pub async fn organization_of(
     conn: &mut PgConnection,
     token_hash: &[u8],
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select kpix_session_organization($1)")
-        .bind(token_hash)
+    sqlx::query_scalar!("select kpix_session_organization($1)", token_hash)
         .fetch_one(conn)
         .await
 }
@@ -91,10 +94,13 @@ pub async fn family_of(
     conn: &mut PgConnection,
     token_hash: &[u8],
 ) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
-    sqlx::query_as("select user_id, family_id from refresh_token where token_hash = $1")
-        .bind(token_hash)
-        .fetch_optional(conn)
-        .await
+    let row = sqlx::query!(
+        "select user_id, family_id from refresh_token where token_hash = $1",
+        token_hash,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.user_id, r.family_id)))
 }
 
 /// Ends every session of a user but `keep` (after a password change).
@@ -103,12 +109,12 @@ pub async fn revoke_other_sessions(
     user_id: Uuid,
     keep: Uuid,
 ) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "update refresh_token set revoked_at = now() \
          where user_id = $1 and family_id <> $2 and revoked_at is null",
+        user_id,
+        keep,
     )
-    .bind(user_id)
-    .bind(keep)
     .execute(conn)
     .await?
     .rows_affected())
@@ -118,10 +124,10 @@ pub async fn revoke_all_of_user(
     conn: &mut PgConnection,
     user_id: Uuid,
 ) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "update refresh_token set revoked_at = now() where user_id = $1 and revoked_at is null",
+        user_id,
     )
-    .bind(user_id)
     .execute(conn)
     .await?
     .rows_affected())

@@ -29,19 +29,29 @@ pub struct TeamMemberRow {
     pub joined_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, organization_id, name, created_at, updated_at";
+/// `query_as!` returning [`TeamRow`]s: `$head`, the team's columns, `$tail`.
+macro_rules! query_teams {
+    ($head:literal, $tail:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            TeamRow,
+            $head + "id, organization_id, name, created_at, updated_at" + $tail
+            $(, $arg)*
+        )
+    };
+}
 
 pub async fn insert(
     conn: &mut PgConnection,
     organization_id: Uuid,
     name: &str,
 ) -> Result<TeamRow, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "insert into team (id, organization_id, name) values ($1, $2, $3) returning {COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(organization_id)
-    .bind(name)
+    query_teams!(
+        "insert into team (id, organization_id, name) values ($1, $2, $3) returning ",
+        "",
+        Uuid::now_v7(),
+        organization_id,
+        name,
+    )
     .fetch_one(conn)
     .await
 }
@@ -51,13 +61,14 @@ pub async fn list(
     organization_id: Uuid,
     page: PageRequest<Uuid>,
 ) -> Result<Vec<TeamRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "select {COLUMNS} from team where organization_id = $1 and ($2::uuid is null or id > $2) \
-         order by id limit $3"
-    ))
-    .bind(organization_id)
-    .bind(page.after)
-    .bind(page.limit)
+    query_teams!(
+        "select ",
+        " from team where organization_id = $1 and ($2::uuid is null or id > $2) \
+         order by id limit $3",
+        organization_id,
+        page.after,
+        page.limit,
+    )
     .fetch_all(conn)
     .await
 }
@@ -67,11 +78,12 @@ pub async fn find(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<Option<TeamRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "select {COLUMNS} from team where organization_id = $1 and id = $2"
-    ))
-    .bind(organization_id)
-    .bind(id)
+    query_teams!(
+        "select ",
+        " from team where organization_id = $1 and id = $2",
+        organization_id,
+        id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -82,12 +94,13 @@ pub async fn rename(
     id: Uuid,
     name: &str,
 ) -> Result<Option<TeamRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "update team set name = $3, updated_at = now() where organization_id = $1 and id = $2 returning {COLUMNS}"
-    ))
-    .bind(organization_id)
-    .bind(id)
-    .bind(name)
+    query_teams!(
+        "update team set name = $3, updated_at = now() where organization_id = $1 and id = $2 returning ",
+        "",
+        organization_id,
+        id,
+        name,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -98,27 +111,29 @@ pub async fn delete(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("delete from team where organization_id = $1 and id = $2")
-            .bind(organization_id)
-            .bind(id)
-            .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from team where organization_id = $1 and id = $2",
+        organization_id,
+        id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 pub async fn members(
     conn: &mut PgConnection,
     team_id: Uuid,
 ) -> Result<Vec<TeamMemberRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select u.id as user_id, u.email, u.full_name, u.role, u.is_active, tm.created_at as joined_at \
-         from team_member tm join app_user u on u.id = tm.user_id \
-         where tm.team_id = $1 order by u.full_name, u.id",
+    sqlx::query_as!(
+        TeamMemberRow,
+        r#"select u.id as user_id, u.email, u.full_name, u.role as "role: Role", u.is_active,
+           tm.created_at as joined_at
+         from team_member tm join app_user u on u.id = tm.user_id
+         where tm.team_id = $1 order by u.full_name, u.id"#,
+        team_id,
     )
-    .bind(team_id)
     .fetch_all(conn)
     .await
 }
@@ -130,13 +145,13 @@ pub async fn add_member(
     team_id: Uuid,
     user_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "insert into team_member (team_id, user_id, organization_id) values ($1, $2, $3) \
          on conflict do nothing",
+        team_id,
+        user_id,
+        organization_id,
     )
-    .bind(team_id)
-    .bind(user_id)
-    .bind(organization_id)
     .execute(conn)
     .await?
     .rows_affected()
@@ -148,13 +163,13 @@ pub async fn remove_member(
     team_id: Uuid,
     user_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("delete from team_member where team_id = $1 and user_id = $2")
-            .bind(team_id)
-            .bind(user_id)
-            .execute(conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "delete from team_member where team_id = $1 and user_id = $2",
+        team_id,
+        user_id,
     )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
 }

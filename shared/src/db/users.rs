@@ -7,8 +7,19 @@ use uuid::Uuid;
 use super::PageRequest;
 use crate::domain::kpi::Role;
 
-const COLUMNS: &str =
-    "id, organization_id, email, full_name, role, is_active, created_at, updated_at";
+/// `query_as!` returning [`UserRow`]s: `$head`, the user's columns, `$tail`.
+macro_rules! query_users {
+    ($head:literal, $tail:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            UserRow,
+            $head
+                + r#"id, organization_id, email, full_name, role as "role: Role", is_active,
+                  created_at, updated_at"#
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct UserRow {
@@ -34,16 +45,17 @@ pub struct NewUser<'a> {
 }
 
 pub async fn insert(conn: &mut PgConnection, user: NewUser<'_>) -> Result<UserRow, sqlx::Error> {
-    sqlx::query_as(sql!(
+    query_users!(
         "insert into app_user (id, organization_id, email, full_name, password_hash, role) \
-         values ($1, $2, $3, $4, $5, $6) returning {COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(user.organization_id)
-    .bind(user.email)
-    .bind(user.full_name)
-    .bind(user.password_hash)
-    .bind(user.role)
+         values ($1, $2, $3, $4, $5, $6) returning ",
+        "",
+        Uuid::now_v7(),
+        user.organization_id,
+        user.email,
+        user.full_name,
+        user.password_hash,
+        user.role as Role,
+    )
     .fetch_one(conn)
     .await
 }
@@ -53,21 +65,32 @@ pub async fn find_for_login(
     conn: &mut PgConnection,
     email: &str,
 ) -> Result<Option<(UserRow, String)>, sqlx::Error> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        user: UserRow,
-        password_hash: String,
-    }
     // before any organization is known: through the function that finds an
-    // account by e-mail whatever its organization (row-level security)
-    let row: Option<Row> = sqlx::query_as(sql!(
-        "select {COLUMNS}, password_hash from kpix_user_for_login($1)"
-    ))
-    .bind(email)
+    // account by e-mail whatever its organization (row-level security); a
+    // function's columns may be null as far as sqlx can tell: `!` says not
+    let row = sqlx::query!(
+        r#"select id as "id!", organization_id as "organization_id!", email as "email!",
+           full_name as "full_name!", role as "role!: Role", is_active as "is_active!",
+           created_at as "created_at!", updated_at as "updated_at!",
+           password_hash as "password_hash!"
+         from kpix_user_for_login($1)"#,
+        email,
+    )
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|r| (r.user, r.password_hash)))
+    Ok(row.map(|r| {
+        let user = UserRow {
+            id: r.id,
+            organization_id: r.organization_id,
+            email: r.email,
+            full_name: r.full_name,
+            role: r.role,
+            is_active: r.is_active,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        };
+        (user, r.password_hash)
+    }))
 }
 
 /// The user of a live session, whatever the organization: used to
@@ -78,21 +101,21 @@ pub async fn find_in_session(
     id: Uuid,
     session_id: Uuid,
 ) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "select {COLUMNS} from app_user u where u.id = $1 \
+    query_users!(
+        "select ",
+        " from app_user u where u.id = $1 \
          and exists (select 1 from refresh_token t where t.family_id = $2 and t.user_id = u.id) \
-         and not exists (select 1 from refresh_token t where t.family_id = $2 and t.revoked_at is not null)"
-    ))
-    .bind(id)
-    .bind(session_id)
+         and not exists (select 1 from refresh_token t where t.family_id = $2 and t.revoked_at is not null)",
+        id,
+        session_id,
+    )
     .fetch_optional(conn)
     .await
 }
 
 /// A user's password hash, to check it before a change.
 pub async fn password_hash(conn: &mut PgConnection, id: Uuid) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar("select password_hash from app_user where id = $1")
-        .bind(id)
+    sqlx::query_scalar!("select password_hash from app_user where id = $1", id)
         .fetch_one(conn)
         .await
 }
@@ -102,18 +125,19 @@ pub async fn set_password(
     id: Uuid,
     password_hash: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update app_user set password_hash = $2, updated_at = now() where id = $1")
-        .bind(id)
-        .bind(password_hash)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "update app_user set password_hash = $2, updated_at = now() where id = $1",
+        id,
+        password_hash,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Any user by id, whatever the organization: used to authenticate a token.
 pub async fn find_by_id(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(sql!("select {COLUMNS} from app_user where id = $1"))
-        .bind(id)
+    query_users!("select ", " from app_user where id = $1", id)
         .fetch_optional(conn)
         .await
 }
@@ -123,11 +147,12 @@ pub async fn find(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "select {COLUMNS} from app_user where organization_id = $1 and id = $2"
-    ))
-    .bind(organization_id)
-    .bind(id)
+    query_users!(
+        "select ",
+        " from app_user where organization_id = $1 and id = $2",
+        organization_id,
+        id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -139,15 +164,16 @@ pub async fn list(
     active_only: bool,
     page: PageRequest<Uuid>,
 ) -> Result<Vec<UserRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
-        "select {COLUMNS} from app_user where organization_id = $1 \
+    query_users!(
+        "select ",
+        " from app_user where organization_id = $1 \
          and ($2 = false or is_active) and ($3::uuid is null or id > $3) \
-         order by id limit $4"
-    ))
-    .bind(organization_id)
-    .bind(active_only)
-    .bind(page.after)
-    .bind(page.limit)
+         order by id limit $4",
+        organization_id,
+        active_only,
+        page.after,
+        page.limit,
+    )
     .fetch_all(conn)
     .await
 }
@@ -165,16 +191,17 @@ pub async fn update(
     id: Uuid,
     patch: &UserPatch,
 ) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(sql!(
+    query_users!(
         "update app_user set full_name = coalesce($3, full_name), role = coalesce($4, role), \
          is_active = coalesce($5, is_active), updated_at = now() \
-         where organization_id = $1 and id = $2 returning {COLUMNS}"
-    ))
-    .bind(organization_id)
-    .bind(id)
-    .bind(patch.full_name.as_deref())
-    .bind(patch.role)
-    .bind(patch.is_active)
+         where organization_id = $1 and id = $2 returning ",
+        "",
+        organization_id,
+        id,
+        patch.full_name.as_deref(),
+        patch.role as Option<Role>,
+        patch.is_active,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -184,10 +211,11 @@ pub async fn count_active_admins(
     conn: &mut PgConnection,
     organization_id: Uuid,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "select count(*) from app_user where organization_id = $1 and role = 'ADMIN' and is_active",
+    sqlx::query_scalar!(
+        r#"select count(*) as "count!" from app_user
+         where organization_id = $1 and role = 'ADMIN' and is_active"#,
+        organization_id,
     )
-    .bind(organization_id)
     .fetch_one(conn)
     .await
 }
@@ -198,11 +226,12 @@ pub async fn is_active_member(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "select exists (select 1 from app_user where organization_id = $1 and id = $2 and is_active)",
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from app_user where organization_id = $1 and id = $2 and is_active)
+           as "exists!""#,
+        organization_id,
+        id,
     )
-    .bind(organization_id)
-    .bind(id)
     .fetch_one(conn)
     .await
 }
