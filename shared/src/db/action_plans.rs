@@ -1,5 +1,6 @@
 //! Action plans on KPIs: who does what by when, with `is_late` computed in
-//! SQL so it agrees with reporting. An action is visible when its KPI is.
+//! SQL against today's date in UTC, as reporting counts late actions (not
+//! the session's time zone). An action is visible when its KPI is.
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -57,7 +58,8 @@ macro_rules! query_actions {
             $head
                 + r#"select a.id, a.kpi_id, a.organization_id, a.title, a.description, a.owner_id,
                     a.created_by, a.due_date, a.progress, a.status as "status: ActionStatus",
-                    coalesce(a.due_date < current_date and a.status not in ('DONE', 'CANCELLED'),
+                    coalesce(a.due_date < (now() at time zone 'UTC')::date
+                      and a.status not in ('DONE', 'CANCELLED'),
                       false) as "is_late!",
                     a.closed_at, a.created_at, a.updated_at, d.owner_id as dashboard_owner_id
                   from a join kpi k on k.id = a.kpi_id join dashboard d on d.id = k.dashboard_id"#
