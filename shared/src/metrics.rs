@@ -59,18 +59,18 @@ pub fn spawn_samplers(pool: PgPool) {
 /// Tasks of the import queue: pending (waiting for a worker), running, failed
 /// (given up or killed).
 async fn queue_depth(pool: &PgPool) -> Result<[(&'static str, i64); 3], sqlx::Error> {
-    let (pending, running, failed): (i64, i64, i64) = sqlx::query_as(
-        "select count(*) filter (where status in ('Pending', 'Queued')), \
-           count(*) filter (where status = 'Running'), \
-           count(*) filter (where status in ('Failed', 'Killed')) \
-         from apalis.jobs where job_type = $1 and status <> 'Done'",
+    let depth = sqlx::query!(
+        r#"select count(*) filter (where status in ('Pending', 'Queued')) as "pending!",
+             count(*) filter (where status = 'Running') as "running!",
+             count(*) filter (where status in ('Failed', 'Killed')) as "failed!"
+           from apalis.jobs where job_type = $1 and status <> 'Done'"#,
+        IMPORT_QUEUE,
     )
-    .bind(IMPORT_QUEUE)
     .fetch_one(pool)
     .await?;
     Ok([
-        ("pending", pending),
-        ("running", running),
-        ("failed", failed),
+        ("pending", depth.pending),
+        ("running", depth.running),
+        ("failed", depth.failed),
     ])
 }

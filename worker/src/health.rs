@@ -41,7 +41,7 @@ async fn render(State(probes): State<Probes>) -> impl IntoResponse {
 /// 503 with a short reason (the details go to the log) while a dependency
 /// does not answer: the worker keeps running and reconnects meanwhile.
 async fn ready(State(probes): State<Probes>) -> (StatusCode, &'static str) {
-    if let Err(e) = sqlx::query("select 1").execute(&probes.pool).await {
+    if let Err(e) = kpix_shared::db::ping(&probes.pool).await {
         tracing::warn!(error = %e, "not ready: database unreachable");
         return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
     }

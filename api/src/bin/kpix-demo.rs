@@ -892,16 +892,16 @@ async fn insert_action(
     )
     .await?;
     let closed_days = closed_days_ago.unwrap_or(0).min(created_days_ago);
-    sqlx::query(
+    sqlx::query!(
         "update action_plan set created_at = now() - make_interval(days => $2), \
          closed_at = case when closed_at is not null then now() - make_interval(days => $3) end, \
          updated_at = case when closed_at is not null then now() - make_interval(days => $3) \
            else now() - make_interval(days => $2 / 3) end \
          where id = $1",
+        action.id,
+        created_days_ago as i32,
+        closed_days as i32,
     )
-    .bind(action.id)
-    .bind(created_days_ago as i32)
-    .bind(closed_days as i32)
     .execute(&mut *conn)
     .await?;
     created.actions += 1;

@@ -40,14 +40,11 @@ async fn live() -> axum::Json<HealthResponse> {
 /// The process can serve: the database and the object store answer.
 #[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, body = HealthResponse), (status = 503)))]
 async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<HealthResponse>> {
-    sqlx::query("select 1")
-        .execute(&state.pool)
-        .await
-        .map_err(|e| {
-            // the reason goes to the log, not to whoever probes
-            tracing::warn!(error = %e, "not ready: database unreachable");
-            ApiError::Unavailable("database unreachable".into())
-        })?;
+    kpix_shared::db::ping(&state.pool).await.map_err(|e| {
+        // the reason goes to the log, not to whoever probes
+        tracing::warn!(error = %e, "not ready: database unreachable");
+        ApiError::Unavailable("database unreachable".into())
+    })?;
     state.storage.check_reachable().await.map_err(|e| {
         tracing::warn!(error = %e, "not ready: object store unreachable");
         ApiError::Unavailable("object store unreachable".into())

@@ -171,10 +171,7 @@ async fn update_user(
     };
     let mut tx = auth.begin(&state.pool).await?;
     // serialize admin changes of one organization so the last-admin check holds
-    sqlx::query("select pg_advisory_xact_lock(hashtext($1::text))")
-        .bind(auth.caller.organization_id)
-        .execute(&mut *tx)
-        .await?;
+    db::users::lock_admin_changes(&mut tx, auth.caller.organization_id).await?;
     let before = db::users::find(&mut tx, auth.caller.organization_id, id)
         .await?
         .ok_or(ApiError::NotFound("user"))?;

@@ -180,6 +180,12 @@ pub async fn migrate(url: &str) -> Result<(), MigrateError> {
     Ok(())
 }
 
+/// One round trip: the readiness probes' check that the database answers.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query!("select 1 as one").fetch_one(pool).await?;
+    Ok(())
+}
+
 /// The worker does not migrate: it checks that the API has, as `url`'s own
 /// user (`kpix_app` may not exist yet).
 pub async fn schema_is_ready(url: &str) -> Result<bool, sqlx::Error> {

@@ -206,6 +206,22 @@ pub async fn update(
     .await
 }
 
+/// Serializes the changes of users' roles and activation in one
+/// organization (until the transaction ends), so the last-ADMIN check of
+/// each sees the others' result.
+pub async fn lock_admin_changes(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtext($1::uuid::text)) as locked",
+        organization_id,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(())
+}
+
 /// Active admins left in the organization, to refuse removing the last one.
 pub async fn count_active_admins(
     conn: &mut PgConnection,
