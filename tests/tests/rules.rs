@@ -1,9 +1,12 @@
-//! The rules the database keeps as generated columns of `kpi_latest`, where
-//! its indexes rank the reports, against their definitions in
-//! `kpix_shared::domain`: the stored expressions, read from the catalog of a
-//! migrated database, evaluated on a few thousand random cases.
-use kpix_shared::domain::{
-    Direction, Thresholds, distance_from_green, normalized_delta, trend_rank,
+//! The rules the database keeps in SQL, against their definitions in
+//! `kpix_shared::domain`: the generated columns of `kpi_latest`, where its
+//! indexes rank the reports (the stored expressions, read from the catalog
+//! of a migrated database, evaluated on a few thousand random cases), and
+//! the expected period of the late-entries report.
+use chrono::{Datelike, NaiveDate};
+use kpix_shared::{
+    db::reports::EXPECTED_PERIOD,
+    domain::{Direction, Frequency, Thresholds, distance_from_green, normalized_delta, trend_rank},
 };
 use kpix_tests::TestApp;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -139,5 +142,57 @@ async fn the_stored_rankings_follow_the_domain_rules() {
     assert!(
         greens > CASES / 10 && greens < CASES * 9 / 10,
         "{greens} of {CASES} met green"
+    );
+}
+
+/// The SQL of late entries and `Frequency::last_completed_period` agree on
+/// every day of three years (leap year, ISO weeks across years, quarter
+/// and year ends). The statement needs no table: the admin database serves.
+#[tokio::test]
+async fn expected_period_sql_matches_the_domain() {
+    let mut conn = PgConnection::connect(&kpix_tests::admin_url())
+        .await
+        .expect("connect to PostgreSQL");
+    // built at run time like the statements it is part of
+    let rows: Vec<(Frequency, NaiveDate, NaiveDate, NaiveDate)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select k.frequency, t.today, e.period_start, e.period_end \
+             from (values ('DAILY'), ('WEEKLY'), ('MONTHLY'), ('QUARTERLY'), ('YEARLY')) k(frequency) \
+             cross join (select g::date as today from generate_series(date '2023-12-25', \
+               date '2026-12-31', interval '1 day') g) t \
+             cross join lateral ({EXPECTED_PERIOD}) e"
+        )))
+    .fetch_all(&mut conn)
+    .await
+    .expect("run the expected-period SQL");
+    assert_eq!(rows.len(), 5 * 1103);
+    for (frequency, today, start, end) in rows {
+        let period = frequency.last_completed_period(today);
+        assert_eq!(
+            (start, end),
+            (period.start, period.end),
+            "{frequency} as of {today}"
+        );
+    }
+    // a few by hand, to be sure the comparison itself means something
+    let spot = |f: Frequency, d: &str| {
+        let p = f.last_completed_period(d.parse().expect("a date"));
+        (p.start.to_string(), p.end.to_string())
+    };
+    assert_eq!(
+        spot(Frequency::Weekly, "2026-01-01"),
+        ("2025-12-22".into(), "2025-12-28".into())
+    );
+    assert_eq!(
+        spot(Frequency::Quarterly, "2024-04-01"),
+        ("2024-01-01".into(), "2024-03-31".into())
+    );
+    assert_eq!(spot(Frequency::Monthly, "2024-03-01").1, "2024-02-29");
+    assert_eq!(
+        Frequency::Daily
+            .last_completed_period("2024-03-01".parse().expect("a date"))
+            .start
+            .day(),
+        29
     );
 }
