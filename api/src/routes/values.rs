@@ -1,6 +1,7 @@
 //! KPI values: entered by period, status computed by the one rule in
 //! `shared`, corrected and deleted; and the series for charts.
 use axum::{extract::State, http::StatusCode};
+use chrono::NaiveDate;
 use kpix_shared::{
     db::{
         self, Caller,
@@ -155,52 +156,36 @@ async fn create_value(
         check_period_end(kpi.frequency, period, end)
             .map_err(|e| ApiError::invalid("period_end", e.to_string()))?;
     }
-    // a savepoint keeps the transaction usable to name the existing value
-    let inserted = {
-        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-        let result = db::kpi_values::insert(
-            &mut savepoint,
-            NewValue {
-                organization_id: auth.caller.organization_id,
-                kpi_id: kpi.id,
-                period,
-                value: body.value.0,
-                comment: comment.as_deref(),
-                created_by: auth.caller.user_id,
-            },
-            kpi.direction,
-            &kpi.thresholds(),
-        )
-        .await;
-        match result {
-            Ok(row) => {
-                savepoint.commit().await?;
-                Ok(row)
-            }
-            Err(e) => {
-                savepoint.rollback().await?;
-                Err(e)
-            }
-        }
+    let new = NewValue {
+        organization_id: auth.caller.organization_id,
+        kpi_id: kpi.id,
+        period,
+        value: body.value.0,
+        comment: comment.as_deref(),
+        created_by: auth.caller.user_id,
     };
-    let value = match inserted {
-        Ok(value) => value,
-        Err(e) if db::is_unique_violation(&e, db::kpi_values::PERIOD_KEY) => {
-            let existing = db::kpi_values::find_by_period(&mut tx, kpi.id, period.start).await?;
-            let detail = match existing {
-                Some(v) => format!(
-                    "the period starting {} already has a value (id {}); correct it with PATCH /values/{}",
-                    period.start, v.id, v.id
-                ),
-                None => format!("the period starting {} already has a value", period.start),
-            };
-            return Err(ApiError::conflict("duplicate_period", detail));
-        }
-        Err(e) => return Err(e.into()),
+    let Some(value) =
+        db::kpi_values::insert(&mut tx, new, kpi.direction, &kpi.thresholds()).await?
+    else {
+        let existing = db::kpi_values::find_by_period(&mut tx, kpi.id, period.start).await?;
+        return Err(period_taken(period.start, existing));
     };
     tx.commit().await?;
     tracing::info!(audit = "value_created", actor_id = %auth.caller.user_id, kpi_id = %kpi.id, value_id = %value.id, period_start = %value.period_start, "KPI value entered");
     Ok((StatusCode::CREATED, axum::Json(value)))
+}
+
+/// The 409 of an entry for a period that has a value, naming it when it is
+/// visible (a concurrent deletion may have removed it since).
+fn period_taken(start: NaiveDate, existing: Option<ValueRow>) -> ApiError {
+    let detail = match existing {
+        Some(v) => format!(
+            "the period starting {start} already has a value (id {}); correct it with PATCH /values/{}",
+            v.id, v.id
+        ),
+        None => format!("the period starting {start} already has a value"),
+    };
+    ApiError::conflict("duplicate_period", detail)
 }
 
 /// A value.

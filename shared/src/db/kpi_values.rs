@@ -11,9 +11,6 @@ use uuid::Uuid;
 use super::{Caller, PageRequest};
 use crate::domain::{Direction, Period, Status, Thresholds, assess};
 
-/// The unique constraint on `(kpi_id, period_start)`.
-pub const PERIOD_KEY: &str = "kpi_value_period_key";
-
 /// `query_as!` returning [`ValueRow`]s: `$head`, the value's columns, then
 /// `$tail`, which may name `DASHBOARD_VISIBLE`.
 macro_rules! query_values {
@@ -187,18 +184,21 @@ pub struct NewValue<'a> {
     pub created_by: Uuid,
 }
 
-/// Inserts a value with its status computed by the one status rule.
+/// Enters the value of a period, its status computed by the one status
+/// rule; `None` when the period already has a value (a concurrent entry
+/// waits for the other's commit first), which leaves the transaction usable.
 pub async fn insert(
     conn: &mut PgConnection,
     new: NewValue<'_>,
     direction: Direction,
     thresholds: &Thresholds,
-) -> Result<ValueRow, sqlx::Error> {
+) -> Result<Option<ValueRow>, sqlx::Error> {
     let assessment = assess(new.value, direction, thresholds);
     query_values!(
         "insert into kpi_value (id, organization_id, kpi_id, period_start, period_end, value, status, critical, \
          threshold_green, threshold_orange, threshold_red, direction, comment, created_by) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning ",
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         on conflict (kpi_id, period_start) do nothing returning ",
         "",
         Uuid::now_v7(),
         new.organization_id,
@@ -215,7 +215,7 @@ pub async fn insert(
         new.comment,
         new.created_by,
     )
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await
 }
 
