@@ -3,9 +3,10 @@
 //! them.
 //!
 //! Every test spawns its own [`TestApp`]: its own database
-//! (`kpix_test_<uuid>`), storage folder, JWT secret and API process, so tests
-//! run in parallel and never see each other's data. Dropping the app kills the
-//! processes and drops the database.
+//! (`kpix_test_<uuid>`, cloned from a migrated template: see [`database`]),
+//! storage folder, JWT secret and API process, so tests run in parallel and
+//! never see each other's data. Dropping the app kills the processes and
+//! drops the database.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -26,7 +27,10 @@
 //! - `KPIX_TEST_KEEP_DB=1`: keep the test databases for inspection.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod database;
 pub mod fixtures;
+
+pub use database::{admin_url, with_database};
 
 use std::{
     future::Future,
@@ -44,13 +48,15 @@ use rand::{Rng, distr::Alphanumeric};
 use reqwest::{Method, RequestBuilder, header::HeaderMap};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
+use sqlx::{PgPool, postgres::PgPoolOptions};
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, BufReader},
     process::{Child, Command},
     sync::oneshot,
 };
 use uuid::Uuid;
+
+use crate::database::{create_database, drop_database_blocking};
 
 /// Default URL of the PostgreSQL server used to create test databases.
 pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -328,74 +334,6 @@ fn listening_addr(line: &str) -> Option<String> {
         return None;
     }
     Some(fields.get("addr")?.as_str()?.to_owned())
-}
-
-// ---------------------------------------------------------------------------
-// databases
-
-/// The admin URL: `KPIX_TEST_ADMIN_URL` or [`DEFAULT_ADMIN_URL`].
-pub fn admin_url() -> String {
-    std::env::var("KPIX_TEST_ADMIN_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
-}
-
-/// `url` with its database name replaced by `database` (query kept).
-pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_end = base.find("://").map_or(0, |i| i + 3);
-    let prefix = match base[authority_end..].find('/') {
-        Some(slash) => &base[..authority_end + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{prefix}/{database}?{query}"),
-        None => format!("{prefix}/{database}"),
-    }
-}
-
-/// Creates an empty database with a unique name; returns its name.
-async fn create_database(admin_url: &str) -> String {
-    let name = format!("kpix_test_{}", Uuid::now_v7().simple());
-    let mut conn = PgConnection::connect(admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {admin_url} (KPIX_TEST_ADMIN_URL): {e}"));
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(r#"create database "{name}""#)))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
-    let _ = conn.close().await;
-    name
-}
-
-/// Drops a test database from synchronous code (a `Drop`), on a thread of its
-/// own so it works inside and outside a runtime. Best effort.
-fn drop_database_blocking(admin_url: String, name: String) {
-    if std::env::var_os("KPIX_TEST_KEEP_DB").is_some() {
-        eprintln!("KPIX_TEST_KEEP_DB: keeping database {name}");
-        return;
-    }
-    let worker = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(async {
-            let mut conn = PgConnection::connect(&admin_url).await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                r#"drop database if exists "{name}" with (force)"#
-            )))
-            .execute(&mut conn)
-            .await?;
-            conn.close().await?;
-            anyhow::Ok(())
-        })
-    });
-    match worker.join() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => eprintln!("could not drop test database: {e:#}"),
-        Err(_) => eprintln!("could not drop test database: the dropping thread panicked"),
-    }
 }
 
 // ---------------------------------------------------------------------------
