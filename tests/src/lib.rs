@@ -29,8 +29,10 @@
 
 pub mod database;
 pub mod fixtures;
+pub mod in_process;
 
 pub use database::{admin_url, with_database};
+pub use in_process::RouterApp;
 
 use std::{
     future::Future,
@@ -543,11 +545,10 @@ pub fn unique_email(prefix: &str) -> String {
     )
 }
 
-/// A running `kpix-api` on its own database.
+/// A running `kpix-api` on its own database. The request helpers are those
+/// of its [`ApiClient`], which it dereferences to.
 #[derive(Debug)]
 pub struct TestApp {
-    /// `http://127.0.0.1:<port>`, without the `/api/v1` prefix.
-    pub base_url: String,
     pub addr: SocketAddr,
     /// URL of this test's own database.
     pub database_url: String,
@@ -558,15 +559,15 @@ pub struct TestApp {
     pub storage_url: String,
     /// The API's `JWT_SECRET`, to forge or sign tokens in tests.
     pub jwt_secret: String,
-    pub client: reqwest::Client,
+    api: ApiClient,
     admin_url: String,
-    api: ChildProcess,
+    process: ChildProcess,
     _storage: tempfile::TempDir,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = self.api.child.start_kill();
+        let _ = self.process.child.start_kill();
         drop_database_blocking(self.admin_url.clone(), self.database_name.clone());
     }
 }
@@ -638,16 +639,19 @@ impl TestApp {
             .build()
             .expect("http client");
         TestApp {
-            base_url: format!("http://{addr}"),
             addr,
             database_url,
             database_name,
             storage_dir,
             storage_url,
             jwt_secret,
-            client,
+            api: ApiClient {
+                base_url: format!("http://{addr}"),
+                client,
+                transport: Transport::Tcp,
+            },
             admin_url,
-            api,
+            process: api,
             _storage: storage,
         }
     }
@@ -655,27 +659,23 @@ impl TestApp {
     /// Everything the API printed so far (JSON log lines, one per line), for
     /// assertions on audit lines such as `"audit":"login_failed"`.
     pub fn logs(&self) -> String {
-        self.api.logs()
+        self.process.logs()
     }
 
     /// The API's JSON log lines, parsed.
     pub fn log_lines(&self) -> Vec<Value> {
-        self.api.log_lines()
+        self.process.log_lines()
     }
 
     /// The API process, to signal or wait for it.
     pub fn api_process(&mut self) -> &mut ChildProcess {
-        &mut self.api
+        &mut self.process
     }
 
     /// A small pool on this test's database, for arranging or checking rows
     /// directly.
     pub async fn db(&self) -> PgPool {
-        PgPoolOptions::new()
-            .max_connections(2)
-            .connect(&self.database_url)
-            .await
-            .expect("connect to the test database")
+        connect_test_database(&self.database_url).await
     }
 
     /// Starts a `kpix-worker` on the same database and storage.
@@ -697,7 +697,47 @@ impl TestApp {
         vars.extend_from_slice(env);
         ChildProcess::start("kpix-worker", clean_command(&worker_binary(), &vars)).0
     }
+}
 
+impl std::ops::Deref for TestApp {
+    type Target = ApiClient;
+
+    fn deref(&self) -> &ApiClient {
+        &self.api
+    }
+}
+
+/// A small pool on a test's database, for arranging or checking rows directly.
+pub async fn connect_test_database(database_url: &str) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect(database_url)
+        .await
+        .expect("connect to the test database")
+}
+
+/// Sends requests to the API under test and reads the whole responses: over
+/// TCP to a [`TestApp`]'s process, or in this process to the router of a
+/// [`RouterApp`]. The helpers (sessions, JSON requests, users and teams) are
+/// the same either way, so a test reads the same whichever it runs against.
+#[derive(Debug)]
+pub struct ApiClient {
+    /// The origin requests go to, without the `/api/v1` prefix
+    /// (`http://127.0.0.1:<port>` for a process).
+    pub base_url: String,
+    /// Builds the requests (and sends them, over TCP).
+    pub client: reqwest::Client,
+    transport: Transport,
+}
+
+#[derive(Debug)]
+enum Transport {
+    Tcp,
+    /// Requests go straight to the router: no process, no socket.
+    Router(axum::Router),
+}
+
+impl ApiClient {
     // -- requests ----------------------------------------------------------
 
     /// The absolute URL of `path`: relative to `/api/v1` unless it starts with
@@ -748,10 +788,19 @@ impl TestApp {
 
     /// Sends a request and reads the whole response.
     pub async fn send(&self, request: RequestBuilder) -> TestResponse {
-        let response = request.send().await.expect("send request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("read response body");
+        let (status, headers, text) = match &self.transport {
+            Transport::Tcp => {
+                let response = request.send().await.expect("send request");
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let text = response.text().await.expect("read response body");
+                (status, headers, text)
+            }
+            Transport::Router(router) => {
+                let request = request.build().expect("a well-formed request");
+                in_process::call(router, request).await
+            }
+        };
         let body = if text.trim().is_empty() {
             Value::Null
         } else {
