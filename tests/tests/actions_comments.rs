@@ -5,7 +5,7 @@
 
 use chrono::{Days, Utc};
 use kpix_tests::{
-    Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
+    Session, TestApp, assert_invalid_field, assert_problem,
     fixtures::{
         comment_action, comment_kpi, create_action, dashboard, get_ok, id_of, ids, kpi,
         team_dashboard,
@@ -14,20 +14,6 @@ use kpix_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-async fn send_json(
-    app: &TestApp,
-    session: &Session,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let mut request = app.authed(session, method, path);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    app.send(request).await
-}
 
 fn today() -> String {
     Utc::now().date_naive().to_string()
@@ -324,7 +310,9 @@ async fn invalid_action_bodies_are_422_naming_the_field() {
         ),
     ];
     for (method, path, body, field) in cases {
-        let resp = send_json(&app, &admin, method.clone(), path, Some(&body)).await;
+        let resp = app
+            .send_json(&admin, method.clone(), path, Some(&body))
+            .await;
         assert_eq!(resp.status, 422, "{method} {path} {body}: {}", resp.text);
         assert_invalid_field(&resp, field);
     }
@@ -628,7 +616,9 @@ async fn actions_and_comments_are_404_outside_the_team_and_the_organization() {
             ),
         ];
         for (method, path, body) in cases {
-            let resp = send_json(&app, stranger, method.clone(), &path, body.as_ref()).await;
+            let resp = app
+                .send_json(stranger, method.clone(), &path, body.as_ref())
+                .await;
             assert_eq!(
                 resp.status, 404,
                 "{} {method} {path}: {}",

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kpix_tests::{
-    Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
+    TestApp, assert_invalid_field, assert_problem,
     fixtures::{
         add_value, collect_pages, create_dashboard, create_kpi, dashboard, deactivate_user, get_ok,
         id_of, ids, kpi, team_dashboard,
@@ -12,20 +12,6 @@ use kpix_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-async fn send_json(
-    app: &TestApp,
-    session: &Session,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let mut request = app.authed(session, method, path);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    app.send(request).await
-}
 
 fn summary(dashboard: &Value) -> (i64, Value, i64, Value) {
     (
@@ -486,7 +472,9 @@ async fn another_organizations_dashboard_is_404_for_read_and_write() {
             ),
         ];
         for (method, path, body) in cases {
-            let resp = send_json(&app, session, method.clone(), &path, body.as_ref()).await;
+            let resp = app
+                .send_json(session, method.clone(), &path, body.as_ref())
+                .await;
             assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
             assert_problem(&resp, 404);
         }
@@ -797,7 +785,9 @@ async fn invalid_dashboard_bodies_are_422_naming_the_field() {
         ),
     ];
     for (method, path, body, field) in cases {
-        let resp = send_json(&app, &admin, method.clone(), path, Some(&body)).await;
+        let resp = app
+            .send_json(&admin, method.clone(), path, Some(&body))
+            .await;
         assert_eq!(resp.status, 422, "{method} {path} {body}: {}", resp.text);
         assert_invalid_field(&resp, field);
     }
@@ -914,7 +904,9 @@ async fn core_routes_need_a_token_and_uuid_ids() {
             continue;
         }
         let bad = path.replace(&id.to_string(), "not-a-uuid");
-        let resp = send_json(&app, &admin, method.clone(), &bad, Some(&json!({}))).await;
+        let resp = app
+            .send_json(&admin, method.clone(), &bad, Some(&json!({})))
+            .await;
         assert_eq!(resp.status, 400, "{method} {bad}: {}", resp.text);
         assert_eq!(assert_problem(&resp, 400), "invalid_path_parameter");
     }

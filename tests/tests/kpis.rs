@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use kpix_tests::{
-    Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
+    TestApp, assert_invalid_field, assert_problem,
     fixtures::{
         add_value, collect_pages, comment_action, comment_kpi, create_action, create_kpi,
         dashboard, deactivate_user, exact_number, get_ok, id_of, ids, kpi, kpi_body, number_text,
@@ -17,20 +17,6 @@ use kpix_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-async fn send_json(
-    app: &TestApp,
-    session: &Session,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let mut request = app.authed(session, method, path);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    app.send(request).await
-}
 
 /// `(status, threshold_green, threshold_orange, threshold_red)` of a stored value.
 fn judged(value: &Value) -> (String, String, String, String) {
@@ -778,7 +764,9 @@ async fn kpis_of_a_team_dashboard_are_404_to_users_outside_the_team() {
         ),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &outsider, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&outsider, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
         assert_problem(&resp, 404);
     }
@@ -804,7 +792,9 @@ async fn another_organizations_kpi_is_404_for_read_and_write() {
         (Method::DELETE, path.clone(), None),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &admin_b, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&admin_b, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
         assert_problem(&resp, 404);
     }

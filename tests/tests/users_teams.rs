@@ -2,10 +2,7 @@
 //! input validation and pagination, against the real `kpix-api`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kpix_tests::{
-    DEFAULT_PASSWORD, Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
-    unique_email,
-};
+use kpix_tests::{DEFAULT_PASSWORD, TestApp, assert_invalid_field, assert_problem, unique_email};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -16,20 +13,6 @@ fn ids(body: &Value) -> Vec<String> {
         .iter()
         .map(|item| item["id"].as_str().unwrap().to_owned())
         .collect()
-}
-
-async fn send_json(
-    app: &TestApp,
-    session: &Session,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let mut request = app.authed(session, method, path);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    app.send(request).await
 }
 
 // -- users ------------------------------------------------------------------
@@ -317,7 +300,9 @@ async fn a_user_gets_403_on_admin_routes() {
         ),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &user, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&user, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 403, "{method} {path}: {}", resp.text);
         assert_eq!(assert_problem(&resp, 403), "forbidden");
     }
@@ -510,7 +495,9 @@ async fn another_organizations_users_and_teams_are_404() {
         ),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &admin_b, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&admin_b, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
         assert_problem(&resp, 404);
     }
@@ -604,7 +591,9 @@ async fn non_uuid_path_ids_are_400() {
         (Method::GET, format!("/teams/{}", "9".repeat(5000)), None),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &admin, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&admin, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 400, "{method} {path}: {}", resp.text);
         assert_eq!(assert_problem(&resp, 400), "invalid_path_parameter");
     }
@@ -737,7 +726,9 @@ async fn invalid_user_bodies_are_422_naming_the_field() {
         ),
     ];
     for (method, path, body, field) in cases {
-        let resp = send_json(&app, &admin, method.clone(), path, Some(&body)).await;
+        let resp = app
+            .send_json(&admin, method.clone(), path, Some(&body))
+            .await;
         assert_eq!(resp.status, 422, "{method} {path} {body}: {}", resp.text);
         assert_invalid_field(&resp, field);
     }
@@ -826,7 +817,9 @@ async fn invalid_team_bodies_are_422_naming_the_field() {
         ),
     ];
     for (method, path, body, field) in cases {
-        let resp = send_json(&app, &admin, method.clone(), path, Some(&body)).await;
+        let resp = app
+            .send_json(&admin, method.clone(), path, Some(&body))
+            .await;
         assert_eq!(resp.status, 422, "{method} {path} {body}: {}", resp.text);
         assert_invalid_field(&resp, field);
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use kpix_tests::{
-    Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
+    Session, TestApp, assert_invalid_field, assert_problem,
     fixtures::{
         add_value, collect_pages, dashboard, get_ok, id_of, kpi, number_text, post_value,
         team_dashboard,
@@ -17,20 +17,6 @@ use kpix_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-async fn send_json(
-    app: &TestApp,
-    session: &Session,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let mut request = app.authed(session, method, path);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    app.send(request).await
-}
 
 fn periods(list: &Value) -> Vec<String> {
     list.as_array()
@@ -730,7 +716,9 @@ async fn invalid_value_bodies_are_422_naming_the_field() {
         ),
     ];
     for (method, path, body, field) in cases {
-        let resp = send_json(&app, &admin, method.clone(), path, Some(&body)).await;
+        let resp = app
+            .send_json(&admin, method.clone(), path, Some(&body))
+            .await;
         assert_eq!(resp.status, 422, "{method} {path} {body}: {}", resp.text);
         assert_invalid_field(&resp, field);
     }
@@ -806,7 +794,9 @@ async fn another_organizations_values_are_404() {
         (Method::DELETE, value_path.clone(), None),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &admin_b, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&admin_b, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
         assert_problem(&resp, 404);
     }
@@ -858,7 +848,9 @@ async fn values_of_a_team_dashboard_are_for_its_members_only() {
         (Method::DELETE, value_path.clone(), None),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &outsider, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&outsider, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
         assert_problem(&resp, 404);
     }
