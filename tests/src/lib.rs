@@ -1,6 +1,7 @@
-//! Black-box test harness: starts the real `kpix-api` (and `kpix-worker`)
-//! binaries on port 0 against a fresh PostgreSQL database, and talks HTTP to
-//! them.
+//! Test harness: starts the real `kpix-api` (and `kpix-worker`) binaries on
+//! port 0 against a fresh PostgreSQL database, and talks HTTP to them; or,
+//! for the tests of what a request answers, calls the API's router in process
+//! ([`RouterApp`], see [`in_process`]) with the same helpers ([`ApiClient`]).
 //!
 //! Every test spawns its own [`TestApp`]: its own database
 //! (`kpix_test_<uuid>`, cloned from a migrated template: see [`database`]),
