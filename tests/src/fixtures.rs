@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{Session, TestApp, TestResponse};
+use crate::{ApiClient, Session, TestResponse};
 
 /// The `id` field of a JSON object as a UUID.
 #[track_caller]
@@ -52,19 +52,24 @@ pub fn exact_number(text: &str) -> Value {
 }
 
 /// `POST /dashboards` with `body`; expects 201 and returns the dashboard.
-pub async fn create_dashboard(app: &TestApp, session: &Session, body: &Value) -> Value {
+pub async fn create_dashboard(app: &ApiClient, session: &Session, body: &Value) -> Value {
     let resp = app.post_json(session, "/dashboards", body).await;
     resp.assert_status(201);
     resp.body
 }
 
 /// An organization-wide dashboard titled `title`; returns its id.
-pub async fn dashboard(app: &TestApp, session: &Session, title: &str) -> Uuid {
+pub async fn dashboard(app: &ApiClient, session: &Session, title: &str) -> Uuid {
     id_of(&create_dashboard(app, session, &json!({"title": title})).await)
 }
 
 /// A dashboard shared with `team_id`; returns its id.
-pub async fn team_dashboard(app: &TestApp, session: &Session, title: &str, team_id: Uuid) -> Uuid {
+pub async fn team_dashboard(
+    app: &ApiClient,
+    session: &Session,
+    title: &str,
+    team_id: Uuid,
+) -> Uuid {
     id_of(&create_dashboard(app, session, &json!({"title": title, "team_id": team_id})).await)
 }
 
@@ -88,7 +93,7 @@ pub fn kpi_body(overrides: &Value) -> Value {
 /// `POST /dashboards/{id}/kpis` with [`kpi_body`]`(overrides)`; expects 201
 /// and returns the KPI.
 pub async fn create_kpi(
-    app: &TestApp,
+    app: &ApiClient,
     session: &Session,
     dashboard_id: Uuid,
     overrides: &Value,
@@ -105,13 +110,18 @@ pub async fn create_kpi(
 }
 
 /// A KPI with the default body and `overrides`; returns its id.
-pub async fn kpi(app: &TestApp, session: &Session, dashboard_id: Uuid, overrides: &Value) -> Uuid {
+pub async fn kpi(
+    app: &ApiClient,
+    session: &Session,
+    dashboard_id: Uuid,
+    overrides: &Value,
+) -> Uuid {
     id_of(&create_kpi(app, session, dashboard_id, overrides).await)
 }
 
 /// `POST /kpis/{id}/values` {period_start, value}.
 pub async fn post_value(
-    app: &TestApp,
+    app: &ApiClient,
     session: &Session,
     kpi_id: Uuid,
     date: &str,
@@ -128,7 +138,7 @@ pub async fn post_value(
 /// Enters `value` for the period containing `date`; expects 201 and returns
 /// the stored value.
 pub async fn add_value(
-    app: &TestApp,
+    app: &ApiClient,
     session: &Session,
     kpi_id: Uuid,
     date: &str,
@@ -140,7 +150,7 @@ pub async fn add_value(
 }
 
 /// `GET` expecting 200; returns the body.
-pub async fn get_ok(app: &TestApp, session: &Session, path: &str) -> Value {
+pub async fn get_ok(app: &ApiClient, session: &Session, path: &str) -> Value {
     let resp = app.get(session, path).await;
     resp.assert_status(200);
     resp.body
@@ -149,7 +159,7 @@ pub async fn get_ok(app: &TestApp, session: &Session, path: &str) -> Value {
 /// `POST /kpis/{id}/actions` with a title and `overrides`; expects 201 and
 /// returns the action.
 pub async fn create_action(
-    app: &TestApp,
+    app: &ApiClient,
     session: &Session,
     kpi_id: Uuid,
     overrides: &Value,
@@ -166,7 +176,7 @@ pub async fn create_action(
 }
 
 /// `POST /kpis/{id}/comments`; expects 201 and returns the comment.
-pub async fn comment_kpi(app: &TestApp, session: &Session, kpi_id: Uuid, content: &str) -> Value {
+pub async fn comment_kpi(app: &ApiClient, session: &Session, kpi_id: Uuid, content: &str) -> Value {
     let resp = app
         .post_json(
             session,
@@ -180,7 +190,7 @@ pub async fn comment_kpi(app: &TestApp, session: &Session, kpi_id: Uuid, content
 
 /// `POST /actions/{id}/comments`; expects 201 and returns the comment.
 pub async fn comment_action(
-    app: &TestApp,
+    app: &ApiClient,
     session: &Session,
     action_id: Uuid,
     content: &str,
@@ -197,7 +207,7 @@ pub async fn comment_action(
 }
 
 /// Deactivates a user (`admin` is an ADMIN of their organization).
-pub async fn deactivate_user(app: &TestApp, admin: &Session, user_id: Uuid) {
+pub async fn deactivate_user(app: &ApiClient, admin: &Session, user_id: Uuid) {
     app.patch_json(
         admin,
         &format!("/users/{user_id}"),
@@ -209,7 +219,7 @@ pub async fn deactivate_user(app: &TestApp, admin: &Session, user_id: Uuid) {
 
 /// Follows `Link: rel="next"` from `first` (a path under `/api/v1`) and
 /// returns every page's items, in order, and the number of pages.
-pub async fn collect_pages(app: &TestApp, session: &Session, first: &str) -> (Vec<Value>, usize) {
+pub async fn collect_pages(app: &ApiClient, session: &Session, first: &str) -> (Vec<Value>, usize) {
     let mut items = Vec::new();
     let mut url = app.url(first);
     let mut pages = 0;

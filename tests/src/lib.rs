@@ -1,11 +1,13 @@
-//! Black-box test harness: starts the real `kpix-api` (and `kpix-worker`)
-//! binaries on port 0 against a fresh PostgreSQL database, and talks HTTP to
-//! them.
+//! Test harness: starts the real `kpix-api` (and `kpix-worker`) binaries on
+//! port 0 against a fresh PostgreSQL database, and talks HTTP to them; or,
+//! for the tests of what a request answers, calls the API's router in process
+//! ([`RouterApp`], see [`in_process`]) with the same helpers ([`ApiClient`]).
 //!
 //! Every test spawns its own [`TestApp`]: its own database
-//! (`kpix_test_<uuid>`), storage folder, JWT secret and API process, so tests
-//! run in parallel and never see each other's data. Dropping the app kills the
-//! processes and drops the database.
+//! (`kpix_test_<uuid>`, cloned from a migrated template: see [`database`]),
+//! storage folder, JWT secret and API process, so tests run in parallel and
+//! never see each other's data. Dropping the app kills the processes and
+//! drops the database.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -26,7 +28,12 @@
 //! - `KPIX_TEST_KEEP_DB=1`: keep the test databases for inspection.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod database;
 pub mod fixtures;
+pub mod in_process;
+
+pub use database::{admin_url, with_database};
+pub use in_process::RouterApp;
 
 use std::{
     future::Future,
@@ -44,13 +51,15 @@ use rand::{Rng, distr::Alphanumeric};
 use reqwest::{Method, RequestBuilder, header::HeaderMap};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
+use sqlx::{PgPool, postgres::PgPoolOptions};
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, BufReader},
     process::{Child, Command},
     sync::oneshot,
 };
 use uuid::Uuid;
+
+use crate::database::{create_database, drop_database_blocking};
 
 /// Default URL of the PostgreSQL server used to create test databases.
 pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -331,74 +340,6 @@ fn listening_addr(line: &str) -> Option<String> {
 }
 
 // ---------------------------------------------------------------------------
-// databases
-
-/// The admin URL: `KPIX_TEST_ADMIN_URL` or [`DEFAULT_ADMIN_URL`].
-pub fn admin_url() -> String {
-    std::env::var("KPIX_TEST_ADMIN_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
-}
-
-/// `url` with its database name replaced by `database` (query kept).
-pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_end = base.find("://").map_or(0, |i| i + 3);
-    let prefix = match base[authority_end..].find('/') {
-        Some(slash) => &base[..authority_end + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{prefix}/{database}?{query}"),
-        None => format!("{prefix}/{database}"),
-    }
-}
-
-/// Creates an empty database with a unique name; returns its name.
-async fn create_database(admin_url: &str) -> String {
-    let name = format!("kpix_test_{}", Uuid::now_v7().simple());
-    let mut conn = PgConnection::connect(admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {admin_url} (KPIX_TEST_ADMIN_URL): {e}"));
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(r#"create database "{name}""#)))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
-    let _ = conn.close().await;
-    name
-}
-
-/// Drops a test database from synchronous code (a `Drop`), on a thread of its
-/// own so it works inside and outside a runtime. Best effort.
-fn drop_database_blocking(admin_url: String, name: String) {
-    if std::env::var_os("KPIX_TEST_KEEP_DB").is_some() {
-        eprintln!("KPIX_TEST_KEEP_DB: keeping database {name}");
-        return;
-    }
-    let worker = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(async {
-            let mut conn = PgConnection::connect(&admin_url).await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                r#"drop database if exists "{name}" with (force)"#
-            )))
-            .execute(&mut conn)
-            .await?;
-            conn.close().await?;
-            anyhow::Ok(())
-        })
-    });
-    match worker.join() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => eprintln!("could not drop test database: {e:#}"),
-        Err(_) => eprintln!("could not drop test database: the dropping thread panicked"),
-    }
-}
-
-// ---------------------------------------------------------------------------
 // the app
 
 /// Someone signed in: their tokens and who they are.
@@ -605,11 +546,10 @@ pub fn unique_email(prefix: &str) -> String {
     )
 }
 
-/// A running `kpix-api` on its own database.
+/// A running `kpix-api` on its own database. The request helpers are those
+/// of its [`ApiClient`], which it dereferences to.
 #[derive(Debug)]
 pub struct TestApp {
-    /// `http://127.0.0.1:<port>`, without the `/api/v1` prefix.
-    pub base_url: String,
     pub addr: SocketAddr,
     /// URL of this test's own database.
     pub database_url: String,
@@ -620,15 +560,15 @@ pub struct TestApp {
     pub storage_url: String,
     /// The API's `JWT_SECRET`, to forge or sign tokens in tests.
     pub jwt_secret: String,
-    pub client: reqwest::Client,
+    api: ApiClient,
     admin_url: String,
-    api: ChildProcess,
+    process: ChildProcess,
     _storage: tempfile::TempDir,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = self.api.child.start_kill();
+        let _ = self.process.child.start_kill();
         drop_database_blocking(self.admin_url.clone(), self.database_name.clone());
     }
 }
@@ -700,16 +640,19 @@ impl TestApp {
             .build()
             .expect("http client");
         TestApp {
-            base_url: format!("http://{addr}"),
             addr,
             database_url,
             database_name,
             storage_dir,
             storage_url,
             jwt_secret,
-            client,
+            api: ApiClient {
+                base_url: format!("http://{addr}"),
+                client,
+                transport: Transport::Tcp,
+            },
             admin_url,
-            api,
+            process: api,
             _storage: storage,
         }
     }
@@ -717,27 +660,23 @@ impl TestApp {
     /// Everything the API printed so far (JSON log lines, one per line), for
     /// assertions on audit lines such as `"audit":"login_failed"`.
     pub fn logs(&self) -> String {
-        self.api.logs()
+        self.process.logs()
     }
 
     /// The API's JSON log lines, parsed.
     pub fn log_lines(&self) -> Vec<Value> {
-        self.api.log_lines()
+        self.process.log_lines()
     }
 
     /// The API process, to signal or wait for it.
     pub fn api_process(&mut self) -> &mut ChildProcess {
-        &mut self.api
+        &mut self.process
     }
 
     /// A small pool on this test's database, for arranging or checking rows
     /// directly.
     pub async fn db(&self) -> PgPool {
-        PgPoolOptions::new()
-            .max_connections(2)
-            .connect(&self.database_url)
-            .await
-            .expect("connect to the test database")
+        connect_test_database(&self.database_url).await
     }
 
     /// Starts a `kpix-worker` on the same database and storage.
@@ -759,7 +698,47 @@ impl TestApp {
         vars.extend_from_slice(env);
         ChildProcess::start("kpix-worker", clean_command(&worker_binary(), &vars)).0
     }
+}
 
+impl std::ops::Deref for TestApp {
+    type Target = ApiClient;
+
+    fn deref(&self) -> &ApiClient {
+        &self.api
+    }
+}
+
+/// A small pool on a test's database, for arranging or checking rows directly.
+pub async fn connect_test_database(database_url: &str) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect(database_url)
+        .await
+        .expect("connect to the test database")
+}
+
+/// Sends requests to the API under test and reads the whole responses: over
+/// TCP to a [`TestApp`]'s process, or in this process to the router of a
+/// [`RouterApp`]. The helpers (sessions, JSON requests, users and teams) are
+/// the same either way, so a test reads the same whichever it runs against.
+#[derive(Debug)]
+pub struct ApiClient {
+    /// The origin requests go to, without the `/api/v1` prefix
+    /// (`http://127.0.0.1:<port>` for a process).
+    pub base_url: String,
+    /// Builds the requests (and sends them, over TCP).
+    pub client: reqwest::Client,
+    transport: Transport,
+}
+
+#[derive(Debug)]
+enum Transport {
+    Tcp,
+    /// Requests go straight to the router: no process, no socket.
+    Router(axum::Router),
+}
+
+impl ApiClient {
     // -- requests ----------------------------------------------------------
 
     /// The absolute URL of `path`: relative to `/api/v1` unless it starts with
@@ -810,10 +789,19 @@ impl TestApp {
 
     /// Sends a request and reads the whole response.
     pub async fn send(&self, request: RequestBuilder) -> TestResponse {
-        let response = request.send().await.expect("send request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("read response body");
+        let (status, headers, text) = match &self.transport {
+            Transport::Tcp => {
+                let response = request.send().await.expect("send request");
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let text = response.text().await.expect("read response body");
+                (status, headers, text)
+            }
+            Transport::Router(router) => {
+                let request = request.build().expect("a well-formed request");
+                in_process::call(router, request).await
+            }
+        };
         let body = if text.trim().is_empty() {
             Value::Null
         } else {
@@ -848,6 +836,22 @@ impl TestApp {
 
     pub async fn delete(&self, session: &Session, path: &str) -> TestResponse {
         self.send(self.authed(session, Method::DELETE, path)).await
+    }
+
+    /// Any method as `session`, with a JSON body when there is one: for the
+    /// tests that run one check over several methods.
+    pub async fn send_json(
+        &self,
+        session: &Session,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let mut request = self.authed(session, method, path);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.send(request).await
     }
 
     /// GET without a token.

@@ -1,11 +1,12 @@
-//! Action plans and comments against the real `kpix-api`: defaults, the
-//! status filter, PATCH semantics, `is_late`, who edits and who deletes,
-//! validation, and visibility across teams and organizations.
+//! Action plans and comments: defaults, the status filter, PATCH semantics,
+//! `is_late`, who edits and who deletes, validation, and visibility across
+//! teams and organizations. In process on the router, but for the test that
+//! reads the audit log line, which runs the real `kpix-api`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Days, Utc};
 use kpix_tests::{
-    Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
+    ApiClient, RouterApp, Session, TestApp, assert_invalid_field, assert_problem,
     fixtures::{
         comment_action, comment_kpi, create_action, dashboard, get_ok, id_of, ids, kpi,
         team_dashboard,
@@ -14,20 +15,6 @@ use kpix_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-async fn send_json(
-    app: &TestApp,
-    session: &Session,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let mut request = app.authed(session, method, path);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    app.send(request).await
-}
 
 fn today() -> String {
     Utc::now().date_naive().to_string()
@@ -44,12 +31,26 @@ fn days_from_today(days: i64) -> String {
 }
 
 /// An admin's organization with one org-wide dashboard (owned by the admin)
-/// and one KPI on it.
-async fn setup() -> (TestApp, Session, Uuid) {
-    let app = TestApp::spawn().await;
+/// and one KPI on it: the admin and the KPI.
+async fn organization_with_kpi(app: &ApiClient) -> (Session, Uuid) {
     let admin = app.signup("Acme").await;
-    let board = dashboard(&app, &admin, "Plant").await;
-    let kpi_id = kpi(&app, &admin, board, &json!({})).await;
+    let board = dashboard(app, &admin, "Plant").await;
+    let kpi_id = kpi(app, &admin, board, &json!({})).await;
+    (admin, kpi_id)
+}
+
+/// [`organization_with_kpi`] on the router, in process.
+async fn setup() -> (RouterApp, Session, Uuid) {
+    let app = RouterApp::start().await;
+    let (admin, kpi_id) = organization_with_kpi(&app).await;
+    (app, admin, kpi_id)
+}
+
+/// [`organization_with_kpi`] on the API process: for the tests that read its
+/// log lines.
+async fn setup_process() -> (TestApp, Session, Uuid) {
+    let app = TestApp::spawn().await;
+    let (admin, kpi_id) = organization_with_kpi(&app).await;
     (app, admin, kpi_id)
 }
 
@@ -57,7 +58,7 @@ async fn setup() -> (TestApp, Session, Uuid) {
 
 #[tokio::test]
 async fn an_action_is_created_open_at_zero_progress_owned_by_its_creator() {
-    let (app, admin, kpi_id) = setup().await;
+    let (app, admin, kpi_id) = setup_process().await;
     let user = app.create_user(&admin, "USER").await;
 
     let created = app
@@ -118,7 +119,7 @@ async fn an_action_is_created_with_every_field() {
 
 #[tokio::test]
 async fn actions_are_listed_newest_first_and_filtered_by_status() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let kpi_id = kpi(&app, &admin, board, &json!({})).await;
@@ -324,7 +325,9 @@ async fn invalid_action_bodies_are_422_naming_the_field() {
         ),
     ];
     for (method, path, body, field) in cases {
-        let resp = send_json(&app, &admin, method.clone(), path, Some(&body)).await;
+        let resp = app
+            .send_json(&admin, method.clone(), path, Some(&body))
+            .await;
         assert_eq!(resp.status, 422, "{method} {path} {body}: {}", resp.text);
         assert_invalid_field(&resp, field);
     }
@@ -526,7 +529,7 @@ async fn a_done_action_is_at_100_and_closed_actions_are_reopened_before_closing_
 
 #[tokio::test]
 async fn the_admin_action_owner_creator_and_dashboard_owner_edit_an_action_others_get_403() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board_owner = app.create_user(&admin, "USER").await;
     let creator = app.create_user(&admin, "USER").await;
@@ -583,7 +586,7 @@ async fn the_admin_action_owner_creator_and_dashboard_owner_edit_an_action_other
 
 #[tokio::test]
 async fn actions_and_comments_are_404_outside_the_team_and_the_organization() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let outsider = app.create_user(&admin, "USER").await;
     let team = app.create_team(&admin, "Quality").await;
@@ -628,7 +631,9 @@ async fn actions_and_comments_are_404_outside_the_team_and_the_organization() {
             ),
         ];
         for (method, path, body) in cases {
-            let resp = send_json(&app, stranger, method.clone(), &path, body.as_ref()).await;
+            let resp = app
+                .send_json(stranger, method.clone(), &path, body.as_ref())
+                .await;
             assert_eq!(
                 resp.status, 404,
                 "{} {method} {path}: {}",

@@ -1,12 +1,15 @@
 //! Signup, login, tokens, refresh rotation, logout, deactivation and login
-//! limiting, against the real `kpix-api`.
+//! limiting. What a request answers is checked in process on the router; the
+//! tests of log lines, client addresses, rate limits, concurrent clients,
+//! settings and a body over the limit run the real `kpix-api`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use futures::future::join_all;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use kpix_tests::{
-    DEFAULT_PASSWORD, Session, TestApp, assert_invalid_field, assert_problem, unique_email,
+    ApiClient, DEFAULT_PASSWORD, RouterApp, Session, TestApp, assert_invalid_field, assert_problem,
+    unique_email,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -52,7 +55,7 @@ fn b64(json: &Value) -> String {
     URL_SAFE_NO_PAD.encode(json.to_string())
 }
 
-async fn me_with_token(app: &TestApp, token: &str) -> kpix_tests::TestResponse {
+async fn me_with_token(app: &ApiClient, token: &str) -> kpix_tests::TestResponse {
     app.send(app.request(Method::GET, "/auth/me").bearer_auth(token))
         .await
 }
@@ -89,7 +92,7 @@ fn assert_token_response(body: &Value, email: &str, role: &str) {
 
 #[tokio::test]
 async fn signup_login_me_refresh_logout() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let email = unique_email("ada");
 
     let signup = app
@@ -137,7 +140,7 @@ async fn signup_login_me_refresh_logout() {
 
 #[tokio::test]
 async fn emails_are_trimmed_and_case_insensitive() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let email = unique_email("Grace.Hopper");
     let spelled = format!("  {}  ", email.to_uppercase());
     app.post_json_anon(
@@ -186,7 +189,7 @@ async fn wrong_password_and_unknown_email_get_the_same_answer() {
 
 #[tokio::test]
 async fn an_over_long_password_at_login_is_refused_not_a_crash() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
 
     let resp = app.login(&admin.email, &"x".repeat(100_000)).await;
@@ -216,7 +219,7 @@ async fn passwords_and_secrets_never_reach_the_logs() {
 #[tokio::test]
 async fn a_hand_signed_token_with_the_right_key_is_accepted() {
     // control for the forgery tests below: the forging itself is right
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let token = sign(
         Algorithm::HS256,
@@ -229,7 +232,7 @@ async fn a_hand_signed_token_with_the_right_key_is_accepted() {
 
 #[tokio::test]
 async fn forged_expired_and_misused_tokens_get_401() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let secret = app.jwt_secret.as_bytes();
     let valid = claims_for(&admin, now(), now() + 600);
@@ -326,7 +329,7 @@ async fn forged_expired_and_misused_tokens_get_401() {
 
 #[tokio::test]
 async fn missing_or_malformed_authorization_gets_401() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
 
     let no_header = app.get_anon("/auth/me").await;
@@ -406,7 +409,7 @@ async fn parallel_refresh_with_one_token_has_exactly_one_winner() {
 
 #[tokio::test]
 async fn unknown_refresh_tokens_get_401() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     app.signup("Acme").await;
 
     for token in ["", "nope", &"0".repeat(64)] {
@@ -420,7 +423,7 @@ async fn unknown_refresh_tokens_get_401() {
 
 #[tokio::test]
 async fn logout_ends_only_that_session() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let laptop = app.login_session(&admin.email, &admin.password).await;
 
@@ -477,7 +480,7 @@ async fn changing_ones_password_ends_the_other_sessions() {
 
 #[tokio::test]
 async fn common_passwords_are_refused_at_signup_and_user_creation() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     for common in ["password", "motdepasse", "Azertyuiop", "12345678"] {
         let resp = app
             .post_json_anon(
@@ -503,7 +506,7 @@ async fn common_passwords_are_refused_at_signup_and_user_creation() {
 
 #[tokio::test]
 async fn a_deactivated_user_is_locked_out_until_reactivated() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let user = app.create_user(&admin, "USER").await;
     app.get(&user, "/auth/me").await.assert_status(200);
@@ -733,7 +736,7 @@ async fn signups_refreshes_logins_and_uploads_are_rate_limited_per_address() {
 
 #[tokio::test]
 async fn token_responses_are_never_cached_and_no_response_is_sniffed() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let signup = app
         .post_json_anon(
             "/auth/signup",
@@ -765,7 +768,7 @@ async fn token_responses_are_never_cached_and_no_response_is_sniffed() {
 
 #[tokio::test]
 async fn signup_rejects_invalid_fields_with_422() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let valid = || json!({"email": unique_email("v"), "password": DEFAULT_PASSWORD, "full_name": "Val", "organization_name": "Org"});
     let with = |field: &str, value: Value| {
         let mut body = valid();
@@ -850,7 +853,7 @@ async fn signup_rejects_invalid_fields_with_422() {
 
 #[tokio::test]
 async fn auth_routes_reject_malformed_bodies_without_500() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     app.signup("Acme").await;
 
     for (path, first_field) in [
@@ -961,7 +964,7 @@ fn truncate_line(text: &str) -> String {
 
 #[tokio::test]
 async fn a_json_content_type_with_parameters_is_accepted() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let body = json!({"email": admin.email, "password": admin.password}).to_string();
 
@@ -993,7 +996,7 @@ async fn concurrent_signups_with_one_email_create_one_account() {
 
 #[tokio::test]
 async fn an_expired_refresh_token_gets_401() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let db = app.db().await;
     sqlx::query("update refresh_token set expires_at = now() - interval '1 second'")

@@ -1,9 +1,9 @@
-//! Dashboards against the real `kpix-api`: lifecycle, the status summary,
-//! who sees and who changes them, validation and pagination.
+//! Dashboards, in process on the router: lifecycle, the status summary, who
+//! sees and who changes them, validation and pagination.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kpix_tests::{
-    Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
+    RouterApp, assert_invalid_field, assert_problem,
     fixtures::{
         add_value, collect_pages, create_dashboard, create_kpi, dashboard, deactivate_user, get_ok,
         id_of, ids, kpi, team_dashboard,
@@ -12,20 +12,6 @@ use kpix_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-async fn send_json(
-    app: &TestApp,
-    session: &Session,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let mut request = app.authed(session, method, path);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    app.send(request).await
-}
 
 fn summary(dashboard: &Value) -> (i64, Value, i64, Value) {
     (
@@ -40,7 +26,7 @@ fn summary(dashboard: &Value) -> (i64, Value, i64, Value) {
 
 #[tokio::test]
 async fn a_created_dashboard_is_owned_by_its_creator_and_has_an_empty_summary() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let user = app.create_user(&admin, "USER").await;
 
@@ -79,7 +65,7 @@ async fn a_created_dashboard_is_owned_by_its_creator_and_has_an_empty_summary() 
 
 #[tokio::test]
 async fn dashboards_are_listed_newest_first_and_filtered_by_process_name() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let first = id_of(
         &create_dashboard(
@@ -125,7 +111,7 @@ async fn dashboards_are_listed_newest_first_and_filtered_by_process_name() {
 
 #[tokio::test]
 async fn patch_leaves_absent_fields_unchanged_and_null_clears_them() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let team = app.create_team(&admin, "Ops").await;
     let created = create_dashboard(
@@ -166,7 +152,7 @@ async fn patch_leaves_absent_fields_unchanged_and_null_clears_them() {
 
 #[tokio::test]
 async fn a_deleted_dashboard_is_gone_with_its_kpis() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Temporary").await;
     let kpi_id = kpi(&app, &admin, board, &json!({})).await;
@@ -191,7 +177,7 @@ async fn a_deleted_dashboard_is_gone_with_its_kpis() {
 
 #[tokio::test]
 async fn an_organization_wide_dashboard_is_seen_by_every_user() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let owner = app.create_user(&admin, "USER").await;
     let colleague = app.create_user(&admin, "USER").await;
@@ -213,7 +199,7 @@ async fn an_organization_wide_dashboard_is_seen_by_every_user() {
 
 #[tokio::test]
 async fn a_team_dashboard_is_seen_by_team_members_admins_and_its_owner_only() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let other_admin = app.create_user(&admin, "ADMIN").await;
     let owner = app.create_user(&admin, "USER").await;
@@ -262,7 +248,7 @@ async fn a_team_dashboard_is_seen_by_team_members_admins_and_its_owner_only() {
 
 #[tokio::test]
 async fn the_owner_still_sees_a_team_dashboard_after_leaving_the_team() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let owner = app.create_user(&admin, "USER").await;
     let team = app.create_team(&admin, "Ops").await;
@@ -288,7 +274,7 @@ async fn the_owner_still_sees_a_team_dashboard_after_leaving_the_team() {
 
 #[tokio::test]
 async fn a_user_shares_a_dashboard_only_with_a_team_they_belong_to() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let user = app.create_user(&admin, "USER").await;
     let mine = app.create_team(&admin, "Mine").await;
@@ -342,7 +328,7 @@ async fn a_user_shares_a_dashboard_only_with_a_team_they_belong_to() {
 
 #[tokio::test]
 async fn the_process_filter_ignores_case_and_accents_as_imports_do() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let quality = id_of(
         &create_dashboard(
@@ -396,7 +382,7 @@ async fn the_process_filter_ignores_case_and_accents_as_imports_do() {
 
 #[tokio::test]
 async fn only_the_owner_or_an_admin_may_change_or_delete_a_dashboard() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let owner = app.create_user(&admin, "USER").await;
     let colleague = app.create_user(&admin, "USER").await;
@@ -433,7 +419,7 @@ async fn only_the_owner_or_an_admin_may_change_or_delete_a_dashboard() {
 
 #[tokio::test]
 async fn the_owner_hands_a_dashboard_over_to_an_active_user() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let owner = app.create_user(&admin, "USER").await;
     let successor = app.create_user(&admin, "USER").await;
@@ -465,7 +451,7 @@ async fn the_owner_hands_a_dashboard_over_to_an_active_user() {
 
 #[tokio::test]
 async fn another_organizations_dashboard_is_404_for_read_and_write() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin_a = app.signup("Acme").await;
     let board = dashboard(&app, &admin_a, "Acme board").await;
     let kpi_id = kpi(&app, &admin_a, board, &json!({})).await;
@@ -486,7 +472,9 @@ async fn another_organizations_dashboard_is_404_for_read_and_write() {
             ),
         ];
         for (method, path, body) in cases {
-            let resp = send_json(&app, session, method.clone(), &path, body.as_ref()).await;
+            let resp = app
+                .send_json(session, method.clone(), &path, body.as_ref())
+                .await;
             assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
             assert_problem(&resp, 404);
         }
@@ -515,7 +503,7 @@ fn fixtures_kpi_body() -> Value {
 
 #[tokio::test]
 async fn the_summary_counts_active_kpis_by_the_status_of_their_latest_value() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     // UP_IS_BETTER, green 90, orange 80
@@ -553,7 +541,7 @@ async fn the_summary_counts_active_kpis_by_the_status_of_their_latest_value() {
 
 #[tokio::test]
 async fn worst_status_is_the_worst_latest_colour_or_null() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let greens = dashboard(&app, &admin, "Greens").await;
     let oranges = dashboard(&app, &admin, "Oranges").await;
@@ -602,7 +590,7 @@ async fn worst_status_is_the_worst_latest_colour_or_null() {
 
 #[tokio::test]
 async fn deactivating_or_deleting_a_kpi_updates_the_summary() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let red = create_kpi(&app, &admin, board, &json!({"name": "Red"})).await;
@@ -650,7 +638,7 @@ async fn deactivating_or_deleting_a_kpi_updates_the_summary() {
 
 #[tokio::test]
 async fn dashboards_are_paginated_with_a_next_link_keeping_the_filter() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let mut created = Vec::new();
     for n in 0..5 {
@@ -690,7 +678,7 @@ async fn dashboards_are_paginated_with_a_next_link_keeping_the_filter() {
 
 #[tokio::test]
 async fn bad_limits_on_core_lists_are_422_naming_limit() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let kpi_id = kpi(&app, &admin, board, &json!({})).await;
@@ -725,7 +713,7 @@ async fn bad_limits_on_core_lists_are_422_naming_limit() {
 
 #[tokio::test]
 async fn invalid_dashboard_bodies_are_422_naming_the_field() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let path = format!("/dashboards/{board}");
@@ -797,7 +785,9 @@ async fn invalid_dashboard_bodies_are_422_naming_the_field() {
         ),
     ];
     for (method, path, body, field) in cases {
-        let resp = send_json(&app, &admin, method.clone(), path, Some(&body)).await;
+        let resp = app
+            .send_json(&admin, method.clone(), path, Some(&body))
+            .await;
         assert_eq!(resp.status, 422, "{method} {path} {body}: {}", resp.text);
         assert_invalid_field(&resp, field);
     }
@@ -808,7 +798,7 @@ async fn invalid_dashboard_bodies_are_422_naming_the_field() {
 
 #[tokio::test]
 async fn malformed_json_on_core_writes_is_400() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let kpi_id = kpi(&app, &admin, board, &json!({})).await;
@@ -848,7 +838,7 @@ async fn malformed_json_on_core_writes_is_400() {
 async fn a_truncated_body_is_400_even_when_its_beginning_has_the_wrong_shape() {
     // a body that is not complete JSON is malformed (400) whatever the
     // deserializer met first; only well-formed JSON with bad values is 422
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let kpi_id = kpi(&app, &admin, board, &json!({})).await;
@@ -871,7 +861,7 @@ async fn a_truncated_body_is_400_even_when_its_beginning_has_the_wrong_shape() {
 
 #[tokio::test]
 async fn core_routes_need_a_token_and_uuid_ids() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let id = Uuid::now_v7();
     let routes = [
@@ -914,7 +904,9 @@ async fn core_routes_need_a_token_and_uuid_ids() {
             continue;
         }
         let bad = path.replace(&id.to_string(), "not-a-uuid");
-        let resp = send_json(&app, &admin, method.clone(), &bad, Some(&json!({}))).await;
+        let resp = app
+            .send_json(&admin, method.clone(), &bad, Some(&json!({})))
+            .await;
         assert_eq!(resp.status, 400, "{method} {bad}: {}", resp.text);
         assert_eq!(assert_problem(&resp, 400), "invalid_path_parameter");
     }

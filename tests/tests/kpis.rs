@@ -1,12 +1,14 @@
-//! KPIs against the real `kpix-api`: definition and validation, the latest
-//! value, codes, write rights, threshold changes with and without
-//! `recompute_history`, and the cascade on delete (also racing value writes).
+//! KPIs: definition and validation, the latest value, codes, write rights,
+//! threshold changes with and without `recompute_history`, and the cascade on
+//! delete (also racing value writes). In process on the router, but for the
+//! tests that read the audit log lines or race writes, which run the real
+//! `kpix-api`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use kpix_tests::{
-    Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
+    RouterApp, TestApp, assert_invalid_field, assert_problem,
     fixtures::{
         add_value, collect_pages, comment_action, comment_kpi, create_action, create_kpi,
         dashboard, deactivate_user, exact_number, get_ok, id_of, ids, kpi, kpi_body, number_text,
@@ -17,20 +19,6 @@ use kpix_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-async fn send_json(
-    app: &TestApp,
-    session: &Session,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let mut request = app.authed(session, method, path);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    app.send(request).await
-}
 
 /// `(status, threshold_green, threshold_orange, threshold_red)` of a stored value.
 fn judged(value: &Value) -> (String, String, String, String) {
@@ -116,7 +104,7 @@ async fn a_kpi_is_created_with_every_field() {
 
 #[tokio::test]
 async fn a_minimal_kpi_defaults_to_its_creator_active_and_without_code() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let owner = app.create_user(&admin, "USER").await;
     let board = dashboard(&app, &owner, "Mine").await;
@@ -140,7 +128,7 @@ async fn a_minimal_kpi_defaults_to_its_creator_active_and_without_code() {
 
 #[tokio::test]
 async fn kpis_are_listed_per_dashboard_in_creation_order_with_pages() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let other = dashboard(&app, &admin, "Office").await;
@@ -165,7 +153,7 @@ async fn kpis_are_listed_per_dashboard_in_creation_order_with_pages() {
 
 #[tokio::test]
 async fn the_latest_value_is_the_one_of_the_greatest_period_not_the_last_entered() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let kpi_id = kpi(&app, &admin, board, &json!({})).await;
@@ -186,7 +174,7 @@ async fn the_latest_value_is_the_one_of_the_greatest_period_not_the_last_entered
 
 #[tokio::test]
 async fn decimals_round_trip_exactly_as_json_numbers() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Finance").await;
     let created = create_kpi(
@@ -239,7 +227,7 @@ async fn decimals_round_trip_exactly_as_json_numbers() {
 
 #[tokio::test]
 async fn misordered_thresholds_are_422_naming_the_threshold() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let path = format!("/dashboards/{board}/kpis");
@@ -301,7 +289,7 @@ async fn misordered_thresholds_are_422_naming_the_threshold() {
 
 #[tokio::test]
 async fn invalid_kpi_bodies_are_422_naming_the_field() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let path = format!("/dashboards/{board}/kpis");
@@ -360,7 +348,7 @@ async fn invalid_kpi_bodies_are_422_naming_the_field() {
 async fn a_wrong_json_type_for_frequency_or_direction_is_422_not_400() {
     // well-formed JSON with a value of the wrong type is invalid data (422
     // naming the field), not a malformed body (400)
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let kpi_path = format!("/kpis/{}", kpi(&app, &admin, board, &json!({})).await);
@@ -401,7 +389,7 @@ async fn a_wrong_json_type_for_frequency_or_direction_is_422_not_400() {
 
 #[tokio::test]
 async fn a_duplicate_code_in_the_organization_is_409_whatever_its_case() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Logistics").await;
     let other_board = dashboard(&app, &admin, "Elsewhere").await;
@@ -450,7 +438,7 @@ async fn a_duplicate_code_in_the_organization_is_409_whatever_its_case() {
 
 #[tokio::test]
 async fn owner_id_must_be_an_active_user_of_the_organization() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let gone = app.create_user(&admin, "USER").await;
     deactivate_user(&app, &admin, gone.user_id).await;
@@ -479,7 +467,7 @@ async fn owner_id_must_be_an_active_user_of_the_organization() {
 async fn a_kpi_whose_owner_was_deactivated_can_still_be_edited() {
     // the responsible person left: the KPI's targets must still be editable
     // without first reassigning it (only a *new* owner must be active)
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let leaver = app.create_user(&admin, "USER").await;
     let board = dashboard(&app, &admin, "Plant").await;
@@ -501,7 +489,7 @@ async fn a_kpi_whose_owner_was_deactivated_can_still_be_edited() {
 
 #[tokio::test]
 async fn the_frequency_of_a_kpi_with_values_cannot_change() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let empty = kpi(&app, &admin, board, &json!({})).await;
@@ -535,7 +523,7 @@ async fn the_frequency_of_a_kpi_with_values_cannot_change() {
 
 #[tokio::test]
 async fn patch_changes_only_the_fields_sent_and_null_clears() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let created = create_kpi(
@@ -587,7 +575,7 @@ async fn patch_changes_only_the_fields_sent_and_null_clears() {
 
 #[tokio::test]
 async fn new_thresholds_without_recompute_keep_past_colours() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     // UP_IS_BETTER 90 / 80 / 50
@@ -625,7 +613,7 @@ async fn new_thresholds_without_recompute_keep_past_colours() {
 
 #[tokio::test]
 async fn recompute_history_recolours_every_stored_value() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let kpi_id = kpi(&app, &admin, board, &json!({})).await;
@@ -667,7 +655,7 @@ async fn recompute_history_recolours_every_stored_value() {
 
 #[tokio::test]
 async fn recompute_history_also_follows_a_direction_change_and_the_query_flag() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let board = dashboard(&app, &admin, "Plant").await;
     let kpi_id = kpi(&app, &admin, board, &json!({})).await;
@@ -693,7 +681,7 @@ async fn recompute_history_also_follows_a_direction_change_and_the_query_flag() 
 
 #[tokio::test]
 async fn only_the_dashboard_owner_or_an_admin_may_write_its_kpis() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let owner = app.create_user(&admin, "USER").await;
     let colleague = app.create_user(&admin, "USER").await;
@@ -750,7 +738,7 @@ async fn only_the_dashboard_owner_or_an_admin_may_write_its_kpis() {
 
 #[tokio::test]
 async fn kpis_of_a_team_dashboard_are_404_to_users_outside_the_team() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let member = app.create_user(&admin, "USER").await;
     let outsider = app.create_user(&admin, "USER").await;
@@ -778,7 +766,9 @@ async fn kpis_of_a_team_dashboard_are_404_to_users_outside_the_team() {
         ),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &outsider, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&outsider, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
         assert_problem(&resp, 404);
     }
@@ -786,7 +776,7 @@ async fn kpis_of_a_team_dashboard_are_404_to_users_outside_the_team() {
 
 #[tokio::test]
 async fn another_organizations_kpi_is_404_for_read_and_write() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin_a = app.signup("Acme").await;
     let board = dashboard(&app, &admin_a, "Acme").await;
     let kpi_id = kpi(&app, &admin_a, board, &json!({})).await;
@@ -804,7 +794,9 @@ async fn another_organizations_kpi_is_404_for_read_and_write() {
         (Method::DELETE, path.clone(), None),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &admin_b, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&admin_b, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
         assert_problem(&resp, 404);
     }

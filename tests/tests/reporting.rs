@@ -1,9 +1,10 @@
-//! Black-box tests of `/reporting/*` (docs/reporting.md): small fixtures
-//! built through the API, every expected figure worked out by hand.
+//! Tests of `/reporting/*` (docs/reporting.md), in process on the router:
+//! small fixtures built through the API, every expected figure worked out by
+//! hand.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{Datelike, Days, Months, NaiveDate, Utc};
-use kpix_tests::{Session, TestApp, assert_invalid_field, assert_problem};
+use kpix_tests::{ApiClient, RouterApp, Session, assert_invalid_field, assert_problem};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -11,7 +12,7 @@ use uuid::Uuid;
 // fixtures
 
 async fn dashboard(
-    app: &TestApp,
+    app: &ApiClient,
     s: &Session,
     title: &str,
     process: Option<&str>,
@@ -29,7 +30,7 @@ async fn dashboard(
 }
 
 /// A KPI: `spec` holds name, direction and thresholds; monthly unless it says.
-async fn kpi(app: &TestApp, s: &Session, dashboard: Uuid, spec: Value) -> Uuid {
+async fn kpi(app: &ApiClient, s: &Session, dashboard: Uuid, spec: Value) -> Uuid {
     let mut body = json!({"frequency": "MONTHLY"});
     for (key, value) in spec.as_object().unwrap() {
         body[key] = value.clone();
@@ -49,7 +50,7 @@ fn down(name: &str, green: f64, orange: f64, red: Option<f64>) -> Value {
     json!({"name": name, "direction": "DOWN_IS_BETTER", "threshold_green": green, "threshold_orange": orange, "threshold_red": red})
 }
 
-async fn value(app: &TestApp, s: &Session, kpi: Uuid, date: NaiveDate, value: f64) {
+async fn value(app: &ApiClient, s: &Session, kpi: Uuid, date: NaiveDate, value: f64) {
     app.post_json(
         s,
         &format!("/kpis/{kpi}/values"),
@@ -59,14 +60,14 @@ async fn value(app: &TestApp, s: &Session, kpi: Uuid, date: NaiveDate, value: f6
     .assert_status(201);
 }
 
-async fn deactivate(app: &TestApp, s: &Session, kpi: Uuid) {
+async fn deactivate(app: &ApiClient, s: &Session, kpi: Uuid) {
     app.patch_json(s, &format!("/kpis/{kpi}"), &json!({"is_active": false}))
         .await
         .assert_status(200);
 }
 
 async fn action(
-    app: &TestApp,
+    app: &ApiClient,
     s: &Session,
     kpi: Uuid,
     title: &str,
@@ -98,7 +99,7 @@ fn days(n: i64) -> NaiveDate {
         .unwrap()
 }
 
-async fn report(app: &TestApp, s: &Session, path: &str) -> Value {
+async fn report(app: &ApiClient, s: &Session, path: &str) -> Value {
     let resp = app.get(s, &format!("/reporting/{path}")).await;
     resp.assert_status(200);
     resp.body
@@ -153,7 +154,7 @@ fn counts(summary: &Value) -> (i64, [i64; 3], i64, Value, i64, i64) {
 
 #[tokio::test]
 async fn overview_counts_latest_statuses_and_open_actions_per_dashboard_and_process() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let atelier = dashboard(&app, &admin, "Atelier", Some("Production"), None).await;
     let entrepot = dashboard(&app, &admin, "Entrepôt", Some("production"), None).await;
@@ -252,7 +253,7 @@ async fn overview_counts_latest_statuses_and_open_actions_per_dashboard_and_proc
 
 #[tokio::test]
 async fn top_risks_rank_critical_then_relative_distance_then_name_then_id() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let d = dashboard(&app, &admin, "Risques", Some("Qualité"), None).await;
     let month = date("2026-06-15");
@@ -343,7 +344,7 @@ async fn top_risks_rank_critical_then_relative_distance_then_name_then_id() {
 
 #[tokio::test]
 async fn direction_lists_red_kpis_trends_latest_values_and_key_actions() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let db = app.db().await;
     let d = dashboard(&app, &admin, "Pilotage", Some("Direction"), None).await;
@@ -562,7 +563,7 @@ async fn direction_lists_red_kpis_trends_latest_values_and_key_actions() {
 
 #[tokio::test]
 async fn direction_lists_the_strategic_kpis_worst_first() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let d = dashboard(&app, &admin, "Direction générale", None, None).await;
     let strategic = |mut spec: Value| {
@@ -680,7 +681,7 @@ async fn direction_lists_the_strategic_kpis_worst_first() {
 
 #[tokio::test]
 async fn direction_of_an_empty_organization_is_empty_lists() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Vide").await;
     let body = report(&app, &admin, "direction").await;
     let expected = json!({
@@ -734,7 +735,7 @@ fn last_completed(frequency: &str, today: NaiveDate) -> (NaiveDate, NaiveDate) {
 
 #[tokio::test]
 async fn missing_lists_kpis_whose_last_completed_period_has_no_value() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let d = dashboard(&app, &admin, "Saisies", None, None).await;
     let t = today();
@@ -840,7 +841,7 @@ async fn missing_lists_kpis_whose_last_completed_period_has_no_value() {
 
 #[tokio::test]
 async fn a_user_outside_a_team_sees_none_of_its_dashboards_in_any_report() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let member = app.create_user(&admin, "USER").await;
     let outsider = app.create_user(&admin, "USER").await;
@@ -970,7 +971,7 @@ async fn a_user_outside_a_team_sees_none_of_its_dashboards_in_any_report() {
 
 #[tokio::test]
 async fn reports_need_a_token_and_are_documented() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     for path in ["overview", "top-risks", "direction", "missing"] {
         let resp = app.get_anon(&format!("/reporting/{path}")).await;
         assert_problem(&resp, 401);

@@ -1,10 +1,11 @@
 //! Users and teams: ADMIN management, USER limits, organization isolation,
-//! input validation and pagination, against the real `kpix-api`.
+//! input validation and pagination. In process on the router, but for the
+//! tests that read the audit log lines or race two admins, which run the real
+//! `kpix-api`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kpix_tests::{
-    DEFAULT_PASSWORD, Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
-    unique_email,
+    DEFAULT_PASSWORD, RouterApp, TestApp, assert_invalid_field, assert_problem, unique_email,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -16,20 +17,6 @@ fn ids(body: &Value) -> Vec<String> {
         .iter()
         .map(|item| item["id"].as_str().unwrap().to_owned())
         .collect()
-}
-
-async fn send_json(
-    app: &TestApp,
-    session: &Session,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let mut request = app.authed(session, method, path);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    app.send(request).await
 }
 
 // -- users ------------------------------------------------------------------
@@ -69,7 +56,7 @@ async fn an_admin_creates_a_user_who_can_log_in() {
 
 #[tokio::test]
 async fn a_created_user_defaults_to_the_user_role() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
 
     let created = app
@@ -86,7 +73,7 @@ async fn a_created_user_defaults_to_the_user_role() {
 
 #[tokio::test]
 async fn a_taken_email_is_a_conflict_whatever_its_case() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let other_org = app.signup("Globex").await;
 
@@ -104,7 +91,7 @@ async fn a_taken_email_is_a_conflict_whatever_its_case() {
 
 #[tokio::test]
 async fn admins_list_all_users_and_everyone_lists_active_members() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let alice = app.create_user(&admin, "USER").await;
     let gone = app.create_user(&admin, "USER").await;
@@ -187,7 +174,7 @@ async fn an_admin_renames_and_changes_roles() {
 
 #[tokio::test]
 async fn the_last_active_admin_cannot_be_removed() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let me = format!("/users/{}", admin.user_id);
 
@@ -251,7 +238,7 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
 
 #[tokio::test]
 async fn names_at_the_length_limit_are_accepted_in_characters_not_bytes() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let accented = "é".repeat(200);
 
@@ -276,7 +263,7 @@ async fn names_at_the_length_limit_are_accepted_in_characters_not_bytes() {
 
 #[tokio::test]
 async fn a_user_gets_403_on_admin_routes() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let user = app.create_user(&admin, "USER").await;
     let colleague = app.create_user(&admin, "USER").await;
@@ -317,7 +304,9 @@ async fn a_user_gets_403_on_admin_routes() {
         ),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &user, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&user, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 403, "{method} {path}: {}", resp.text);
         assert_eq!(assert_problem(&resp, 403), "forbidden");
     }
@@ -343,7 +332,7 @@ async fn a_user_gets_403_on_admin_routes() {
 
 #[tokio::test]
 async fn a_user_reads_teams_and_members() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let user = app.create_user(&admin, "USER").await;
     let team = app.create_team(&admin, "Ops").await;
@@ -362,7 +351,7 @@ async fn a_user_reads_teams_and_members() {
 
 #[tokio::test]
 async fn every_route_needs_a_token() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let id = Uuid::now_v7();
     let cases = [
         (Method::GET, "/auth/me".to_owned()),
@@ -392,7 +381,7 @@ async fn every_route_needs_a_token() {
 
 #[tokio::test]
 async fn teams_lifecycle() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let user = app.create_user(&admin, "USER").await;
 
@@ -459,7 +448,7 @@ async fn teams_lifecycle() {
 
 #[tokio::test]
 async fn another_organizations_users_and_teams_are_404() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin_a = app.signup("Acme").await;
     let user_a = app.create_user(&admin_a, "USER").await;
     let team_a = app.create_team(&admin_a, "Ops").await;
@@ -510,7 +499,9 @@ async fn another_organizations_users_and_teams_are_404() {
         ),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &admin_b, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&admin_b, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
         assert_problem(&resp, 404);
     }
@@ -540,7 +531,7 @@ async fn another_organizations_users_and_teams_are_404() {
 
 #[tokio::test]
 async fn another_organizations_id_looks_exactly_like_a_missing_one() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin_a = app.signup("Acme").await;
     let team_a = app.create_team(&admin_a, "Ops").await;
     let admin_b = app.signup("Globex").await;
@@ -567,7 +558,7 @@ async fn another_organizations_id_looks_exactly_like_a_missing_one() {
 
 #[tokio::test]
 async fn non_uuid_path_ids_are_400() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let team = app.create_team(&admin, "Ops").await;
 
@@ -604,7 +595,9 @@ async fn non_uuid_path_ids_are_400() {
         (Method::GET, format!("/teams/{}", "9".repeat(5000)), None),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &admin, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&admin, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 400, "{method} {path}: {}", resp.text);
         assert_eq!(assert_problem(&resp, 400), "invalid_path_parameter");
     }
@@ -612,7 +605,7 @@ async fn non_uuid_path_ids_are_400() {
 
 #[tokio::test]
 async fn invalid_user_bodies_are_422_naming_the_field() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let user = app.create_user(&admin, "USER").await;
     let user_path = format!("/users/{}", user.user_id);
@@ -737,7 +730,9 @@ async fn invalid_user_bodies_are_422_naming_the_field() {
         ),
     ];
     for (method, path, body, field) in cases {
-        let resp = send_json(&app, &admin, method.clone(), path, Some(&body)).await;
+        let resp = app
+            .send_json(&admin, method.clone(), path, Some(&body))
+            .await;
         assert_eq!(resp.status, 422, "{method} {path} {body}: {}", resp.text);
         assert_invalid_field(&resp, field);
     }
@@ -752,7 +747,7 @@ async fn invalid_user_bodies_are_422_naming_the_field() {
 #[tokio::test]
 async fn a_wrong_type_for_a_role_is_422_naming_the_field() {
     // valid JSON of the wrong type is invalid data (422), not a malformed body (400)
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let user_path = format!("/users/{}", admin.user_id);
 
@@ -774,7 +769,7 @@ async fn a_wrong_type_for_a_role_is_422_naming_the_field() {
 
 #[tokio::test]
 async fn invalid_team_bodies_are_422_naming_the_field() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let team = app.create_team(&admin, "Ops").await;
     let team_path = format!("/teams/{team}");
@@ -826,7 +821,9 @@ async fn invalid_team_bodies_are_422_naming_the_field() {
         ),
     ];
     for (method, path, body, field) in cases {
-        let resp = send_json(&app, &admin, method.clone(), path, Some(&body)).await;
+        let resp = app
+            .send_json(&admin, method.clone(), path, Some(&body))
+            .await;
         assert_eq!(resp.status, 422, "{method} {path} {body}: {}", resp.text);
         assert_invalid_field(&resp, field);
     }
@@ -834,7 +831,7 @@ async fn invalid_team_bodies_are_422_naming_the_field() {
 
 #[tokio::test]
 async fn malformed_json_on_user_and_team_writes_is_400() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let team = app.create_team(&admin, "Ops").await;
 
@@ -871,7 +868,7 @@ async fn malformed_json_on_user_and_team_writes_is_400() {
 
 #[tokio::test]
 async fn user_lists_are_paginated_with_a_next_link() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     for _ in 0..4 {
         app.create_user(&admin, "USER").await;
@@ -911,7 +908,7 @@ async fn user_lists_are_paginated_with_a_next_link() {
 
 #[tokio::test]
 async fn bad_pagination_parameters_are_422() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
 
     for query in [
@@ -934,7 +931,7 @@ async fn bad_pagination_parameters_are_422() {
 
 #[tokio::test]
 async fn deleting_a_team_leaves_its_dashboards_to_their_owner_and_admins() {
-    let app = TestApp::spawn().await;
+    let app = RouterApp::start().await;
     let admin = app.signup("Acme").await;
     let owner = app.create_user(&admin, "USER").await;
     let member = app.create_user(&admin, "USER").await;

@@ -1,13 +1,14 @@
-//! KPI values against the real `kpix-api`: periods named by any date, the
-//! status rule, duplicates, corrections, lists, the series, validation and
-//! who may see them.
+//! KPI values: periods named by any date, the status rule, duplicates,
+//! corrections, lists, the series, validation and who may see them. In
+//! process on the router, but for the tests of concurrent writers, which run
+//! the real `kpix-api`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use chrono::NaiveDate;
 use kpix_tests::{
-    Session, TestApp, TestResponse, assert_invalid_field, assert_problem,
+    ApiClient, RouterApp, Session, TestApp, assert_invalid_field, assert_problem,
     fixtures::{
         add_value, collect_pages, dashboard, get_ok, id_of, kpi, number_text, post_value,
         team_dashboard,
@@ -18,20 +19,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-async fn send_json(
-    app: &TestApp,
-    session: &Session,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    let mut request = app.authed(session, method, path);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    app.send(request).await
-}
-
 fn periods(list: &Value) -> Vec<String> {
     list.as_array()
         .expect("a JSON array")
@@ -40,11 +27,25 @@ fn periods(list: &Value) -> Vec<String> {
         .collect()
 }
 
-/// An admin's organization with one dashboard.
-async fn setup() -> (TestApp, Session, Uuid) {
-    let app = TestApp::spawn().await;
+/// An admin's organization with one dashboard: its admin and the dashboard.
+async fn organization_with_dashboard(app: &ApiClient) -> (Session, Uuid) {
     let admin = app.signup("Acme").await;
-    let board = dashboard(&app, &admin, "Plant").await;
+    let board = dashboard(app, &admin, "Plant").await;
+    (admin, board)
+}
+
+/// [`organization_with_dashboard`] on the router, in process.
+async fn setup() -> (RouterApp, Session, Uuid) {
+    let app = RouterApp::start().await;
+    let (admin, board) = organization_with_dashboard(&app).await;
+    (app, admin, board)
+}
+
+/// [`organization_with_dashboard`] on the API process: for clients racing
+/// each other, served as the real server serves them.
+async fn setup_process() -> (TestApp, Session, Uuid) {
+    let app = TestApp::spawn().await;
+    let (admin, board) = organization_with_dashboard(&app).await;
     (app, admin, board)
 }
 
@@ -157,7 +158,12 @@ async fn a_second_value_for_a_period_is_409_naming_the_existing_value() {
 
 // -- the status rule ----------------------------------------------------------
 
-async fn statuses_for(app: &TestApp, admin: &Session, kpi_id: Uuid, cases: &[(&str, &str, bool)]) {
+async fn statuses_for(
+    app: &ApiClient,
+    admin: &Session,
+    kpi_id: Uuid,
+    cases: &[(&str, &str, bool)],
+) {
     for (day, (value, status, critical)) in cases.iter().enumerate() {
         let date = format!("2025-01-{:02}", day + 1);
         let stored = add_value(
@@ -454,7 +460,7 @@ async fn correcting_a_value_recomputes_its_status_with_the_current_thresholds() 
 
 #[tokio::test]
 async fn a_value_entered_during_a_threshold_change_gets_the_new_thresholds() {
-    let (app, admin, board) = setup().await;
+    let (app, admin, board) = setup_process().await;
     let kpi_id = kpi(&app, &admin, board, &json!({})).await;
     let db = app.db().await;
     // a threshold change in progress, as PATCH /kpis/{id} makes it
@@ -493,7 +499,7 @@ async fn a_value_entered_during_a_threshold_change_gets_the_new_thresholds() {
 
 #[tokio::test]
 async fn many_clients_entering_values_of_one_kpi_at_once_all_succeed() {
-    let (app, admin, board) = setup().await;
+    let (app, admin, board) = setup_process().await;
     let kpi_id = kpi(&app, &admin, board, &json!({})).await;
     let user = app.create_user(&admin, "USER").await;
     // 20 clients, 3 months each: 60 distinct periods of one KPI at once,
@@ -730,7 +736,9 @@ async fn invalid_value_bodies_are_422_naming_the_field() {
         ),
     ];
     for (method, path, body, field) in cases {
-        let resp = send_json(&app, &admin, method.clone(), path, Some(&body)).await;
+        let resp = app
+            .send_json(&admin, method.clone(), path, Some(&body))
+            .await;
         assert_eq!(resp.status, 422, "{method} {path} {body}: {}", resp.text);
         assert_invalid_field(&resp, field);
     }
@@ -806,7 +814,9 @@ async fn another_organizations_values_are_404() {
         (Method::DELETE, value_path.clone(), None),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &admin_b, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&admin_b, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
         assert_problem(&resp, 404);
     }
@@ -858,7 +868,9 @@ async fn values_of_a_team_dashboard_are_for_its_members_only() {
         (Method::DELETE, value_path.clone(), None),
     ];
     for (method, path, body) in cases {
-        let resp = send_json(&app, &outsider, method.clone(), &path, body.as_ref()).await;
+        let resp = app
+            .send_json(&outsider, method.clone(), &path, body.as_ref())
+            .await;
         assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
         assert_problem(&resp, 404);
     }
