@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use kpix_tests::{TestApp, admin_url, assert_problem, random_alphanumeric, run_api_to_exit};
+use kpix_tests::{
+    Session, TestApp, admin_url, assert_problem, random_alphanumeric, run_api_to_exit,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
@@ -132,18 +134,9 @@ async fn metrics_are_served_on_their_own_address_only() {
     .await;
 }
 
-fn free_address() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
-}
-
-#[tokio::test]
-async fn the_worker_serves_its_metrics_and_probes() {
-    let app = TestApp::spawn().await;
+/// An organization's admin, with a dashboard holding the monthly KPI `TRS`
+/// that the import tests of this file upload values for.
+async fn admin_with_kpi_trs(app: &TestApp) -> Session {
     let admin = app.signup("Acme").await;
     let dashboard = app
         .post_json(&admin, "/dashboards", &json!({"title": "Usine"}))
@@ -157,6 +150,22 @@ async fn the_worker_serves_its_metrics_and_probes() {
     )
     .await
     .assert_status(201);
+    admin
+}
+
+fn free_address() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn the_worker_serves_its_metrics_and_probes() {
+    let app = TestApp::spawn().await;
+    let admin = admin_with_kpi_trs(&app).await;
     let address = free_address();
     let worker = app
         .spawn_worker_with(&[("WORKER_METRICS_ADDR", &address)])
@@ -890,19 +899,7 @@ async fn readiness_fails_while_the_object_store_does() {
 async fn the_api_and_the_worker_come_back_after_a_database_restart() {
     let server = kpix_tests::PrivatePostgres::start();
     let app = TestApp::spawn_on(&server.admin_url(), &[]).await;
-    let admin = app.signup("Acme").await;
-    let dashboard = app
-        .post_json(&admin, "/dashboards", &json!({"title": "Usine"}))
-        .await
-        .id();
-    app.post_json(
-        &admin,
-        &format!("/dashboards/{dashboard}/kpis"),
-        &json!({"code": "TRS", "name": "TRS", "frequency": "MONTHLY", "direction": "UP_IS_BETTER",
-            "threshold_green": 85, "threshold_orange": 75}),
-    )
-    .await
-    .assert_status(201);
+    let admin = admin_with_kpi_trs(&app).await;
     let mut worker = app.spawn_worker().await;
     worker
         .wait_for_log("waiting for import tasks", Duration::from_secs(30))
@@ -956,19 +953,7 @@ async fn one_trace_runs_from_the_upload_to_the_end_of_its_job() {
     ];
     let app = TestApp::spawn_with(&telemetry).await;
     let _worker = app.spawn_worker_with(&telemetry).await;
-    let admin = app.signup("Acme").await;
-    let dashboard = app
-        .post_json(&admin, "/dashboards", &json!({"title": "Usine"}))
-        .await
-        .id();
-    app.post_json(
-        &admin,
-        &format!("/dashboards/{dashboard}/kpis"),
-        &json!({"code": "TRS", "name": "TRS", "frequency": "MONTHLY", "direction": "UP_IS_BETTER",
-            "threshold_green": 85, "threshold_orange": 75}),
-    )
-    .await
-    .assert_status(201);
+    let admin = admin_with_kpi_trs(&app).await;
     // probes are not traced (their spans, if any, would be exported before the job's)
     app.get_anon("/health/ready").await.assert_status(200);
     app.get_anon("/health/live").await.assert_status(200);
