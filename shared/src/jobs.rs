@@ -1,8 +1,8 @@
 //! The import task: its payload and queue, shared by the API (producer) and
 //! the worker (consumer).
+use crate::ids::ImportJobId;
 use apalis_core::task::builder::TaskBuilder;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::file_kind::{self, FileKind};
 
@@ -17,7 +17,7 @@ pub const IMPORT_MAX_ATTEMPTS: usize = 5;
 /// context of the upload, so that the job's span continues its trace.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ImportTask {
-    pub job_id: Uuid,
+    pub job_id: ImportJobId,
     /// W3C `traceparent` of the upload's request span; absent in tasks
     /// queued without traces, or by an earlier release.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod file_kind;
+pub mod ids;
 pub mod jobs;
 pub mod json;
 pub mod metrics;

@@ -2,6 +2,7 @@
 //! S3-compatible storage (AWS S3, MinIO, …) for `s3://bucket/prefix` URLs.
 use std::sync::Arc;
 
+use crate::ids::{ImportJobId, OrganizationId};
 use futures::TryStreamExt;
 use object_store::{
     ObjectStore, ObjectStoreExt, WriteMultipart, aws::AmazonS3Builder, local::LocalFileSystem,
@@ -9,7 +10,6 @@ use object_store::{
 };
 use tokio::io::AsyncRead;
 use tokio_util::io::StreamReader;
-use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -95,7 +95,7 @@ impl Storage {
     }
 
     /// The key of an import file: one folder per organization.
-    pub fn import_key(&self, organization_id: Uuid, job_id: Uuid) -> String {
+    pub fn import_key(&self, organization_id: OrganizationId, job_id: ImportJobId) -> String {
         let mut key = self.prefix.clone();
         for part in ["imports", &organization_id.to_string(), &job_id.to_string()] {
             key = key.join(part);

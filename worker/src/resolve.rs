@@ -3,12 +3,12 @@
 //! same KPI and period twice in one file.
 use std::collections::HashMap;
 
+use kpix_shared::ids::KpiId;
 use kpix_shared::{
     db::kpi_values::ValueWrite,
     db::kpis::KpiRef,
     domain::{PeriodRef, from_excel_serial},
 };
-use uuid::Uuid;
 
 use crate::parse::{KpiColumn, PeriodCell, Record};
 
@@ -33,7 +33,7 @@ pub struct Rejection {
 /// The KPIs an import may write to, indexed every way a file can name them.
 pub struct Resolver {
     kpis: Vec<KpiRef>,
-    by_id: HashMap<Uuid, u32>,
+    by_id: HashMap<KpiId, u32>,
     by_code: HashMap<String, u32>,
     by_name: HashMap<String, Vec<u32>>,
     /// (KPI index, period start as days) → the first row that wrote it, for
@@ -86,7 +86,7 @@ impl Resolver {
         }
         let by_id = || {
             text.trim()
-                .parse::<Uuid>()
+                .parse::<KpiId>()
                 .ok()
                 .and_then(|id| self.by_id.get(&id).copied())
         };
@@ -234,7 +234,7 @@ mod tests {
 
     fn kpi(code: &str, name: &str, frequency: Frequency) -> KpiRef {
         KpiRef {
-            id: Uuid::now_v7(),
+            id: KpiId::new(),
             code: Some(code.into()),
             name: name.into(),
             frequency,

@@ -3,6 +3,7 @@
 //! comments) through the same `kpix_shared::db` functions the API uses, and
 //! prints the logins. With `--kpis N --values-per-kpi M` the same generator
 //! builds a large organization for benchmarks.
+use kpix_shared::ids::{ActionId, DashboardId, KpiId, OrganizationId, TeamId, UserId};
 use std::{process::ExitCode, time::Instant};
 
 use chrono::{Days, NaiveDate, Utc};
@@ -21,7 +22,6 @@ use kpix_shared::{
 };
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 const USAGE: &str = "\
 kpix-demo: create a demo organization in a kpix database
@@ -559,9 +559,9 @@ fn slug(text: &str) -> String {
 // writing
 
 struct Created {
-    org_id: Uuid,
-    users: Vec<Uuid>,
-    teams: Vec<Uuid>,
+    org_id: OrganizationId,
+    users: Vec<UserId>,
+    teams: Vec<TeamId>,
     emails: Vec<String>,
     dashboards: usize,
     kpis: usize,
@@ -572,8 +572,8 @@ struct Created {
 
 /// A KPI to insert from a catalogue entry.
 struct NewKpi<'a> {
-    dashboard_id: Uuid,
-    owner_id: Uuid,
+    dashboard_id: DashboardId,
+    owner_id: UserId,
     spec: &'a KpiSpec,
     code: String,
     name: String,
@@ -654,7 +654,8 @@ async fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 async fn people(conn: &mut PgConnection, args: &Args, domain: &str) -> anyhow::Result<Created> {
-    let org = db::organizations::insert(conn, Uuid::now_v7(), &args.organization_name).await?;
+    let org =
+        db::organizations::insert(conn, OrganizationId::new(), &args.organization_name).await?;
     let password = args.password.clone();
     let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
     let mut users = Vec::new();
@@ -702,7 +703,7 @@ async fn insert_kpi(
     conn: &mut PgConnection,
     created: &mut Created,
     new: NewKpi<'_>,
-) -> anyhow::Result<(Uuid, Thresholds)> {
+) -> anyhow::Result<(KpiId, Thresholds)> {
     let spec = new.spec;
     let thresholds = Thresholds {
         green: threshold(spec.green),
@@ -763,7 +764,7 @@ async fn realistic(
     today: NaiveDate,
     rng: &mut Rng,
 ) -> anyhow::Result<()> {
-    let mut written: Vec<(&str, Uuid)> = Vec::new();
+    let mut written: Vec<(&str, KpiId)> = Vec::new();
     let mut pending = Vec::new();
     for (d, dashboard) in DASHBOARDS.iter().enumerate() {
         let owner = created.users[dashboard.owner];
@@ -876,11 +877,11 @@ async fn realistic(
 async fn insert_action(
     conn: &mut PgConnection,
     created: &mut Created,
-    kpi_id: Uuid,
+    kpi_id: KpiId,
     fields: ActionFields,
     closed_days_ago: Option<u64>,
     created_days_ago: u64,
-) -> anyhow::Result<Uuid> {
+) -> anyhow::Result<ActionId> {
     let action = db::action_plans::insert(
         conn,
         NewAction {
@@ -898,7 +899,7 @@ async fn insert_action(
          updated_at = case when closed_at is not null then now() - make_interval(days => $3) \
            else now() - make_interval(days => $2 / 3) end \
          where id = $1",
-        action.id,
+        action.id as ActionId,
         created_days_ago as i32,
         closed_days as i32,
     )
@@ -930,7 +931,7 @@ async fn bulk(
     let dashboards = kpis.div_ceil(PER_DASHBOARD);
     let mut pending = Vec::with_capacity(BATCH + values_per_kpi);
     let mut written = 0usize;
-    let mut red_kpis: Vec<Uuid> = Vec::new();
+    let mut red_kpis: Vec<KpiId> = Vec::new();
     let mut last_report = Instant::now();
     for d in 0..dashboards {
         let process = PROCESSES[d % PROCESSES.len()];

@@ -3,12 +3,12 @@
 //! deactivation, role changes, logout and password changes take effect at
 //! once.
 use axum::{extract::FromRequestParts, http::request::Parts};
+use kpix_shared::ids::SessionId;
 use kpix_shared::{
     auth::tokens::Claims,
     db::{self, Caller, users::UserRow},
 };
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use uuid::Uuid;
 
 use crate::{error::ApiError, state::AppState};
 
@@ -17,7 +17,7 @@ pub struct AuthUser {
     pub caller: Caller,
     pub user: UserRow,
     /// The login session the access token belongs to.
-    pub session_id: Uuid,
+    pub session_id: SessionId,
 }
 
 impl AuthUser {

@@ -4,6 +4,7 @@ use axum::{
     extract::{RawQuery, State},
     http::StatusCode,
 };
+use kpix_shared::ids::{ActionId, KpiId, OrganizationId, UserId};
 use kpix_shared::{
     db::{
         self,
@@ -16,7 +17,6 @@ use serde::Deserialize;
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
@@ -48,7 +48,7 @@ pub struct CreateActionRequest {
     pub description: Option<Description>,
     /// Who carries the action out; defaults to the caller. An active user of
     /// the organization.
-    pub owner_id: Option<Uuid>,
+    pub owner_id: Option<UserId>,
     pub due_date: Option<ApiDate>,
     /// 0 to 100; defaults to 0, or 100 for a DONE action.
     pub progress: Option<Progress>,
@@ -69,8 +69,8 @@ pub struct UpdateActionRequest {
     #[schema(value_type = Option<Description>)]
     pub description: Option<Option<Description>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Uuid>)]
-    pub owner_id: Option<Option<Uuid>>,
+    #[schema(value_type = Option<UserId>)]
+    pub owner_id: Option<Option<UserId>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<ApiDate>)]
     pub due_date: Option<Option<ApiDate>>,
@@ -124,8 +124,8 @@ fn description(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String
 /// 422 on `owner_id` unless the user is active in the caller's organization.
 async fn check_owner(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    owner_id: Uuid,
+    organization_id: OrganizationId,
+    owner_id: UserId,
     errors: &mut Vec<FieldError>,
 ) -> ApiResult<()> {
     if !db::users::is_active_member(conn, organization_id, owner_id).await? {
@@ -167,7 +167,7 @@ fn require_editor(action: &ActionRow, auth: &AuthUser) -> ApiResult<()> {
     responses((status = 200, body = Vec<ActionRow>), (status = 404), (status = 422)), security(("bearer" = [])))]
 async fn list_actions(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<KpiId>,
     RawQuery(query): RawQuery,
     pagination: Pagination,
 ) -> ApiResult<Page<ActionRow>> {
@@ -187,7 +187,7 @@ async fn list_actions(
 async fn create_action(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<KpiId>,
     Json(body): Json<CreateActionRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ActionRow>)> {
     let org = auth.caller.organization_id;
@@ -235,7 +235,7 @@ async fn create_action(
     responses((status = 200, body = ActionRow), (status = 404)), security(("bearer" = [])))]
 async fn get_action(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ActionId>,
 ) -> ApiResult<axum::Json<ActionRow>> {
     let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
         .await?
@@ -256,7 +256,7 @@ async fn get_action(
 async fn update_action(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ActionId>,
     Json(body): Json<UpdateActionRequest>,
 ) -> ApiResult<axum::Json<ActionRow>> {
     let org = auth.caller.organization_id;
@@ -283,7 +283,7 @@ async fn update_action(
 /// then a 409 for a status change the action's state refuses.
 async fn changed_fields(
     tx: &mut PgConnection,
-    org: Uuid,
+    org: OrganizationId,
     current: &ActionRow,
     body: UpdateActionRequest,
 ) -> ApiResult<ActionFields> {
@@ -341,7 +341,7 @@ async fn changed_fields(
 async fn delete_action(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ActionId>,
 ) -> ApiResult<StatusCode> {
     let mut conn = auth.begin(&state.pool).await?;
     let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)

@@ -1,4 +1,5 @@
 //! Signup, login, token refresh and logout, and the current user.
+use kpix_shared::ids::{OrganizationId, SessionId, UserId};
 use std::time::Duration;
 
 use std::net::IpAddr;
@@ -22,7 +23,6 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -84,12 +84,12 @@ pub struct RefreshRequest {
 /// A user with their organization, as the frontend shows the signed-in user.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MeResponse {
-    pub id: Uuid,
+    pub id: UserId,
     pub email: String,
     pub full_name: String,
     pub role: Role,
     pub is_active: bool,
-    pub organization_id: Uuid,
+    pub organization_id: OrganizationId,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub organization: OrganizationRow,
@@ -148,7 +148,7 @@ async fn signup(
         .hash_blocking(move || password::hash_password(&password))
         .await??;
 
-    let organization_id = Uuid::now_v7();
+    let organization_id = OrganizationId::new();
     let mut tx = db::begin(&state.pool, organization_id).await?;
     let organization = db::organizations::insert(&mut tx, organization_id, &org_name).await?;
     let user = db::users::insert(
@@ -163,7 +163,7 @@ async fn signup(
     )
     .await
     .map_err(email_taken)?;
-    let response = issue_tokens(&state, &mut tx, user, organization, Uuid::now_v7()).await?;
+    let response = issue_tokens(&state, &mut tx, user, organization, SessionId::new()).await?;
     tx.commit().await?;
     tracing::info!(audit = "signup", user_id = %response.user.id, organization_id = %response.user.organization_id, "organization created");
     Ok((StatusCode::CREATED, axum::Json(response)))
@@ -223,7 +223,7 @@ async fn login(
     let organization = db::organizations::find(&mut tx, user.organization_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("user {} has no organization", user.id))?;
-    let response = issue_tokens(&state, &mut tx, user, organization, Uuid::now_v7()).await?;
+    let response = issue_tokens(&state, &mut tx, user, organization, SessionId::new()).await?;
     tx.commit().await?;
     tracing::info!(audit = "login", user_id = %response.user.id, client = %client, "login succeeded");
     Ok(axum::Json(response))
@@ -458,7 +458,7 @@ async fn issue_tokens(
     conn: &mut PgConnection,
     user: UserRow,
     organization: OrganizationRow,
-    family_id: Uuid,
+    family_id: SessionId,
 ) -> ApiResult<TokenResponse> {
     let access_token = state
         .tokens

@@ -5,11 +5,11 @@ use kpix_shared::db::{
     self,
     comments::{CommentRow, NewComment},
 };
+use kpix_shared::ids::{ActionId, CommentId, KpiId};
 use serde::Deserialize;
 use sqlx::{Postgres, Transaction};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -52,7 +52,7 @@ fn content(content: &Content) -> ApiResult<String> {
     responses((status = 200, body = Vec<CommentRow>), (status = 404)), security(("bearer" = [])))]
 async fn list_kpi_comments(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<KpiId>,
     pagination: Pagination,
 ) -> ApiResult<Page<CommentRow>> {
     let page = pagination.request()?;
@@ -70,7 +70,7 @@ async fn list_kpi_comments(
 async fn create_kpi_comment(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<KpiId>,
     Json(body): Json<CommentRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<CommentRow>)> {
     let mut conn = auth.begin(&state.pool).await?;
@@ -88,8 +88,8 @@ async fn create_kpi_comment(
 /// What a comment is about: a KPI, or one of its action plans; `resource`
 /// names it in the 404 when it is deleted meanwhile.
 struct Subject {
-    kpi_id: Uuid,
-    action_plan_id: Option<Uuid>,
+    kpi_id: KpiId,
+    action_plan_id: Option<ActionId>,
     resource: &'static str,
 }
 
@@ -123,7 +123,7 @@ async fn add_comment(
     responses((status = 200, body = Vec<CommentRow>), (status = 404)), security(("bearer" = [])))]
 async fn list_action_comments(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ActionId>,
     pagination: Pagination,
 ) -> ApiResult<Page<CommentRow>> {
     let page = pagination.request()?;
@@ -141,7 +141,7 @@ async fn list_action_comments(
 async fn create_action_comment(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ActionId>,
     Json(body): Json<CommentRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<CommentRow>)> {
     let mut conn = auth.begin(&state.pool).await?;
@@ -162,7 +162,7 @@ async fn create_action_comment(
 async fn delete_comment(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CommentId>,
 ) -> ApiResult<StatusCode> {
     let mut conn = auth.begin(&state.pool).await?;
     let comment = db::comments::find_visible(&mut conn, &auth.caller, id)

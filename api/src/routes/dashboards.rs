@@ -5,11 +5,11 @@ use kpix_shared::db::{
     self, Caller,
     dashboards::{DashboardFilter, DashboardRow, DashboardUpdate, NewDashboard},
 };
+use kpix_shared::ids::{DashboardId, TeamId, UserId};
 use serde::Deserialize;
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -46,7 +46,7 @@ pub struct CreateDashboardRequest {
     pub description: Option<Description>,
     pub process_name: Option<ProcessName>,
     /// Share with this team; null or absent: the whole organization.
-    pub team_id: Option<Uuid>,
+    pub team_id: Option<TeamId>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,19 +63,19 @@ pub struct UpdateDashboardRequest {
     #[schema(value_type = Option<ProcessName>)]
     pub process_name: Option<Option<ProcessName>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Uuid>)]
-    pub team_id: Option<Option<Uuid>>,
+    #[schema(value_type = Option<TeamId>)]
+    pub team_id: Option<Option<TeamId>>,
     /// Hand the dashboard over to another active user (ADMIN or owner).
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
-    pub owner_id: Option<Uuid>,
+    pub owner_id: Option<UserId>,
 }
 
 /// Loads a visible dashboard or answers 404.
 pub async fn visible_dashboard(
     conn: &mut PgConnection,
     caller: &Caller,
-    id: Uuid,
+    id: DashboardId,
 ) -> ApiResult<DashboardRow> {
     db::dashboards::find_visible(conn, caller, id)
         .await?
@@ -86,7 +86,7 @@ pub async fn visible_dashboard(
 pub async fn editable_dashboard(
     conn: &mut PgConnection,
     caller: &Caller,
-    id: Uuid,
+    id: DashboardId,
 ) -> ApiResult<DashboardRow> {
     let dashboard = visible_dashboard(conn, caller, id).await?;
     if dashboard.editable_by(caller) {
@@ -100,7 +100,7 @@ pub async fn editable_dashboard(
 
 /// A team the caller may share with: any team of the organization for an
 /// ADMIN, a team they belong to otherwise.
-async fn check_team(conn: &mut PgConnection, caller: &Caller, team_id: Uuid) -> ApiResult<()> {
+async fn check_team(conn: &mut PgConnection, caller: &Caller, team_id: TeamId) -> ApiResult<()> {
     let team = db::teams::find(conn, caller.organization_id, team_id).await?;
     let Some(team) = team else {
         return Err(ApiError::invalid(
@@ -186,7 +186,7 @@ async fn create_dashboard(
     responses((status = 200, body = DashboardRow), (status = 404)), security(("bearer" = [])))]
 async fn get_dashboard(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<DashboardId>,
 ) -> ApiResult<axum::Json<DashboardRow>> {
     Ok(axum::Json(
         visible_dashboard(&mut conn, &auth.caller, id).await?,
@@ -200,7 +200,7 @@ async fn get_dashboard(
 async fn update_dashboard(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<DashboardId>,
     Json(body): Json<UpdateDashboardRequest>,
 ) -> ApiResult<axum::Json<DashboardRow>> {
     let mut tx = auth.begin(&state.pool).await?;
@@ -278,7 +278,7 @@ async fn apply_update(
 async fn delete_dashboard(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<DashboardId>,
 ) -> ApiResult<StatusCode> {
     let mut tx = auth.begin(&state.pool).await?;
     editable_dashboard(&mut tx, &auth.caller, id).await?;

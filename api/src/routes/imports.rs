@@ -9,6 +9,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use kpix_shared::ids::{DashboardId, ImportJobId};
 use kpix_shared::{
     db::{
         self, Caller,
@@ -21,7 +22,6 @@ use kpix_shared::{
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -53,7 +53,7 @@ pub struct UploadForm {
     file: Vec<u8>,
     /// Match KPI names on this dashboard only.
     #[schema(nullable = false)]
-    dashboard_id: Option<Uuid>,
+    dashboard_id: Option<DashboardId>,
     /// `atomic` (default: any invalid row and nothing is written) or `partial`.
     #[schema(nullable = false)]
     mode: Option<ImportMode>,
@@ -94,7 +94,7 @@ struct Form {
 /// client may send them either way; both with different values is refused).
 #[derive(Debug, Default, Clone, Copy)]
 struct Options {
-    dashboard_id: Option<Uuid>,
+    dashboard_id: Option<DashboardId>,
     mode: Option<ImportMode>,
     dry_run: Option<bool>,
 }
@@ -200,7 +200,7 @@ async fn upload_kpi_values(
 ) -> ApiResult<Response> {
     state.rate_limits.upload.check(client)?;
     let query_options = Options::from_query(query.as_deref())?;
-    let job_id = Uuid::now_v7();
+    let job_id = ImportJobId::new();
     let key = state
         .storage
         .import_key(auth.caller.organization_id, job_id);
@@ -418,7 +418,7 @@ async fn small_text(
 async fn create_job(
     state: &AppState,
     caller: &Caller,
-    job_id: Uuid,
+    job_id: ImportJobId,
     key: &str,
     form: &Form,
     idempotency_key: Option<&str>,
@@ -483,7 +483,7 @@ async fn list_jobs(
     responses((status = 200, body = JobRow), (status = 404)), security(("bearer" = [])))]
 async fn get_job(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ImportJobId>,
 ) -> ApiResult<axum::Json<JobRow>> {
     let job = db::import_jobs::find_visible(&mut conn, &auth.caller, id)
         .await?
@@ -514,7 +514,7 @@ pub enum ErrorsFormat {
     security(("bearer" = [])))]
 async fn get_job_errors(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ImportJobId>,
     Query(query): Query<ErrorsQuery>,
     pagination: Pagination,
 ) -> ApiResult<Response> {

@@ -1,5 +1,6 @@
 //! KPIs of a dashboard: definition, thresholds, and their latest value.
 use axum::{extract::State, http::StatusCode};
+use kpix_shared::ids::{DashboardId, KpiId, UserId};
 use kpix_shared::{
     db::{
         self, Caller,
@@ -12,7 +13,6 @@ use serde::Deserialize;
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, FieldError},
@@ -52,7 +52,7 @@ pub struct CreateKpiRequest {
     pub threshold_orange: ApiDecimal,
     pub threshold_red: Option<ApiDecimal>,
     /// The responsible person; defaults to the creator.
-    pub owner_id: Option<Uuid>,
+    pub owner_id: Option<UserId>,
     pub is_active: Option<bool>,
     /// Listed among the direction report's strategic KPIs (default false).
     pub is_strategic: Option<bool>,
@@ -90,7 +90,7 @@ pub struct UpdateKpiRequest {
     pub threshold_red: Option<Option<ApiDecimal>>,
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
-    pub owner_id: Option<Uuid>,
+    pub owner_id: Option<UserId>,
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
     pub is_active: Option<bool>,
@@ -117,7 +117,7 @@ fn texts<T: Into<String>>(patch: Option<Option<T>>) -> Option<Option<String>> {
 }
 
 /// Loads a visible KPI or answers 404.
-pub async fn visible_kpi(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> ApiResult<KpiRow> {
+pub async fn visible_kpi(conn: &mut PgConnection, caller: &Caller, id: KpiId) -> ApiResult<KpiRow> {
     db::kpis::find_visible(conn, caller, id)
         .await?
         .ok_or(ApiError::NotFound("kpi"))
@@ -129,7 +129,7 @@ async fn validate_fields(
     conn: &mut PgConnection,
     caller: &Caller,
     fields: KpiFields,
-    previous_owner: Option<Uuid>,
+    previous_owner: Option<UserId>,
 ) -> ApiResult<KpiFields> {
     let mut errors = Vec::new();
     let code = match fields
@@ -200,7 +200,7 @@ fn code_taken(error: sqlx::Error) -> ApiError {
     responses((status = 200, body = Vec<KpiRow>), (status = 404)), security(("bearer" = [])))]
 async fn list_kpis(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<DashboardId>,
     pagination: Pagination,
 ) -> ApiResult<Page<KpiRow>> {
     let rows =
@@ -218,7 +218,7 @@ async fn list_kpis(
 async fn create_kpi(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<DashboardId>,
     Json(body): Json<CreateKpiRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<KpiRow>)> {
     let mut tx = auth.begin(&state.pool).await?;
@@ -254,7 +254,7 @@ async fn create_kpi(
     responses((status = 200, body = KpiRow), (status = 404)), security(("bearer" = [])))]
 async fn get_kpi(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<KpiId>,
 ) -> ApiResult<axum::Json<KpiRow>> {
     Ok(axum::Json(visible_kpi(&mut conn, &auth.caller, id).await?))
 }
@@ -269,7 +269,7 @@ async fn get_kpi(
 async fn update_kpi(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<KpiId>,
     Query(query): Query<UpdateKpiQuery>,
     Json(body): Json<UpdateKpiRequest>,
 ) -> ApiResult<axum::Json<KpiRow>> {
@@ -342,7 +342,7 @@ fn merged(current: &KpiRow, body: UpdateKpiRequest) -> KpiFields {
 async fn delete_kpi(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<KpiId>,
 ) -> ApiResult<StatusCode> {
     let mut tx = auth.begin(&state.pool).await?;
     let kpi = visible_kpi(&mut tx, &auth.caller, id).await?;

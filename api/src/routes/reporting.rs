@@ -8,10 +8,10 @@ use kpix_shared::db::{
         ReportFilter, ReportScope, StrategicKpi,
     },
 };
+use kpix_shared::ids::DashboardId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -38,7 +38,7 @@ pub struct ReportQuery {
     /// Only dashboards of this process (case- and accent-insensitive).
     pub process_name: Option<String>,
     /// Only this dashboard.
-    pub dashboard_id: Option<Uuid>,
+    pub dashboard_id: Option<DashboardId>,
 }
 
 /// The filters of a report with lists, and their length.
@@ -51,7 +51,7 @@ pub struct LimitedReportQuery {
     /// Only dashboards of this process (case- and accent-insensitive).
     pub process_name: Option<String>,
     /// Only this dashboard.
-    pub dashboard_id: Option<Uuid>,
+    pub dashboard_id: Option<DashboardId>,
 }
 
 /// The filters of the late entries, and how many to list.
@@ -64,10 +64,10 @@ pub struct MissingQuery {
     /// Only dashboards of this process (case- and accent-insensitive).
     pub process_name: Option<String>,
     /// Only this dashboard.
-    pub dashboard_id: Option<Uuid>,
+    pub dashboard_id: Option<DashboardId>,
 }
 
-fn filter(process_name: Option<String>, dashboard_id: Option<Uuid>) -> ReportFilter {
+fn filter(process_name: Option<String>, dashboard_id: Option<DashboardId>) -> ReportFilter {
     ReportFilter {
         process_name: process_name
             .map(|p| p.trim().to_owned())

@@ -4,10 +4,10 @@ use kpix_shared::db::{
     self,
     teams::{TeamMemberRow, TeamRow},
 };
+use kpix_shared::ids::{TeamId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -33,7 +33,7 @@ pub struct TeamRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMemberRequest {
-    pub user_id: Uuid,
+    pub user_id: UserId,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -107,7 +107,7 @@ async fn create_team(
     responses((status = 200, body = TeamResponse), (status = 404)), security(("bearer" = [])))]
 async fn get_team(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<TeamId>,
 ) -> ApiResult<axum::Json<TeamResponse>> {
     let team = db::teams::find(&mut conn, auth.caller.organization_id, id)
         .await?
@@ -122,7 +122,7 @@ async fn get_team(
 async fn update_team(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<TeamId>,
     Json(body): Json<TeamRequest>,
 ) -> ApiResult<axum::Json<TeamResponse>> {
     auth.require_admin()?;
@@ -145,7 +145,7 @@ async fn update_team(
 async fn delete_team(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<TeamId>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     let mut conn = auth.begin(&state.pool).await?;
@@ -164,7 +164,7 @@ async fn delete_team(
 async fn add_team_member(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<TeamId>,
     Json(body): Json<AddMemberRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<TeamResponse>)> {
     auth.require_admin()?;
@@ -197,7 +197,7 @@ async fn add_team_member(
 async fn remove_team_member(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path((id, user_id)): Path<(Uuid, Uuid)>,
+    Path((id, user_id)): Path<(TeamId, UserId)>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     let mut conn = auth.begin(&state.pool).await?;

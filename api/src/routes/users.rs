@@ -1,5 +1,6 @@
 //! Users of the organization: members for everyone, management for ADMINs.
 use axum::{extract::State, http::StatusCode};
+use kpix_shared::ids::UserId;
 use kpix_shared::{
     auth::password,
     db::{
@@ -11,7 +12,6 @@ use kpix_shared::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -138,7 +138,7 @@ async fn create_user(
     responses((status = 200, body = UserRow), (status = 403), (status = 404)), security(("bearer" = [])))]
 async fn get_user(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<UserId>,
 ) -> ApiResult<axum::Json<UserRow>> {
     auth.require_admin()?;
     let user = db::users::find(&mut conn, auth.caller.organization_id, id)
@@ -155,7 +155,7 @@ async fn get_user(
 async fn update_user(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<UserId>,
     Json(body): Json<UpdateUserRequest>,
 ) -> ApiResult<axum::Json<UserRow>> {
     auth.require_admin()?;

@@ -2,6 +2,7 @@
 //! `shared`, corrected and deleted; and the series for charts.
 use axum::{extract::State, http::StatusCode};
 use chrono::NaiveDate;
+use kpix_shared::ids::{KpiId, ValueId};
 use kpix_shared::{
     db::{
         self, Caller,
@@ -14,7 +15,6 @@ use serde::Deserialize;
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -102,7 +102,7 @@ fn comment_text(raw: Option<&str>) -> ApiResult<Option<String>> {
 async fn visible_value(
     conn: &mut PgConnection,
     caller: &Caller,
-    id: Uuid,
+    id: ValueId,
     to_correct: bool,
 ) -> ApiResult<(ValueRow, db::kpis::KpiRow)> {
     let value = db::kpi_values::find(conn, caller.organization_id, id)
@@ -123,7 +123,7 @@ async fn visible_value(
     responses((status = 200, body = Vec<ValueRow>), (status = 404)), security(("bearer" = [])))]
 async fn list_values(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<KpiId>,
     Query(query): Query<RangeQuery>,
     pagination: Pagination,
 ) -> ApiResult<Page<ValueRow>> {
@@ -143,7 +143,7 @@ async fn list_values(
 async fn create_value(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<KpiId>,
     Json(body): Json<CreateValueRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ValueRow>)> {
     let comment = comment_text(body.comment.as_deref())?;
@@ -193,7 +193,7 @@ fn period_taken(start: NaiveDate, existing: Option<ValueRow>) -> ApiError {
     responses((status = 200, body = ValueRow), (status = 404)), security(("bearer" = [])))]
 async fn get_value(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ValueId>,
 ) -> ApiResult<axum::Json<ValueRow>> {
     Ok(axum::Json(
         visible_value(&mut conn, &auth.caller, id, false).await?.0,
@@ -207,7 +207,7 @@ async fn get_value(
 async fn update_value(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ValueId>,
     Json(body): Json<UpdateValueRequest>,
 ) -> ApiResult<axum::Json<ValueRow>> {
     let new_comment = body
@@ -243,7 +243,7 @@ async fn update_value(
 async fn delete_value(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ValueId>,
 ) -> ApiResult<StatusCode> {
     let mut tx = auth.begin(&state.pool).await?;
     let (value, kpi) = visible_value(&mut tx, &auth.caller, id, false).await?;
@@ -263,7 +263,7 @@ async fn delete_value(
     responses((status = 200, body = Vec<SeriesPoint>), (status = 404)), security(("bearer" = [])))]
 async fn get_series(
     AuthConn { auth, mut conn }: AuthConn,
-    Path(id): Path<Uuid>,
+    Path(id): Path<KpiId>,
     Query(query): Query<RangeQuery>,
 ) -> ApiResult<axum::Json<Vec<SeriesPoint>>> {
     let range = query.range()?;

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::ids::{OrganizationId, SessionId, UserId};
+
 /// Tells an access token from any other token signed with the same key.
 pub const ACCESS_TOKEN_TYPE: &str = "access";
 /// Who issues the access tokens (`iss`) and who they are for (`aud`).
@@ -20,11 +22,11 @@ const LEEWAY_SECONDS: i64 = 5;
 pub struct Claims {
     pub iss: String,
     pub aud: String,
-    pub sub: Uuid,
-    pub org: Uuid,
+    pub sub: UserId,
+    pub org: OrganizationId,
     /// The session: the refresh-token family of the login. Logout and a
     /// password change end it, and its access tokens with it.
-    pub sid: Uuid,
+    pub sid: SessionId,
     pub typ: String,
     pub iat: i64,
     pub exp: i64,
@@ -71,9 +73,9 @@ impl TokenKeys {
 
     pub fn issue_access(
         &self,
-        user_id: Uuid,
-        organization_id: Uuid,
-        session_id: Uuid,
+        user_id: UserId,
+        organization_id: OrganizationId,
+        session_id: SessionId,
     ) -> Result<String, TokenError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -193,9 +195,11 @@ mod tests {
     #[test]
     fn an_issued_access_token_verifies() {
         let keys = keys();
-        let user = Uuid::now_v7();
-        let org = Uuid::now_v7();
-        let token = keys.issue_access(user, org, Uuid::now_v7()).expect("issue");
+        let user = UserId::new();
+        let org = OrganizationId::new();
+        let token = keys
+            .issue_access(user, org, SessionId::new())
+            .expect("issue");
         let claims = keys.verify_access(&token).expect("verify");
         assert_eq!((claims.sub, claims.org), (user, org));
         assert_eq!(claims.exp - claims.iat, 900);
@@ -233,7 +237,7 @@ mod tests {
             Duration::from_secs(900),
         );
         let token = other
-            .issue_access(Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7())
+            .issue_access(UserId::new(), OrganizationId::new(), SessionId::new())
             .expect("issue");
         assert!(keys().verify_access(&token).is_err());
     }

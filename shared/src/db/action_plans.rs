@@ -1,24 +1,25 @@
 //! Action plans on KPIs: who does what by when, with `is_late` computed in
 //! SQL against today's date in UTC, as reporting counts late actions (not
 //! the session's time zone). An action is visible when its KPI is.
+use crate::ids::{ActionId, KpiId, OrganizationId, UserId};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::{Caller, PageRequest};
 use crate::domain::ActionStatus;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionRow {
-    pub id: Uuid,
-    pub kpi_id: Uuid,
-    pub organization_id: Uuid,
+    pub id: ActionId,
+    pub kpi_id: KpiId,
+    pub organization_id: OrganizationId,
     pub title: String,
     pub description: Option<String>,
     /// The person who carries the action out.
-    pub owner_id: Option<Uuid>,
-    pub created_by: Uuid,
+    pub owner_id: Option<UserId>,
+    pub created_by: UserId,
     pub due_date: Option<NaiveDate>,
     /// 0 to 100.
     pub progress: i32,
@@ -31,7 +32,7 @@ pub struct ActionRow {
     pub updated_at: DateTime<Utc>,
     /// Owner of the KPI's dashboard, who may edit the action too.
     #[serde(skip)]
-    pub dashboard_owner_id: Uuid,
+    pub dashboard_owner_id: UserId,
 }
 
 impl ActionRow {
@@ -56,8 +57,8 @@ macro_rules! query_actions {
         shared_sql!(sqlx::query_as!(
             ActionRow,
             $head
-                + r#"select a.id, a.kpi_id, a.organization_id, a.title, a.description, a.owner_id,
-                    a.created_by, a.due_date, a.progress, a.status as "status: ActionStatus",
+                + r#"select a.id, a.kpi_id, a.organization_id, a.title, a.description,
+                    a.owner_id as "owner_id: _",                    a.created_by, a.due_date, a.progress, a.status as "status: ActionStatus",
                     coalesce(a.due_date < (now() at time zone 'UTC')::date
                       and a.status not in ('DONE', 'CANCELLED'),
                       false) as "is_late!",
@@ -72,9 +73,9 @@ macro_rules! query_actions {
 pub async fn list(
     conn: &mut PgConnection,
     caller: &Caller,
-    kpi_id: Uuid,
+    kpi_id: KpiId,
     statuses: &[ActionStatus],
-    page: PageRequest<Uuid>,
+    page: PageRequest<ActionId>,
 ) -> Result<Vec<ActionRow>, sqlx::Error> {
     let statuses: Vec<&str> = statuses.iter().map(ActionStatus::as_str).collect();
     query_actions!(
@@ -83,12 +84,12 @@ pub async fn list(
             + DASHBOARD_VISIBLE
             + " and (cardinality($5::text[]) = 0 or a.status = any($5)) \
              and ($6::uuid is null or a.id < $6) order by a.id desc limit $7",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        kpi_id,
+        kpi_id as KpiId,
         &statuses as &[&str],
-        page.after,
+        page.after as Option<ActionId>,
         page.limit,
     )
     .fetch_all(conn)
@@ -99,15 +100,15 @@ pub async fn list(
 pub async fn find_visible(
     conn: &mut PgConnection,
     caller: &Caller,
-    id: Uuid,
+    id: ActionId,
 ) -> Result<Option<ActionRow>, sqlx::Error> {
     query_actions!(
         "with a as (select * from action_plan where id = $4) ",
         " where " + DASHBOARD_VISIBLE,
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        id,
+        id as ActionId,
     )
     .fetch_optional(conn)
     .await
@@ -116,14 +117,14 @@ pub async fn find_visible(
 /// Row lock on the action, so concurrent patches merge onto the latest row.
 pub async fn lock(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: ActionId,
 ) -> Result<(), sqlx::Error> {
     // at most one row (the key): fetching it takes the lock
     sqlx::query!(
         "select 1 as locked from action_plan where organization_id = $1 and id = $2 for update",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as ActionId,
     )
     .fetch_optional(conn)
     .await?;
@@ -135,16 +136,16 @@ pub async fn lock(
 pub struct ActionFields {
     pub title: String,
     pub description: Option<String>,
-    pub owner_id: Option<Uuid>,
+    pub owner_id: Option<UserId>,
     pub due_date: Option<NaiveDate>,
     pub progress: i32,
     pub status: ActionStatus,
 }
 
 pub struct NewAction<'a> {
-    pub organization_id: Uuid,
-    pub kpi_id: Uuid,
-    pub created_by: Uuid,
+    pub organization_id: OrganizationId,
+    pub kpi_id: KpiId,
+    pub created_by: UserId,
     pub fields: &'a ActionFields,
 }
 
@@ -159,13 +160,13 @@ pub async fn insert(conn: &mut PgConnection, new: NewAction<'_>) -> Result<Actio
            returning * \
          ) ",
         "",
-        Uuid::now_v7(),
-        new.organization_id,
-        new.kpi_id,
+        ActionId::new() as ActionId,
+        new.organization_id as OrganizationId,
+        new.kpi_id as KpiId,
         &fields.title,
         fields.description.as_deref(),
-        fields.owner_id,
-        new.created_by,
+        fields.owner_id as Option<UserId>,
+        new.created_by as UserId,
         fields.due_date,
         fields.progress,
         fields.status as ActionStatus,
@@ -177,8 +178,8 @@ pub async fn insert(conn: &mut PgConnection, new: NewAction<'_>) -> Result<Actio
 /// Writes every editable column; `closed_at` follows the status change.
 pub async fn update(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: ActionId,
     fields: &ActionFields,
 ) -> Result<Option<ActionRow>, sqlx::Error> {
     query_actions!(
@@ -191,11 +192,11 @@ pub async fn update(
            where organization_id = $1 and id = $2 returning * \
          ) ",
         "",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as ActionId,
         &fields.title,
         fields.description.as_deref(),
-        fields.owner_id,
+        fields.owner_id as Option<UserId>,
         fields.due_date,
         fields.progress,
         fields.status as ActionStatus,
@@ -207,13 +208,13 @@ pub async fn update(
 /// Deletes the action; its comments go with it (cascade).
 pub async fn delete(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: ActionId,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query!(
         "delete from action_plan where organization_id = $1 and id = $2",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as ActionId,
     )
     .execute(conn)
     .await?

@@ -1,20 +1,21 @@
 //! Comments on KPIs and on action plans, with their author's name. A comment
 //! is visible when its KPI is; one on an action also stores the action's KPI.
+use crate::ids::{ActionId, CommentId, KpiId, OrganizationId, UserId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::{Caller, PageRequest};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommentRow {
-    pub id: Uuid,
-    pub kpi_id: Uuid,
+    pub id: CommentId,
+    pub kpi_id: KpiId,
     /// Set for a comment on an action plan.
-    pub action_plan_id: Option<Uuid>,
-    pub organization_id: Uuid,
-    pub author_id: Uuid,
+    pub action_plan_id: Option<ActionId>,
+    pub organization_id: OrganizationId,
+    pub author_id: UserId,
     /// The author's full name.
     pub author_name: String,
     pub content: String,
@@ -37,7 +38,7 @@ macro_rules! query_comments {
         shared_sql!(sqlx::query_as!(
             CommentRow,
             $head
-                + "select c.id, c.kpi_id, c.action_plan_id, c.organization_id, c.author_id, \
+                + "select c.id, c.kpi_id, c.action_plan_id as \"action_plan_id: _\", c.organization_id, c.author_id, \
                    u.full_name as author_name, c.content, c.created_at \
                    from c join app_user u on u.id = c.author_id \
                    join kpi k on k.id = c.kpi_id join dashboard d on d.id = k.dashboard_id"
@@ -50,19 +51,19 @@ macro_rules! query_comments {
 pub async fn list_for_kpi(
     conn: &mut PgConnection,
     caller: &Caller,
-    kpi_id: Uuid,
-    page: PageRequest<Uuid>,
+    kpi_id: KpiId,
+    page: PageRequest<CommentId>,
 ) -> Result<Vec<CommentRow>, sqlx::Error> {
     query_comments!(
         "with c as (select * from comment where kpi_id = $4 and action_plan_id is null) ",
         " where "
             + DASHBOARD_VISIBLE
             + " and ($5::uuid is null or c.id < $5) order by c.id desc limit $6",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        kpi_id,
-        page.after,
+        kpi_id as KpiId,
+        page.after as Option<CommentId>,
         page.limit,
     )
     .fetch_all(conn)
@@ -73,19 +74,19 @@ pub async fn list_for_kpi(
 pub async fn list_for_action(
     conn: &mut PgConnection,
     caller: &Caller,
-    action_plan_id: Uuid,
-    page: PageRequest<Uuid>,
+    action_plan_id: ActionId,
+    page: PageRequest<CommentId>,
 ) -> Result<Vec<CommentRow>, sqlx::Error> {
     query_comments!(
         "with c as (select * from comment where action_plan_id = $4) ",
         " where "
             + DASHBOARD_VISIBLE
             + " and ($5::uuid is null or c.id < $5) order by c.id desc limit $6",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        action_plan_id,
-        page.after,
+        action_plan_id as ActionId,
+        page.after as Option<CommentId>,
         page.limit,
     )
     .fetch_all(conn)
@@ -96,26 +97,26 @@ pub async fn list_for_action(
 pub async fn find_visible(
     conn: &mut PgConnection,
     caller: &Caller,
-    id: Uuid,
+    id: CommentId,
 ) -> Result<Option<CommentRow>, sqlx::Error> {
     query_comments!(
         "with c as (select * from comment where id = $4) ",
         " where " + DASHBOARD_VISIBLE,
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        id,
+        id as CommentId,
     )
     .fetch_optional(conn)
     .await
 }
 
 pub struct NewComment<'a> {
-    pub organization_id: Uuid,
-    pub kpi_id: Uuid,
+    pub organization_id: OrganizationId,
+    pub kpi_id: KpiId,
     /// For a comment on an action; `kpi_id` is then the action's KPI.
-    pub action_plan_id: Option<Uuid>,
-    pub author_id: Uuid,
+    pub action_plan_id: Option<ActionId>,
+    pub author_id: UserId,
     pub content: &'a str,
 }
 
@@ -129,11 +130,11 @@ pub async fn insert(
            values ($1, $2, $3, $4, $5, $6) returning * \
          ) ",
         "",
-        Uuid::now_v7(),
-        new.organization_id,
-        new.kpi_id,
-        new.action_plan_id,
-        new.author_id,
+        CommentId::new() as CommentId,
+        new.organization_id as OrganizationId,
+        new.kpi_id as KpiId,
+        new.action_plan_id as Option<ActionId>,
+        new.author_id as UserId,
         new.content,
     )
     .fetch_one(conn)
@@ -142,13 +143,13 @@ pub async fn insert(
 
 pub async fn delete(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: CommentId,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query!(
         "delete from comment where organization_id = $1 and id = $2",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as CommentId,
     )
     .execute(conn)
     .await?

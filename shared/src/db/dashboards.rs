@@ -1,14 +1,15 @@
 //! Dashboards, with the status summary of their active KPIs' latest values.
+use crate::ids::{DashboardId, OrganizationId, TeamId, UserId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::{Caller, PageRequest};
 use crate::domain::Status;
 
 /// Counts of KPIs by the status of their latest value.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusBreakdown {
     #[serde(rename = "GREEN")]
     pub green: i64,
@@ -18,12 +19,13 @@ pub struct StatusBreakdown {
     pub red: i64,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DashboardRow {
-    pub id: Uuid,
-    pub organization_id: Uuid,
-    pub owner_id: Uuid,
-    pub team_id: Option<Uuid>,
+    pub id: DashboardId,
+    pub organization_id: OrganizationId,
+    pub owner_id: UserId,
+    pub team_id: Option<TeamId>,
     /// Visible to its owner and ADMINs only: its team was deleted. Sharing it
     /// again (PATCH `team_id`, a team or null) ends it.
     pub is_private: bool,
@@ -50,10 +52,10 @@ impl DashboardRow {
 
 /// A dashboard row as the query returns it: the breakdown's counts apart.
 struct DashboardRecord {
-    id: Uuid,
-    organization_id: Uuid,
-    owner_id: Uuid,
-    team_id: Option<Uuid>,
+    id: DashboardId,
+    organization_id: OrganizationId,
+    owner_id: UserId,
+    team_id: Option<TeamId>,
     is_private: bool,
     title: String,
     description: Option<String>,
@@ -100,7 +102,7 @@ macro_rules! query_dashboards {
     ($($tail:tt)+) => {
         shared_sql!(sqlx::query_as!(
             DashboardRecord,
-            r#"select d.id, d.organization_id, d.owner_id, d.team_id, d.is_private, d.title,
+            r#"select d.id, d.organization_id, d.owner_id, d.team_id as "team_id: _", d.is_private, d.title,
                 d.description, d.process_name, d.created_at, d.updated_at,
                 coalesce(s.total, 0) as "total_kpis!", coalesce(s.green, 0) as "green!",
                 coalesce(s.orange, 0) as "orange!", coalesce(s.red, 0) as "red!",
@@ -131,18 +133,18 @@ pub async fn list(
     conn: &mut PgConnection,
     caller: &Caller,
     filter: &DashboardFilter,
-    page: PageRequest<Uuid>,
+    page: PageRequest<DashboardId>,
 ) -> Result<Vec<DashboardRow>, sqlx::Error> {
     let rows = query_dashboards!(
         " where "
             + DASHBOARD_VISIBLE
             + " and ($4::text is null or kpix_fold(d.process_name) = kpix_fold($4)) \
              and ($5::uuid is null or d.id < $5) order by d.id desc limit $6",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
         filter.process_name.as_deref(),
-        page.after,
+        page.after as Option<DashboardId>,
         page.limit,
     )
     .fetch_all(conn)
@@ -154,14 +156,14 @@ pub async fn list(
 pub async fn find_visible(
     conn: &mut PgConnection,
     caller: &Caller,
-    id: Uuid,
+    id: DashboardId,
 ) -> Result<Option<DashboardRow>, sqlx::Error> {
     let row = query_dashboards!(
         " where " + DASHBOARD_VISIBLE + " and d.id = $4",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        id,
+        id as DashboardId,
     )
     .fetch_optional(conn)
     .await?;
@@ -169,22 +171,25 @@ pub async fn find_visible(
 }
 
 pub struct NewDashboard<'a> {
-    pub organization_id: Uuid,
-    pub owner_id: Uuid,
-    pub team_id: Option<Uuid>,
+    pub organization_id: OrganizationId,
+    pub owner_id: UserId,
+    pub team_id: Option<TeamId>,
     pub title: &'a str,
     pub description: Option<&'a str>,
     pub process_name: Option<&'a str>,
 }
 
-pub async fn insert(conn: &mut PgConnection, new: NewDashboard<'_>) -> Result<Uuid, sqlx::Error> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    new: NewDashboard<'_>,
+) -> Result<DashboardId, sqlx::Error> {
     sqlx::query_scalar!(
         "insert into dashboard (id, organization_id, owner_id, team_id, title, description, process_name) \
-         values ($1, $2, $3, $4, $5, $6, $7) returning id",
-        Uuid::now_v7(),
-        new.organization_id,
-        new.owner_id,
-        new.team_id,
+         values ($1, $2, $3, $4, $5, $6, $7) returning id as \"id: DashboardId\"",
+        DashboardId::new() as DashboardId,
+        new.organization_id as OrganizationId,
+        new.owner_id as UserId,
+        new.team_id as Option<TeamId>,
         new.title,
         new.description,
         new.process_name,
@@ -198,27 +203,27 @@ pub struct DashboardUpdate<'a> {
     pub title: &'a str,
     pub description: Option<&'a str>,
     pub process_name: Option<&'a str>,
-    pub team_id: Option<Uuid>,
+    pub team_id: Option<TeamId>,
     pub is_private: bool,
-    pub owner_id: Uuid,
+    pub owner_id: UserId,
 }
 
 pub async fn update(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: DashboardId,
     update: DashboardUpdate<'_>,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query!(
         "update dashboard set title = $3, description = $4, process_name = $5, team_id = $6, \
          owner_id = $7, is_private = $8, updated_at = now() where organization_id = $1 and id = $2",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as DashboardId,
         update.title,
         update.description,
         update.process_name,
-        update.team_id,
-        update.owner_id,
+        update.team_id as Option<TeamId>,
+        update.owner_id as UserId,
         update.is_private,
     )
     .execute(conn)
@@ -230,13 +235,13 @@ pub async fn update(
 /// Deletes the dashboard with its KPIs, values, actions and comments.
 pub async fn delete(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: DashboardId,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query!(
         "delete from dashboard where organization_id = $1 and id = $2",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as DashboardId,
     )
     .execute(conn)
     .await?

@@ -1,10 +1,10 @@
 //! Import jobs: created with their queue task by the API, claimed, advanced
 //! and finished by workers. Every status change is guarded by the attempt
 //! number, so a stale worker cannot overwrite a newer attempt's result.
+use crate::ids::{DashboardId, ImportJobId, OrganizationId, UserId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::{Caller, PageRequest};
 use crate::domain::{ImportMode, ImportType, JobStatus};
@@ -18,7 +18,7 @@ macro_rules! query_jobs {
             $head
                 + r#"id, organization_id, type as "job_type: ImportType", status as "status: JobStatus",
                   created_by, created_at, updated_at, error_message, filename,
-                  mode as "mode: ImportMode", dry_run, dashboard_id, rows_total, rows_processed,
+                  mode as "mode: ImportMode", dry_run, dashboard_id as "dashboard_id: _", rows_total, rows_processed,
                   rows_inserted, rows_updated, rows_rejected, attempt, started_at, finished_at,
                   storage_key, file_size"#
                 + $($tail)+
@@ -26,22 +26,23 @@ macro_rules! query_jobs {
     };
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobRow {
-    pub id: Uuid,
-    pub organization_id: Uuid,
+    pub id: ImportJobId,
+    pub organization_id: OrganizationId,
     #[serde(rename = "type")]
     #[sqlx(rename = "type")]
     pub job_type: ImportType,
     pub status: JobStatus,
-    pub created_by: Uuid,
+    pub created_by: UserId,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub error_message: Option<String>,
     pub filename: Option<String>,
     pub mode: ImportMode,
     pub dry_run: bool,
-    pub dashboard_id: Option<Uuid>,
+    pub dashboard_id: Option<DashboardId>,
     pub rows_total: i32,
     pub rows_processed: i32,
     pub rows_inserted: i32,
@@ -58,7 +59,8 @@ pub struct JobRow {
 }
 
 /// One rejected row (or file-level problem) of an import.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RowError {
     /// The row number as the user sees it in the file; null for the file itself.
     pub row: Option<i64>,
@@ -68,16 +70,16 @@ pub struct RowError {
 }
 
 pub struct NewJob<'a> {
-    pub id: Uuid,
-    pub organization_id: Uuid,
-    pub created_by: Uuid,
+    pub id: ImportJobId,
+    pub organization_id: OrganizationId,
+    pub created_by: UserId,
     pub job_type: ImportType,
     pub filename: Option<&'a str>,
     pub storage_key: &'a str,
     pub file_size: i64,
     pub mode: ImportMode,
     pub dry_run: bool,
-    pub dashboard_id: Option<Uuid>,
+    pub dashboard_id: Option<DashboardId>,
     pub idempotency_key: Option<&'a str>,
 }
 
@@ -90,16 +92,16 @@ pub async fn insert(conn: &mut PgConnection, job: NewJob<'_>) -> Result<JobRow, 
          mode, dry_run, dashboard_id, idempotency_key) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          returning ",
         "",
-        job.id,
-        job.organization_id,
-        job.created_by,
+        job.id as ImportJobId,
+        job.organization_id as OrganizationId,
+        job.created_by as UserId,
         job.job_type as ImportType,
         job.filename,
         job.storage_key,
         job.file_size,
         job.mode as ImportMode,
         job.dry_run,
-        job.dashboard_id,
+        job.dashboard_id as Option<DashboardId>,
         job.idempotency_key,
     )
     .fetch_one(conn)
@@ -109,15 +111,15 @@ pub async fn insert(conn: &mut PgConnection, job: NewJob<'_>) -> Result<JobRow, 
 pub async fn find_visible(
     conn: &mut PgConnection,
     caller: &Caller,
-    id: Uuid,
+    id: ImportJobId,
 ) -> Result<Option<JobRow>, sqlx::Error> {
     query_jobs!(
         "select ",
         " from data_import_job where " + JOB_VISIBLE + " and id = $4",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        id,
+        id as ImportJobId,
     )
     .fetch_optional(conn)
     .await
@@ -132,8 +134,8 @@ pub async fn find_by_idempotency_key(
         "select ",
         " from data_import_job \
          where organization_id = $1 and created_by = $2 and idempotency_key = $3",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         key,
     )
     .fetch_optional(conn)
@@ -144,17 +146,17 @@ pub async fn find_by_idempotency_key(
 pub async fn list(
     conn: &mut PgConnection,
     caller: &Caller,
-    page: PageRequest<Uuid>,
+    page: PageRequest<ImportJobId>,
 ) -> Result<Vec<JobRow>, sqlx::Error> {
     query_jobs!(
         "select ",
         " from data_import_job where "
             + JOB_VISIBLE
             + " and ($4::uuid is null or id < $4) order by id desc limit $5",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        page.after,
+        page.after as Option<ImportJobId>,
         page.limit,
     )
     .fetch_all(conn)
@@ -164,13 +166,13 @@ pub async fn list(
 /// The error report of a job, in file order; the cursor is the ordinal.
 pub async fn errors(
     conn: &mut PgConnection,
-    job_id: Uuid,
+    job_id: ImportJobId,
     page: PageRequest<i32>,
 ) -> Result<Vec<(i32, RowError)>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"select ordinal, "row", "column", value, message from import_job_error
          where job_id = $1 and ($2::int is null or ordinal > $2) order by ordinal limit $3"#,
-        job_id,
+        job_id as ImportJobId,
         page.after,
         page.limit,
     )
@@ -191,23 +193,30 @@ pub async fn errors(
 }
 
 /// Loads a job for a worker, whatever its organization.
-pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
-    query_jobs!("select ", " from data_import_job where id = $1", id)
-        .fetch_optional(conn)
-        .await
+pub async fn find(conn: &mut PgConnection, id: ImportJobId) -> Result<Option<JobRow>, sqlx::Error> {
+    query_jobs!(
+        "select ",
+        " from data_import_job where id = $1",
+        id as ImportJobId
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// Starts a new attempt on a job that has not finished: the job becomes
 /// RUNNING with fresh counters. `None` when it already finished (a task
 /// delivered twice does nothing).
-pub async fn claim(conn: &mut PgConnection, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
+pub async fn claim(
+    conn: &mut PgConnection,
+    id: ImportJobId,
+) -> Result<Option<JobRow>, sqlx::Error> {
     query_jobs!(
         "update data_import_job set status = 'RUNNING', attempt = attempt + 1, started_at = now(), \
          rows_total = 0, rows_processed = 0, rows_inserted = 0, rows_updated = 0, rows_rejected = 0, \
          error_message = null, updated_at = now() \
          where id = $1 and status in ('PENDING', 'RUNNING') returning ",
         "",
-        id,
+        id as ImportJobId,
     )
     .fetch_optional(conn)
     .await
@@ -216,14 +225,14 @@ pub async fn claim(conn: &mut PgConnection, id: Uuid) -> Result<Option<JobRow>, 
 /// Progress of a running attempt; ignored once another attempt took over.
 pub async fn progress(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ImportJobId,
     attempt: i32,
     rows_processed: i64,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query!(
         "update data_import_job set rows_processed = $3, updated_at = now() \
          where id = $1 and attempt = $2 and status = 'RUNNING'",
-        id,
+        id as ImportJobId,
         attempt,
         rows_processed.min(i64::from(i32::MAX)) as i32,
     )
@@ -249,7 +258,7 @@ pub struct Outcome {
 /// the values, so the values and the result commit together.
 pub async fn finish(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ImportJobId,
     attempt: i32,
     outcome: &Outcome,
     errors: &[RowError],
@@ -264,7 +273,7 @@ pub async fn finish(
         "update data_import_job set status = $3, error_message = $4, rows_total = $5, rows_processed = $5, \
          rows_inserted = $6, rows_updated = $7, rows_rejected = $8, finished_at = clock_timestamp(), updated_at = clock_timestamp() \
          where id = $1 and attempt = $2 and status = 'RUNNING'",
-        id,
+        id as ImportJobId,
         attempt,
         status as JobStatus,
         outcome.error_message.as_deref(),
@@ -280,9 +289,12 @@ pub async fn finish(
     if !owned {
         return Ok(false);
     }
-    sqlx::query!("delete from import_job_error where job_id = $1", id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "delete from import_job_error where job_id = $1",
+        id as ImportJobId
+    )
+    .execute(&mut *conn)
+    .await?;
     for (chunk_index, chunk) in errors.chunks(5_000).enumerate() {
         let first = (chunk_index * 5_000) as i32;
         let ordinals: Vec<i32> = (0..chunk.len() as i32).map(|i| first + i + 1).collect();
@@ -293,7 +305,7 @@ pub async fn finish(
         sqlx::query!(
             r#"insert into import_job_error (job_id, ordinal, "row", "column", value, message)
              select $1, * from unnest($2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[])"#,
-            id,
+            id as ImportJobId,
             &ordinals,
             &rows as &[Option<i64>],
             &columns as &[Option<&str>],
@@ -310,18 +322,21 @@ pub async fn finish(
 /// (row-level security): the worker then claims the job acting for it.
 pub async fn organization_of(
     conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!("select kpix_job_organization($1)", id)
-        .fetch_one(conn)
-        .await
+    id: ImportJobId,
+) -> Result<Option<OrganizationId>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select kpix_job_organization($1) as "organization: OrganizationId""#,
+        id as ImportJobId,
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// A job whose file is due for deletion.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredFile {
-    pub id: Uuid,
-    pub organization_id: Uuid,
+    pub id: ImportJobId,
+    pub organization_id: OrganizationId,
     pub storage_key: String,
 }
 
@@ -348,10 +363,10 @@ pub async fn ended_with_stored_file(
 }
 
 /// The job's file is gone from the store.
-pub async fn forget_file(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn forget_file(conn: &mut PgConnection, id: ImportJobId) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "update data_import_job set storage_key = null where id = $1",
-        id,
+        id as ImportJobId,
     )
     .execute(conn)
     .await?;

@@ -1,5 +1,6 @@
 //! KPI values: one per KPI and period, stored with the status and the rule
 //! (thresholds, direction) it was computed with.
+use crate::ids::{ImportJobId, KpiId, OrganizationId, UserId, ValueId};
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -20,18 +21,19 @@ macro_rules! query_values {
             $head
                 + r#"id, kpi_id, organization_id, period_start, period_end, value,
                   status as "status: Status", critical, threshold_green, threshold_orange,
-                  threshold_red, direction as "direction: Direction", comment, created_by,
-                  import_job_id, created_at, updated_at"#
+                  threshold_red, direction as "direction: Direction", comment, created_by as "created_by: _",
+                  import_job_id as "import_job_id: _", created_at, updated_at"#
                 + $($tail)+
         ))
     };
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValueRow {
-    pub id: Uuid,
-    pub kpi_id: Uuid,
-    pub organization_id: Uuid,
+    pub id: ValueId,
+    pub kpi_id: KpiId,
+    pub organization_id: OrganizationId,
     #[serde(serialize_with = "crate::json::date")]
     pub period_start: NaiveDate,
     #[serde(serialize_with = "crate::json::date")]
@@ -49,8 +51,8 @@ pub struct ValueRow {
     pub threshold_red: Option<Decimal>,
     pub direction: Direction,
     pub comment: Option<String>,
-    pub created_by: Option<Uuid>,
-    pub import_job_id: Option<Uuid>,
+    pub created_by: Option<UserId>,
+    pub import_job_id: Option<ImportJobId>,
     #[serde(serialize_with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::json::timestamp")]
@@ -58,7 +60,8 @@ pub struct ValueRow {
 }
 
 /// A point of a KPI's chart.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeriesPoint {
     #[serde(serialize_with = "crate::json::date")]
     pub period_start: NaiveDate,
@@ -85,7 +88,7 @@ pub struct DateRange {
 pub async fn list(
     conn: &mut PgConnection,
     caller: &Caller,
-    kpi_id: Uuid,
+    kpi_id: KpiId,
     range: DateRange,
     page: PageRequest<NaiveDate>,
 ) -> Result<Vec<ValueRow>, sqlx::Error> {
@@ -100,10 +103,10 @@ pub async fn list(
             + ") \
          and ($5::date is null or period_end >= $5) and ($6::date is null or period_start <= $6) \
          and ($7::date is null or period_start < $7) order by period_start desc limit $8",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        kpi_id,
+        kpi_id as KpiId,
         range.from,
         range.to,
         page.after,
@@ -114,10 +117,10 @@ pub async fn list(
 }
 
 /// Whether a KPI has any value.
-pub async fn any(conn: &mut PgConnection, kpi_id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn any(conn: &mut PgConnection, kpi_id: KpiId) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
         r#"select exists (select 1 from kpi_value where kpi_id = $1) as "exists!""#,
-        kpi_id,
+        kpi_id as KpiId,
     )
     .fetch_one(conn)
     .await
@@ -126,7 +129,7 @@ pub async fn any(conn: &mut PgConnection, kpi_id: Uuid) -> Result<bool, sqlx::Er
 /// The chart of a KPI, oldest first.
 pub async fn series(
     conn: &mut PgConnection,
-    kpi_id: Uuid,
+    kpi_id: KpiId,
     range: DateRange,
 ) -> Result<Vec<SeriesPoint>, sqlx::Error> {
     sqlx::query_as!(
@@ -136,7 +139,7 @@ pub async fn series(
            from kpi_value where kpi_id = $1
            and ($2::date is null or period_end >= $2) and ($3::date is null or period_start <= $3)
            order by period_start"#,
-        kpi_id,
+        kpi_id as KpiId,
         range.from,
         range.to,
     )
@@ -147,14 +150,14 @@ pub async fn series(
 /// A value of the caller's organization, with the KPI it belongs to.
 pub async fn find(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: ValueId,
 ) -> Result<Option<ValueRow>, sqlx::Error> {
     query_values!(
         "select ",
         " from kpi_value where organization_id = $1 and id = $2",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as ValueId,
     )
     .fetch_optional(conn)
     .await
@@ -162,13 +165,13 @@ pub async fn find(
 
 pub async fn find_by_period(
     conn: &mut PgConnection,
-    kpi_id: Uuid,
+    kpi_id: KpiId,
     period_start: NaiveDate,
 ) -> Result<Option<ValueRow>, sqlx::Error> {
     query_values!(
         "select ",
         " from kpi_value where kpi_id = $1 and period_start = $2",
-        kpi_id,
+        kpi_id as KpiId,
         period_start,
     )
     .fetch_optional(conn)
@@ -176,12 +179,12 @@ pub async fn find_by_period(
 }
 
 pub struct NewValue<'a> {
-    pub organization_id: Uuid,
-    pub kpi_id: Uuid,
+    pub organization_id: OrganizationId,
+    pub kpi_id: KpiId,
     pub period: Period,
     pub value: Decimal,
     pub comment: Option<&'a str>,
-    pub created_by: Uuid,
+    pub created_by: UserId,
 }
 
 /// Enters the value of a period, its status computed by the one status
@@ -200,9 +203,9 @@ pub async fn insert(
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          on conflict (kpi_id, period_start) do nothing returning ",
         "",
-        Uuid::now_v7(),
-        new.organization_id,
-        new.kpi_id,
+        ValueId::new() as ValueId,
+        new.organization_id as OrganizationId,
+        new.kpi_id as KpiId,
         new.period.start,
         new.period.end,
         new.value,
@@ -213,7 +216,7 @@ pub async fn insert(
         thresholds.red,
         direction as Direction,
         new.comment,
-        new.created_by,
+        new.created_by as UserId,
     )
     .fetch_optional(conn)
     .await
@@ -222,7 +225,7 @@ pub async fn insert(
 /// Corrects a value; its status is recomputed with the KPI's current rule.
 pub async fn update(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ValueId,
     value: Decimal,
     comment: Option<&str>,
     direction: Direction,
@@ -234,7 +237,7 @@ pub async fn update(
          threshold_orange = $7, threshold_red = $8, direction = $9, updated_at = now() \
          where id = $1 returning ",
         "",
-        id,
+        id as ValueId,
         value,
         comment,
         assessment.status as Status,
@@ -251,13 +254,13 @@ pub async fn update(
 /// Changes only the comment of a value; its status stays as computed.
 pub async fn update_comment(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: ValueId,
     comment: Option<&str>,
 ) -> Result<ValueRow, sqlx::Error> {
     query_values!(
         "update kpi_value set comment = $2, updated_at = now() where id = $1 returning ",
         "",
-        id,
+        id as ValueId,
         comment,
     )
     .fetch_one(conn)
@@ -266,13 +269,13 @@ pub async fn update_comment(
 
 pub async fn delete(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: ValueId,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query!(
         "delete from kpi_value where organization_id = $1 and id = $2",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as ValueId,
     )
     .execute(conn)
     .await?
@@ -284,13 +287,16 @@ pub async fn delete(
 /// one status function, written back in one set-based statement).
 pub async fn recompute_history(
     conn: &mut PgConnection,
-    kpi_id: Uuid,
+    kpi_id: KpiId,
     direction: Direction,
     thresholds: &Thresholds,
 ) -> Result<u64, sqlx::Error> {
-    let values = sqlx::query!("select id, value from kpi_value where kpi_id = $1", kpi_id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let values = sqlx::query!(
+        "select id, value from kpi_value where kpi_id = $1",
+        kpi_id as KpiId
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     let mut ids = Vec::with_capacity(values.len());
     let mut statuses = Vec::with_capacity(values.len());
     let mut critical = Vec::with_capacity(values.len());
@@ -329,8 +335,8 @@ pub async fn defer_latest(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
 }
 
 /// Brings the latest-value rows of `kpi_ids` up to date (see [`defer_latest`]).
-pub async fn refresh_latest(conn: &mut PgConnection, kpi_ids: &[Uuid]) -> Result<(), sqlx::Error> {
-    sqlx::query!("select kpi_latest_refresh_kpis($1)", kpi_ids)
+pub async fn refresh_latest(conn: &mut PgConnection, kpi_ids: &[KpiId]) -> Result<(), sqlx::Error> {
+    sqlx::query!("select kpi_latest_refresh_kpis($1)", kpi_ids as &[KpiId])
         .execute(conn)
         .await?;
     Ok(())
@@ -339,7 +345,7 @@ pub async fn refresh_latest(conn: &mut PgConnection, kpi_ids: &[Uuid]) -> Result
 /// One value to write in a batch; its status is computed here.
 #[derive(Debug, Clone)]
 pub struct ValueWrite {
-    pub kpi_id: Uuid,
+    pub kpi_id: KpiId,
     pub period: Period,
     pub value: Decimal,
     pub comment: Option<String>,
@@ -369,7 +375,7 @@ pub struct RepeatedRow {
 /// Whether a value is stored for a KPI of `rows` between the first and the
 /// last period of that KPI in `rows` (one index range scan per KPI).
 async fn any_stored(conn: &mut PgConnection, rows: &[ValueWrite]) -> Result<bool, sqlx::Error> {
-    let mut ranges: HashMap<Uuid, (NaiveDate, NaiveDate)> = HashMap::new();
+    let mut ranges: HashMap<KpiId, (NaiveDate, NaiveDate)> = HashMap::new();
     for row in rows {
         let start = row.period.start;
         ranges
@@ -382,7 +388,7 @@ async fn any_stored(conn: &mut PgConnection, rows: &[ValueWrite]) -> Result<bool
     }
     let (mut kpi_ids, mut firsts, mut lasts) = (Vec::new(), Vec::new(), Vec::new());
     for (kpi_id, (first, last)) in ranges {
-        kpi_ids.push(kpi_id);
+        kpi_ids.push(kpi_id.uuid());
         firsts.push(first);
         lasts.push(last);
     }
@@ -403,9 +409,9 @@ async fn any_stored(conn: &mut PgConnection, rows: &[ValueWrite]) -> Result<bool
 /// the second write of a period is refused and reported in `repeated`.
 pub async fn upsert_batch(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    created_by: Option<Uuid>,
-    import_job_id: Option<Uuid>,
+    organization_id: OrganizationId,
+    created_by: Option<UserId>,
+    import_job_id: Option<ImportJobId>,
     rows: &[ValueWrite],
 ) -> Result<BatchCounts, sqlx::Error> {
     if rows.is_empty() {
@@ -434,7 +440,7 @@ pub async fn upsert_batch(
     for row in rows {
         let assessment = assess(row.value, row.direction, &row.thresholds);
         ids.push(Uuid::now_v7());
-        kpi_ids.push(row.kpi_id);
+        kpi_ids.push(row.kpi_id.uuid());
         starts.push(row.period.start);
         ends.push(row.period.end);
         values.push(row.value);
@@ -482,9 +488,9 @@ pub async fn upsert_batch(
                 &directions as &[&str],
                 &comments as &[Option<&str>],
                 &import_rows as &[Option<i64>],
-                organization_id,
-                created_by,
-                import_job_id,
+                organization_id as OrganizationId,
+                created_by as Option<UserId>,
+                import_job_id as Option<ImportJobId>,
             )
             .fetch_all(&mut *conn)
             .await?
@@ -534,7 +540,7 @@ async fn repeated_rows(
     conn: &mut PgConnection,
     skipped: &[&ValueWrite],
 ) -> Result<Vec<RepeatedRow>, sqlx::Error> {
-    let kpi_ids: Vec<Uuid> = skipped.iter().map(|r| r.kpi_id).collect();
+    let kpi_ids: Vec<Uuid> = skipped.iter().map(|r| r.kpi_id.uuid()).collect();
     let starts: Vec<NaiveDate> = skipped.iter().map(|r| r.period.start).collect();
     let rows: Vec<Option<i64>> = skipped.iter().map(|r| r.import_row).collect();
     // an import sets import_row on every row: a null here is a decode error

@@ -1,9 +1,9 @@
 //! KPIs, with their latest value (the greatest `period_start`).
+use crate::ids::{DashboardId, KpiId, OrganizationId, UserId};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::{Caller, PageRequest};
 use crate::domain::{Direction, Frequency, Status, Thresholds};
@@ -11,13 +11,14 @@ use crate::domain::{Direction, Frequency, Status, Thresholds};
 /// The unique index on `(organization_id, lower(code))`.
 pub const CODE_KEY: &str = "kpi_code_key";
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KpiRow {
-    pub id: Uuid,
-    pub dashboard_id: Uuid,
-    pub organization_id: Uuid,
+    pub id: KpiId,
+    pub dashboard_id: DashboardId,
+    pub organization_id: OrganizationId,
     /// The person responsible for the KPI.
-    pub owner_id: Uuid,
+    pub owner_id: UserId,
     pub code: Option<String>,
     pub name: String,
     pub description: Option<String>,
@@ -46,7 +47,7 @@ pub struct KpiRow {
     pub latest_period_end: Option<NaiveDate>,
     /// Owner of the KPI's dashboard: who may edit it besides ADMINs.
     #[serde(skip)]
-    pub dashboard_owner_id: Uuid,
+    pub dashboard_owner_id: UserId,
 }
 
 impl KpiRow {
@@ -89,19 +90,19 @@ macro_rules! query_kpis {
 pub async fn list_by_dashboard(
     conn: &mut PgConnection,
     caller: &Caller,
-    dashboard_id: Uuid,
-    page: PageRequest<Uuid>,
+    dashboard_id: DashboardId,
+    page: PageRequest<KpiId>,
 ) -> Result<Vec<KpiRow>, sqlx::Error> {
     query_kpis!(
         " where "
             + DASHBOARD_VISIBLE
             + " and k.dashboard_id = $4 \
          and ($5::uuid is null or k.id > $5) order by k.id limit $6",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        dashboard_id,
-        page.after,
+        dashboard_id as DashboardId,
+        page.after as Option<KpiId>,
         page.limit,
     )
     .fetch_all(conn)
@@ -112,14 +113,14 @@ pub async fn list_by_dashboard(
 pub async fn find_visible(
     conn: &mut PgConnection,
     caller: &Caller,
-    id: Uuid,
+    id: KpiId,
 ) -> Result<Option<KpiRow>, sqlx::Error> {
     query_kpis!(
         " where " + DASHBOARD_VISIBLE + " and k.id = $4",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        id,
+        id as KpiId,
     )
     .fetch_optional(conn)
     .await
@@ -132,32 +133,35 @@ pub async fn find_visible(
 pub async fn find_visible_for_value(
     conn: &mut PgConnection,
     caller: &Caller,
-    id: Uuid,
+    id: KpiId,
 ) -> Result<Option<KpiRow>, sqlx::Error> {
     query_kpis!(
         " where " + DASHBOARD_VISIBLE + " and k.id = $4 for share of k",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        id,
+        id as KpiId,
     )
     .fetch_optional(conn)
     .await
 }
 
 /// Row lock on the KPI, so value writes and threshold changes serialize.
-pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn lock(conn: &mut PgConnection, id: KpiId) -> Result<(), sqlx::Error> {
     // at most one row (the key): fetching it takes the lock
-    sqlx::query!("select 1 as locked from kpi where id = $1 for update", id)
-        .fetch_optional(conn)
-        .await?;
+    sqlx::query!(
+        "select 1 as locked from kpi where id = $1 for update",
+        id as KpiId
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(())
 }
 
 /// The editable columns of a KPI, complete (the caller merged any patch).
 #[derive(Debug, Clone)]
 pub struct KpiFields {
-    pub owner_id: Uuid,
+    pub owner_id: UserId,
     pub code: Option<String>,
     pub name: String,
     pub description: Option<String>,
@@ -171,18 +175,19 @@ pub struct KpiFields {
 
 pub async fn insert(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    dashboard_id: Uuid,
+    organization_id: OrganizationId,
+    dashboard_id: DashboardId,
     fields: &KpiFields,
-) -> Result<Uuid, sqlx::Error> {
+) -> Result<KpiId, sqlx::Error> {
     sqlx::query_scalar!(
         "insert into kpi (id, organization_id, dashboard_id, owner_id, code, name, description, unit, \
          frequency, direction, threshold_green, threshold_orange, threshold_red, is_active, is_strategic) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning id",
-        Uuid::now_v7(),
-        organization_id,
-        dashboard_id,
-        fields.owner_id,
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         returning id as \"id: KpiId\"",
+        KpiId::new() as KpiId,
+        organization_id as OrganizationId,
+        dashboard_id as DashboardId,
+        fields.owner_id as UserId,
         fields.code.as_deref(),
         &fields.name,
         fields.description.as_deref(),
@@ -201,8 +206,8 @@ pub async fn insert(
 
 pub async fn update(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: KpiId,
     fields: &KpiFields,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query!(
@@ -210,9 +215,9 @@ pub async fn update(
          frequency = $8, direction = $9, threshold_green = $10, threshold_orange = $11, \
          threshold_red = $12, is_active = $13, is_strategic = $14, updated_at = now() \
          where organization_id = $1 and id = $2",
-        organization_id,
-        id,
-        fields.owner_id,
+        organization_id as OrganizationId,
+        id as KpiId,
+        fields.owner_id as UserId,
         fields.code.as_deref(),
         &fields.name,
         fields.description.as_deref(),
@@ -234,13 +239,13 @@ pub async fn update(
 /// Deletes the KPI; its values, actions and comments go with it (cascade).
 pub async fn delete(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: KpiId,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query!(
         "delete from kpi where organization_id = $1 and id = $2",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as KpiId,
     )
     .execute(conn)
     .await?
@@ -251,7 +256,7 @@ pub async fn delete(
 /// What an import needs to resolve a KPI reference in a file.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KpiRef {
-    pub id: Uuid,
+    pub id: KpiId,
     pub code: Option<String>,
     pub name: String,
     pub frequency: Frequency,
@@ -275,7 +280,7 @@ impl KpiRef {
 pub async fn visible_refs(
     conn: &mut PgConnection,
     caller: &Caller,
-    dashboard_id: Option<Uuid>,
+    dashboard_id: Option<DashboardId>,
 ) -> Result<Vec<KpiRef>, sqlx::Error> {
     shared_sql!(sqlx::query_as!(
         KpiRef,
@@ -285,10 +290,10 @@ pub async fn visible_refs(
            from kpi k join dashboard d on d.id = k.dashboard_id where "#
             + DASHBOARD_VISIBLE
             + " and ($4::uuid is null or k.dashboard_id = $4)",
-        caller.organization_id,
-        caller.user_id,
+        caller.organization_id as OrganizationId,
+        caller.user_id as UserId,
         caller.is_admin(),
-        dashboard_id,
+        dashboard_id as Option<DashboardId>,
     ))
     .fetch_all(conn)
     .await

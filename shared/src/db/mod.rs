@@ -52,10 +52,11 @@ pub mod users;
 
 use std::time::Duration;
 
+use crate::{
+    domain::kpi::Role,
+    ids::{OrganizationId, UserId},
+};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction, postgres::PgPoolOptions};
-use uuid::Uuid;
-
-use crate::domain::kpi::Role;
 
 /// The application's migrations (the queue's own come from apalis-postgres).
 /// A database one release ahead has applied migrations this binary does not
@@ -110,7 +111,7 @@ fn pool_options(max_connections: u32) -> PgPoolOptions {
 /// sent with the BEGIN, in one round trip, and ends with the transaction.
 pub async fn begin(
     pool: &PgPool,
-    organization_id: Uuid,
+    organization_id: OrganizationId,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     // sqlx does not tell how many wait for a connection: counted here
     let waiting = metrics::gauge!("kpix_db_pool_connections", "state" => "waiting");
@@ -123,7 +124,7 @@ pub async fn begin(
 /// [`begin`] on a connection already held.
 pub async fn begin_on(
     conn: &mut PgConnection,
-    organization_id: Uuid,
+    organization_id: OrganizationId,
 ) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
     conn.begin_with(begin_for(organization_id)).await
 }
@@ -131,7 +132,7 @@ pub async fn begin_on(
 /// `BEGIN` with the organization set for the transaction. Built from a UUID,
 /// never from client text, and at run time: a `BEGIN` statement takes no
 /// bound parameters, so no query macro can carry it.
-fn begin_for(organization_id: Uuid) -> sqlx::AssertSqlSafe<String> {
+fn begin_for(organization_id: OrganizationId) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!(
         "begin; select set_config('kpix.organization_id', '{organization_id}', true)"
     ))
@@ -139,10 +140,13 @@ fn begin_for(organization_id: Uuid) -> sqlx::AssertSqlSafe<String> {
 
 /// Switches the transaction to another organization (a task that works
 /// across organizations, such as the upload sweeper).
-pub async fn act_for(conn: &mut PgConnection, organization_id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn act_for(
+    conn: &mut PgConnection,
+    organization_id: OrganizationId,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "select set_config('kpix.organization_id', $1::uuid::text, true)",
-        organization_id,
+        organization_id as OrganizationId,
     )
     .fetch_one(conn)
     .await?;
@@ -216,8 +220,8 @@ async fn latest_migration_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
 /// of dashboards depends on the role and team memberships (DESIGN §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
-    pub user_id: Uuid,
-    pub organization_id: Uuid,
+    pub user_id: UserId,
+    pub organization_id: OrganizationId,
     pub role: Role,
 }
 

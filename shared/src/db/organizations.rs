@@ -1,12 +1,13 @@
 //! Organizations: created by signup, one per customer.
+use crate::ids::OrganizationId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrganizationRow {
-    pub id: Uuid,
+    pub id: OrganizationId,
     pub name: String,
     pub created_at: DateTime<Utc>,
 }
@@ -15,13 +16,13 @@ pub struct OrganizationRow {
 /// transaction acts for it (row-level security) before it exists.
 pub async fn insert(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: OrganizationId,
     name: &str,
 ) -> Result<OrganizationRow, sqlx::Error> {
     sqlx::query_as!(
         OrganizationRow,
         "insert into organization (id, name) values ($1, $2) returning id, name, created_at",
-        id,
+        id as OrganizationId,
         name,
     )
     .fetch_one(conn)
@@ -30,12 +31,12 @@ pub async fn insert(
 
 pub async fn find(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: OrganizationId,
 ) -> Result<Option<OrganizationRow>, sqlx::Error> {
     sqlx::query_as!(
         OrganizationRow,
         "select id, name, created_at from organization where id = $1",
-        id,
+        id as OrganizationId,
     )
     .fetch_optional(conn)
     .await

@@ -1,13 +1,14 @@
 //! Refresh tokens: stored hashed, rotated on each use; reuse of a rotated
 //! token revokes its whole family.
+use crate::ids::{OrganizationId, SessionId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub async fn insert(
     conn: &mut PgConnection,
-    user_id: Uuid,
-    family_id: Uuid,
+    user_id: UserId,
+    family_id: SessionId,
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
@@ -15,8 +16,8 @@ pub async fn insert(
         "insert into refresh_token (id, user_id, family_id, token_hash, expires_at) \
          values ($1, $2, $3, $4, $5)",
         Uuid::now_v7(),
-        user_id,
-        family_id,
+        user_id as UserId,
+        family_id as SessionId,
         token_hash,
         expires_at,
     )
@@ -29,9 +30,15 @@ pub async fn insert(
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
     /// The token was live and is now rotated: issue a successor in this family.
-    Rotated { user_id: Uuid, family_id: Uuid },
+    Rotated {
+        user_id: UserId,
+        family_id: SessionId,
+    },
     /// The token had already been rotated: its family is now revoked.
-    Reused { user_id: Uuid, family_id: Uuid },
+    Reused {
+        user_id: UserId,
+        family_id: SessionId,
+    },
     /// Unknown, expired or revoked.
     Invalid,
 }
@@ -42,7 +49,7 @@ pub async fn rotate(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Rotati
     let won = sqlx::query!(
         "update refresh_token set rotated_at = now() \
          where token_hash = $1 and rotated_at is null and revoked_at is null and expires_at > now() \
-         returning user_id, family_id",
+         returning user_id as \"user_id: UserId\", family_id as \"family_id: SessionId\"",
         token_hash,
     )
     .fetch_optional(&mut *conn)
@@ -54,7 +61,7 @@ pub async fn rotate(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Rotati
         });
     }
     let rotated = sqlx::query!(
-        "select user_id, family_id from refresh_token where token_hash = $1 and rotated_at is not null",
+        r#"select user_id as "user_id: UserId", family_id as "family_id: SessionId" from refresh_token where token_hash = $1 and rotated_at is not null"#,
         token_hash,
     )
     .fetch_optional(&mut *conn)
@@ -68,10 +75,13 @@ pub async fn rotate(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Rotati
     }
 }
 
-pub async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> Result<u64, sqlx::Error> {
+pub async fn revoke_family(
+    conn: &mut PgConnection,
+    family_id: SessionId,
+) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query!(
         "update refresh_token set revoked_at = now() where family_id = $1 and revoked_at is null",
-        family_id,
+        family_id as SessionId,
     )
     .execute(conn)
     .await?
@@ -83,19 +93,22 @@ pub async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> Result<u
 pub async fn organization_of(
     conn: &mut PgConnection,
     token_hash: &[u8],
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!("select kpix_session_organization($1)", token_hash)
-        .fetch_one(conn)
-        .await
+) -> Result<Option<OrganizationId>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select kpix_session_organization($1) as "organization: OrganizationId""#,
+        token_hash,
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// The family of a live token, for logout.
 pub async fn family_of(
     conn: &mut PgConnection,
     token_hash: &[u8],
-) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
+) -> Result<Option<(UserId, SessionId)>, sqlx::Error> {
     let row = sqlx::query!(
-        "select user_id, family_id from refresh_token where token_hash = $1",
+        r#"select user_id as "user_id: UserId", family_id as "family_id: SessionId" from refresh_token where token_hash = $1"#,
         token_hash,
     )
     .fetch_optional(conn)
@@ -106,14 +119,14 @@ pub async fn family_of(
 /// Ends every session of a user but `keep` (after a password change).
 pub async fn revoke_other_sessions(
     conn: &mut PgConnection,
-    user_id: Uuid,
-    keep: Uuid,
+    user_id: UserId,
+    keep: SessionId,
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query!(
         "update refresh_token set revoked_at = now() \
          where user_id = $1 and family_id <> $2 and revoked_at is null",
-        user_id,
-        keep,
+        user_id as UserId,
+        keep as SessionId,
     )
     .execute(conn)
     .await?
@@ -122,11 +135,11 @@ pub async fn revoke_other_sessions(
 
 pub async fn revoke_all_of_user(
     conn: &mut PgConnection,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query!(
         "update refresh_token set revoked_at = now() where user_id = $1 and revoked_at is null",
-        user_id,
+        user_id as UserId,
     )
     .execute(conn)
     .await?

@@ -15,6 +15,7 @@
 //! dashboards are visible. An ADMIN without filters sees every dashboard of
 //! the organization: the statements then skip the visibility test (see
 //! [`in_scope`]) and a list reads its index alone.
+use crate::ids::{ActionId, DashboardId, KpiId, UserId};
 use std::{
     collections::{BTreeMap, HashMap},
     sync::OnceLock,
@@ -29,7 +30,6 @@ use sqlx::{
     query::QueryAs,
     types::Json,
 };
-use uuid::Uuid;
 
 use super::{Caller, DASHBOARD_VISIBLE, dashboards::StatusBreakdown};
 use crate::domain::{ActionStatus, Direction, Frequency, Status};
@@ -40,7 +40,7 @@ pub struct ReportFilter {
     /// Only dashboards of this process (case-insensitive).
     pub process_name: Option<String>,
     /// Only this dashboard (an invisible or unknown one yields empty reports).
-    pub dashboard_id: Option<Uuid>,
+    pub dashboard_id: Option<DashboardId>,
 }
 
 /// `vd`: the visible dashboards that pass the filters.
@@ -121,7 +121,7 @@ pub const EXPECTED_PERIOD: &str = "select (p.current_start - p.step)::date as pe
 /// Counts of one dashboard, as the summary query returns them.
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct DashboardCounts {
-    dashboard_id: Uuid,
+    dashboard_id: DashboardId,
     title: String,
     process_name: Option<String>,
     total_kpis: i64,
@@ -134,9 +134,10 @@ struct DashboardCounts {
 }
 
 /// One dashboard of the overview.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DashboardSummary {
-    pub dashboard_id: Uuid,
+    pub dashboard_id: DashboardId,
     pub title: String,
     pub process_name: Option<String>,
     /// Active KPIs.
@@ -187,7 +188,8 @@ fn worst_status(b: &StatusBreakdown) -> Option<Status> {
 }
 
 /// The same counts summed over the dashboards of one process.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcessSummary {
     /// Null groups the dashboards without a process.
     pub process_name: Option<String>,
@@ -235,10 +237,11 @@ pub fn processes(dashboards: &[DashboardSummary]) -> Vec<ProcessSummary> {
 
 /// A KPI and its latest value: top risks and the direction's KPI lists.
 /// Decimals are JSON numbers (DESIGN §2), whatever the crate's default.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KpiSnapshot {
-    pub kpi_id: Uuid,
-    pub dashboard_id: Uuid,
+    pub kpi_id: KpiId,
+    pub dashboard_id: DashboardId,
     pub dashboard_title: String,
     pub name: String,
     pub code: Option<String>,
@@ -253,10 +256,11 @@ pub struct KpiSnapshot {
 }
 
 /// A KPI flagged strategic and its latest value, if it has one yet.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StrategicKpi {
-    pub kpi_id: Uuid,
-    pub dashboard_id: Uuid,
+    pub kpi_id: KpiId,
+    pub dashboard_id: DashboardId,
     pub dashboard_title: String,
     pub name: String,
     pub code: Option<String>,
@@ -272,10 +276,11 @@ pub struct StrategicKpi {
 }
 
 /// A KPI's latest value against its previous stored one.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KpiTrend {
-    pub kpi_id: Uuid,
-    pub dashboard_id: Uuid,
+    pub kpi_id: KpiId,
+    pub dashboard_id: DashboardId,
     pub dashboard_title: String,
     pub name: String,
     pub code: Option<String>,
@@ -299,17 +304,18 @@ pub struct KpiTrend {
 }
 
 /// An action plan with its KPI and dashboard.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionSummary {
-    pub action_id: Uuid,
-    pub kpi_id: Uuid,
+    pub action_id: ActionId,
+    pub kpi_id: KpiId,
     pub kpi_name: String,
-    pub dashboard_id: Uuid,
+    pub dashboard_id: DashboardId,
     pub dashboard_title: String,
     pub title: String,
     pub status: ActionStatus,
     pub due_date: Option<NaiveDate>,
-    pub owner_id: Option<Uuid>,
+    pub owner_id: Option<UserId>,
     pub progress: i32,
     /// Due date passed (UTC) and neither DONE nor CANCELLED.
     pub is_late: bool,
@@ -318,18 +324,19 @@ pub struct ActionSummary {
 }
 
 /// A late data entry: the last completed period of an active KPI has no value.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MissingEntry {
-    pub kpi_id: Uuid,
+    pub kpi_id: KpiId,
     pub name: String,
     pub code: Option<String>,
-    pub dashboard_id: Uuid,
+    pub dashboard_id: DashboardId,
     pub dashboard_title: String,
     pub frequency: Frequency,
     pub expected_period_start: NaiveDate,
     pub expected_period_end: NaiveDate,
     /// The person responsible for the KPI.
-    pub owner_id: Uuid,
+    pub owner_id: UserId,
     #[serde(skip)]
     total: i64,
 }
@@ -536,7 +543,7 @@ struct DirectionRow {
     closed_actions_this_week: Json<Vec<ActionSummary>>,
     red_kpis_without_action: Json<Vec<KpiSnapshot>>,
     strategic_kpis: Json<Vec<StrategicKpi>>,
-    dashboard_ids: Vec<Uuid>,
+    dashboard_ids: Vec<DashboardId>,
     titles: Vec<String>,
     process_names: Vec<Option<String>>,
     total_kpis: Vec<i64>,
@@ -702,7 +709,7 @@ pub async fn direction(
         .into_iter()
         .map(DashboardSummary::from)
         .collect();
-    let titles: HashMap<Uuid, &str> = dashboards
+    let titles: HashMap<DashboardId, &str> = dashboards
         .iter()
         .map(|d| (d.dashboard_id, d.title.as_str()))
         .collect();
@@ -724,13 +731,13 @@ pub async fn direction(
 /// A list item of the direction report, its dashboard title filled in from
 /// the per-dashboard counts rather than looked up list by list.
 trait OnDashboard {
-    fn dashboard(&mut self) -> (Uuid, &mut String);
+    fn dashboard(&mut self) -> (DashboardId, &mut String);
 }
 
 macro_rules! on_dashboard {
     ($($item:ty),+) => {$(
         impl OnDashboard for $item {
-            fn dashboard(&mut self) -> (Uuid, &mut String) {
+            fn dashboard(&mut self) -> (DashboardId, &mut String) {
                 (self.dashboard_id, &mut self.dashboard_title)
             }
         }
@@ -739,7 +746,7 @@ macro_rules! on_dashboard {
 
 on_dashboard!(KpiSnapshot, KpiTrend, StrategicKpi, ActionSummary);
 
-fn titled<T: OnDashboard>(titles: &HashMap<Uuid, &str>, mut list: Vec<T>) -> Vec<T> {
+fn titled<T: OnDashboard>(titles: &HashMap<DashboardId, &str>, mut list: Vec<T>) -> Vec<T> {
     for item in &mut list {
         let (dashboard_id, title) = item.dashboard();
         titles
@@ -886,7 +893,7 @@ mod tests {
         late: i64,
     ) -> DashboardSummary {
         DashboardCounts {
-            dashboard_id: Uuid::now_v7(),
+            dashboard_id: DashboardId::new(),
             title: "d".into(),
             process_name: process.map(str::to_owned),
             total_kpis: g + o + r + none,
@@ -953,8 +960,8 @@ mod tests {
     #[test]
     fn week_starts_on_monday_midnight_utc() {
         let caller = Caller {
-            user_id: Uuid::nil(),
-            organization_id: Uuid::nil(),
+            user_id: UserId::new(),
+            organization_id: crate::ids::OrganizationId::new(),
             role: crate::domain::Role::User,
         };
         let filter = ReportFilter::default();

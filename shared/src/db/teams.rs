@@ -1,8 +1,8 @@
 //! Teams and their members; dashboards are shared with a team by `team_id`.
+use crate::ids::{OrganizationId, TeamId, UserId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::PageRequest;
 use crate::domain::kpi::Role;
@@ -10,18 +10,20 @@ use crate::domain::kpi::Role;
 /// The unique index on `(organization_id, lower(name))`.
 pub const NAME_KEY: &str = "team_name_key";
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamRow {
-    pub id: Uuid,
-    pub organization_id: Uuid,
+    pub id: TeamId,
+    pub organization_id: OrganizationId,
     pub name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamMemberRow {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub email: String,
     pub full_name: String,
     pub role: Role,
@@ -42,14 +44,14 @@ macro_rules! query_teams {
 
 pub async fn insert(
     conn: &mut PgConnection,
-    organization_id: Uuid,
+    organization_id: OrganizationId,
     name: &str,
 ) -> Result<TeamRow, sqlx::Error> {
     query_teams!(
         "insert into team (id, organization_id, name) values ($1, $2, $3) returning ",
         "",
-        Uuid::now_v7(),
-        organization_id,
+        TeamId::new() as TeamId,
+        organization_id as OrganizationId,
         name,
     )
     .fetch_one(conn)
@@ -58,15 +60,15 @@ pub async fn insert(
 
 pub async fn list(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    page: PageRequest<Uuid>,
+    organization_id: OrganizationId,
+    page: PageRequest<TeamId>,
 ) -> Result<Vec<TeamRow>, sqlx::Error> {
     query_teams!(
         "select ",
         " from team where organization_id = $1 and ($2::uuid is null or id > $2) \
          order by id limit $3",
-        organization_id,
-        page.after,
+        organization_id as OrganizationId,
+        page.after as Option<TeamId>,
         page.limit,
     )
     .fetch_all(conn)
@@ -75,14 +77,14 @@ pub async fn list(
 
 pub async fn find(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: TeamId,
 ) -> Result<Option<TeamRow>, sqlx::Error> {
     query_teams!(
         "select ",
         " from team where organization_id = $1 and id = $2",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as TeamId,
     )
     .fetch_optional(conn)
     .await
@@ -90,15 +92,15 @@ pub async fn find(
 
 pub async fn rename(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: TeamId,
     name: &str,
 ) -> Result<Option<TeamRow>, sqlx::Error> {
     query_teams!(
         "update team set name = $3, updated_at = now() where organization_id = $1 and id = $2 returning ",
         "",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as TeamId,
         name,
     )
     .fetch_optional(conn)
@@ -108,13 +110,13 @@ pub async fn rename(
 /// Deletes the team; its dashboards become shared with the whole organization.
 pub async fn delete(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: TeamId,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query!(
         "delete from team where organization_id = $1 and id = $2",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as TeamId,
     )
     .execute(conn)
     .await?
@@ -124,7 +126,7 @@ pub async fn delete(
 
 pub async fn members(
     conn: &mut PgConnection,
-    team_id: Uuid,
+    team_id: TeamId,
 ) -> Result<Vec<TeamMemberRow>, sqlx::Error> {
     sqlx::query_as!(
         TeamMemberRow,
@@ -132,7 +134,7 @@ pub async fn members(
            tm.created_at as joined_at
          from team_member tm join app_user u on u.id = tm.user_id
          where tm.team_id = $1 order by u.full_name, u.id"#,
-        team_id,
+        team_id as TeamId,
     )
     .fetch_all(conn)
     .await
@@ -141,16 +143,16 @@ pub async fn members(
 /// Adds a member; `false` when they already were one.
 pub async fn add_member(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    team_id: Uuid,
-    user_id: Uuid,
+    organization_id: OrganizationId,
+    team_id: TeamId,
+    user_id: UserId,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query!(
         "insert into team_member (team_id, user_id, organization_id) values ($1, $2, $3) \
          on conflict do nothing",
-        team_id,
-        user_id,
-        organization_id,
+        team_id as TeamId,
+        user_id as UserId,
+        organization_id as OrganizationId,
     )
     .execute(conn)
     .await?
@@ -160,13 +162,13 @@ pub async fn add_member(
 
 pub async fn remove_member(
     conn: &mut PgConnection,
-    team_id: Uuid,
-    user_id: Uuid,
+    team_id: TeamId,
+    user_id: UserId,
 ) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query!(
         "delete from team_member where team_id = $1 and user_id = $2",
-        team_id,
-        user_id,
+        team_id as TeamId,
+        user_id as UserId,
     )
     .execute(conn)
     .await?

@@ -1,8 +1,8 @@
 //! Users of an organization.
+use crate::ids::{OrganizationId, SessionId, UserId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::PageRequest;
 use crate::domain::kpi::Role;
@@ -21,10 +21,11 @@ macro_rules! query_users {
     };
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserRow {
-    pub id: Uuid,
-    pub organization_id: Uuid,
+    pub id: UserId,
+    pub organization_id: OrganizationId,
     pub email: String,
     pub full_name: String,
     pub role: Role,
@@ -37,7 +38,7 @@ pub struct UserRow {
 pub const EMAIL_KEY: &str = "app_user_email_key";
 
 pub struct NewUser<'a> {
-    pub organization_id: Uuid,
+    pub organization_id: OrganizationId,
     pub email: &'a str,
     pub full_name: &'a str,
     pub password_hash: &'a str,
@@ -49,8 +50,8 @@ pub async fn insert(conn: &mut PgConnection, user: NewUser<'_>) -> Result<UserRo
         "insert into app_user (id, organization_id, email, full_name, password_hash, role) \
          values ($1, $2, $3, $4, $5, $6) returning ",
         "",
-        Uuid::now_v7(),
-        user.organization_id,
+        UserId::new() as UserId,
+        user.organization_id as OrganizationId,
         user.email,
         user.full_name,
         user.password_hash,
@@ -69,7 +70,7 @@ pub async fn find_for_login(
     // account by e-mail whatever its organization (row-level security); a
     // function's columns may be null as far as sqlx can tell: `!` says not
     let row = sqlx::query!(
-        r#"select id as "id!", organization_id as "organization_id!", email as "email!",
+        r#"select id as "id!: UserId", organization_id as "organization_id!: OrganizationId", email as "email!",
            full_name as "full_name!", role as "role!: Role", is_active as "is_active!",
            created_at as "created_at!", updated_at as "updated_at!",
            password_hash as "password_hash!"
@@ -98,36 +99,39 @@ pub async fn find_for_login(
 /// family) ends with a logout, a password change or a reused refresh token.
 pub async fn find_in_session(
     conn: &mut PgConnection,
-    id: Uuid,
-    session_id: Uuid,
+    id: UserId,
+    session_id: SessionId,
 ) -> Result<Option<UserRow>, sqlx::Error> {
     query_users!(
         "select ",
         " from app_user u where u.id = $1 \
          and exists (select 1 from refresh_token t where t.family_id = $2 and t.user_id = u.id) \
          and not exists (select 1 from refresh_token t where t.family_id = $2 and t.revoked_at is not null)",
-        id,
-        session_id,
+        id as UserId,
+        session_id as SessionId,
     )
     .fetch_optional(conn)
     .await
 }
 
 /// A user's password hash, to check it before a change.
-pub async fn password_hash(conn: &mut PgConnection, id: Uuid) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar!("select password_hash from app_user where id = $1", id)
-        .fetch_one(conn)
-        .await
+pub async fn password_hash(conn: &mut PgConnection, id: UserId) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select password_hash from app_user where id = $1",
+        id as UserId
+    )
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn set_password(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: UserId,
     password_hash: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "update app_user set password_hash = $2, updated_at = now() where id = $1",
-        id,
+        id as UserId,
         password_hash,
     )
     .execute(conn)
@@ -136,22 +140,25 @@ pub async fn set_password(
 }
 
 /// Any user by id, whatever the organization: used to authenticate a token.
-pub async fn find_by_id(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
-    query_users!("select ", " from app_user where id = $1", id)
+pub async fn find_by_id(
+    conn: &mut PgConnection,
+    id: UserId,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    query_users!("select ", " from app_user where id = $1", id as UserId)
         .fetch_optional(conn)
         .await
 }
 
 pub async fn find(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: UserId,
 ) -> Result<Option<UserRow>, sqlx::Error> {
     query_users!(
         "select ",
         " from app_user where organization_id = $1 and id = $2",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as UserId,
     )
     .fetch_optional(conn)
     .await
@@ -160,18 +167,18 @@ pub async fn find(
 /// Users of the organization, oldest first; `active_only` for owner pickers.
 pub async fn list(
     conn: &mut PgConnection,
-    organization_id: Uuid,
+    organization_id: OrganizationId,
     active_only: bool,
-    page: PageRequest<Uuid>,
+    page: PageRequest<UserId>,
 ) -> Result<Vec<UserRow>, sqlx::Error> {
     query_users!(
         "select ",
         " from app_user where organization_id = $1 \
          and ($2 = false or is_active) and ($3::uuid is null or id > $3) \
          order by id limit $4",
-        organization_id,
+        organization_id as OrganizationId,
         active_only,
-        page.after,
+        page.after as Option<UserId>,
         page.limit,
     )
     .fetch_all(conn)
@@ -187,8 +194,8 @@ pub struct UserPatch {
 
 pub async fn update(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: UserId,
     patch: &UserPatch,
 ) -> Result<Option<UserRow>, sqlx::Error> {
     query_users!(
@@ -196,8 +203,8 @@ pub async fn update(
          is_active = coalesce($5, is_active), updated_at = now() \
          where organization_id = $1 and id = $2 returning ",
         "",
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as UserId,
         patch.full_name.as_deref(),
         patch.role as Option<Role>,
         patch.is_active,
@@ -211,11 +218,11 @@ pub async fn update(
 /// each sees the others' result.
 pub async fn lock_admin_changes(
     conn: &mut PgConnection,
-    organization_id: Uuid,
+    organization_id: OrganizationId,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "select pg_advisory_xact_lock(hashtext($1::uuid::text)) as locked",
-        organization_id,
+        organization_id as OrganizationId,
     )
     .fetch_one(conn)
     .await?;
@@ -225,12 +232,12 @@ pub async fn lock_admin_changes(
 /// Active admins left in the organization, to refuse removing the last one.
 pub async fn count_active_admins(
     conn: &mut PgConnection,
-    organization_id: Uuid,
+    organization_id: OrganizationId,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
         r#"select count(*) as "count!" from app_user
          where organization_id = $1 and role = 'ADMIN' and is_active"#,
-        organization_id,
+        organization_id as OrganizationId,
     )
     .fetch_one(conn)
     .await
@@ -239,14 +246,14 @@ pub async fn count_active_admins(
 /// True when the user is an active member of the organization.
 pub async fn is_active_member(
     conn: &mut PgConnection,
-    organization_id: Uuid,
-    id: Uuid,
+    organization_id: OrganizationId,
+    id: UserId,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
         r#"select exists (select 1 from app_user where organization_id = $1 and id = $2 and is_active)
            as "exists!""#,
-        organization_id,
-        id,
+        organization_id as OrganizationId,
+        id as UserId,
     )
     .fetch_one(conn)
     .await

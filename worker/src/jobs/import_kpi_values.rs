@@ -3,6 +3,7 @@
 //! one transaction, and record the result with the error report in that same
 //! transaction. A worker killed mid-job leaves nothing behind: the rolled
 //! back transaction is retried by the next attempt.
+use kpix_shared::ids::{ImportJobId, OrganizationId};
 use std::{
     collections::HashSet,
     io::{Cursor, Read},
@@ -413,8 +414,8 @@ fn row_error(rejection: &Rejection, header: &Header) -> RowError {
 
 async fn report_progress(
     pool: PgPool,
-    job_id: uuid::Uuid,
-    organization_id: uuid::Uuid,
+    job_id: ImportJobId,
+    organization_id: OrganizationId,
     attempt: i32,
     processed: Arc<AtomicU64>,
 ) {
