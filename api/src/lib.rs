@@ -2,6 +2,7 @@
 //! domain and the cross-cutting layers; `serve` runs it until SIGTERM.
 pub mod error;
 pub mod extract;
+pub mod json_format;
 pub mod openapi;
 pub mod patch;
 pub mod rate_limit;

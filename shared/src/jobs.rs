@@ -1,10 +1,10 @@
 //! The import task: its payload and queue, shared by the API (producer) and
 //! the worker (consumer).
-use crate::ids::ImportJobId;
 use apalis_core::task::builder::TaskBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::file_kind::{self, FileKind};
+use crate::ids::ImportJobId;
 
 /// The queue both processes name explicitly (never apalis' default type name,
 /// which would change with a refactor).

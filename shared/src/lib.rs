@@ -7,7 +7,6 @@ pub mod domain;
 pub mod file_kind;
 pub mod ids;
 pub mod jobs;
-pub mod json;
 pub mod metrics;
 pub mod signal;
 pub mod storage;

@@ -117,18 +117,20 @@ impl Pagination {
         })
     }
 
-    /// The JSON array of at most `limit` items, with a next link when more exist.
-    pub fn respond<T: Serialize>(
+    /// The JSON array of at most `limit` rows, each sent as a `T`, with a
+    /// next link when more exist.
+    pub fn respond<R, T: From<R>>(
         &self,
-        mut items: Vec<T>,
-        cursor_of: impl Fn(&T) -> String,
+        mut rows: Vec<R>,
+        cursor_of: impl Fn(&R) -> String,
     ) -> Page<T> {
-        let more = items.len() as i64 > self.limit;
-        items.truncate(self.limit as usize);
-        let next = match items.last() {
+        let more = rows.len() as i64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let next = match rows.last() {
             Some(last) if more => Some(self.next_url(&cursor_of(last))),
             _ => None,
         };
+        let items = rows.into_iter().map(T::from).collect();
         Page { items, next }
     }
 

@@ -4,6 +4,7 @@ use axum::{
     extract::{RawQuery, State},
     http::StatusCode,
 };
+use chrono::{DateTime, NaiveDate, Utc};
 use kpix_shared::ids::{ActionId, KpiId, OrganizationId, UserId};
 use kpix_shared::{
     db::{
@@ -13,7 +14,7 @@ use kpix_shared::{
     domain::{ActionState, ActionStatus, next_action_state},
     validate,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -164,13 +165,13 @@ fn require_editor(action: &ActionRow, auth: &AuthUser) -> ApiResult<()> {
     params(("id" = Uuid, Path, description = "KPI id"),
         ("status" = Option<Vec<ActionStatus>>, Query, explode, description = "OPEN, IN_PROGRESS, DONE or CANCELLED; repeated or comma-separated"),
         PageParams),
-    responses((status = 200, body = Vec<ActionRow>), (status = 404), (status = 422)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<ActionResponse>), (status = 404), (status = 422)), security(("bearer" = [])))]
 async fn list_actions(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<KpiId>,
     RawQuery(query): RawQuery,
     pagination: Pagination,
-) -> ApiResult<Page<ActionRow>> {
+) -> ApiResult<Page<ActionResponse>> {
     let statuses = status_filter(query.as_deref())?;
     let page = pagination.request()?;
     let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
@@ -183,13 +184,13 @@ async fn list_actions(
 /// Open an action plan on a KPI (anyone who can see the KPI).
 #[utoipa::path(post, path = "/kpis/{id}/actions", tag = "actions", params(("id" = Uuid, Path, description = "KPI id")),
     request_body = CreateActionRequest,
-    responses((status = 201, body = ActionRow), (status = 404), (status = 422)), security(("bearer" = [])))]
+    responses((status = 201, body = ActionResponse), (status = 404), (status = 422)), security(("bearer" = [])))]
 async fn create_action(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<KpiId>,
     Json(body): Json<CreateActionRequest>,
-) -> ApiResult<(StatusCode, axum::Json<ActionRow>)> {
+) -> ApiResult<(StatusCode, axum::Json<ActionResponse>)> {
     let org = auth.caller.organization_id;
     let mut errors = Vec::new();
     let title = title(&body.title, &mut errors);
@@ -227,20 +228,20 @@ async fn create_action(
     .map_err(gone("kpi"))?;
     conn.commit().await?;
     tracing::info!(audit = "action_created", actor_id = %auth.caller.user_id, action_id = %action.id, kpi_id = %action.kpi_id, owner_id = %owner_id, status = action.status.as_str(), "action created");
-    Ok((StatusCode::CREATED, axum::Json(action)))
+    Ok((StatusCode::CREATED, axum::Json(action.into())))
 }
 
 /// One action plan.
 #[utoipa::path(get, path = "/actions/{id}", tag = "actions", params(("id" = Uuid, Path)),
-    responses((status = 200, body = ActionRow), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = ActionResponse), (status = 404)), security(("bearer" = [])))]
 async fn get_action(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<ActionId>,
-) -> ApiResult<axum::Json<ActionRow>> {
+) -> ApiResult<axum::Json<ActionResponse>> {
     let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("action"))?;
-    Ok(axum::Json(action))
+    Ok(axum::Json(action.into()))
 }
 
 /// Change an action plan: an absent field is unchanged, an explicit null
@@ -250,7 +251,7 @@ async fn get_action(
 /// (OPEN or IN_PROGRESS) before it is closed the other way or, when DONE,
 /// given another progress (else 409).
 #[utoipa::path(patch, path = "/actions/{id}", tag = "actions", params(("id" = Uuid, Path)), request_body = UpdateActionRequest,
-    responses((status = 200, body = ActionRow), (status = 403),
+    responses((status = 200, body = ActionResponse), (status = 403),
         (status = 409, description = "The change does not follow from the action's status: a DONE or CANCELLED action must be reopened first.")),
     security(("bearer" = [])))]
 async fn update_action(
@@ -258,7 +259,7 @@ async fn update_action(
     auth: AuthUser,
     Path(id): Path<ActionId>,
     Json(body): Json<UpdateActionRequest>,
-) -> ApiResult<axum::Json<ActionRow>> {
+) -> ApiResult<axum::Json<ActionResponse>> {
     let org = auth.caller.organization_id;
     let mut tx = auth.begin(&state.pool).await?;
     // concurrent patches each merge onto the row the other wrote
@@ -276,7 +277,7 @@ async fn update_action(
     if action.status != current.status {
         tracing::info!(audit = "action_status_changed", actor_id = %auth.caller.user_id, action_id = %action.id, from = current.status.as_str(), to = action.status.as_str(), "action status changed");
     }
-    Ok(axum::Json(action))
+    Ok(axum::Json(action.into()))
 }
 
 /// `current` with the request's changes, checked: a 422 for invalid fields,
@@ -354,6 +355,50 @@ async fn delete_action(
     conn.commit().await?;
     tracing::info!(audit = "action_deleted", actor_id = %auth.caller.user_id, action_id = %action.id, kpi_id = %action.kpi_id, "action deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ActionRow)]
+pub struct ActionResponse {
+    pub id: ActionId,
+    pub kpi_id: KpiId,
+    pub organization_id: OrganizationId,
+    pub title: String,
+    pub description: Option<String>,
+    /// The person who carries the action out.
+    pub owner_id: Option<UserId>,
+    pub created_by: UserId,
+    pub due_date: Option<NaiveDate>,
+    /// 0 to 100.
+    pub progress: i32,
+    pub status: ActionStatus,
+    /// Due date passed (UTC) and neither DONE nor CANCELLED.
+    pub is_late: bool,
+    /// When the action was last moved to DONE or CANCELLED; null while open.
+    pub closed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ActionRow> for ActionResponse {
+    fn from(row: ActionRow) -> Self {
+        Self {
+            id: row.id,
+            kpi_id: row.kpi_id,
+            organization_id: row.organization_id,
+            title: row.title,
+            description: row.description,
+            owner_id: row.owner_id,
+            created_by: row.created_by,
+            due_date: row.due_date,
+            progress: row.progress,
+            status: row.status,
+            is_late: row.is_late,
+            closed_at: row.closed_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
 }
 
 #[cfg(test)]

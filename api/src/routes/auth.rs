@@ -92,7 +92,7 @@ pub struct MeResponse {
     pub organization_id: OrganizationId,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub organization: OrganizationRow,
+    pub organization: OrganizationResponse,
 }
 
 impl MeResponse {
@@ -106,7 +106,7 @@ impl MeResponse {
             organization_id: user.organization_id,
             created_at: user.created_at,
             updated_at: user.updated_at,
-            organization,
+            organization: organization.into(),
         }
     }
 }
@@ -481,4 +481,22 @@ async fn issue_tokens(
         expires_in: state.tokens.access_ttl().as_secs(),
         user: MeResponse::new(user, organization),
     })
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = OrganizationRow)]
+pub struct OrganizationResponse {
+    pub id: OrganizationId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<OrganizationRow> for OrganizationResponse {
+    fn from(row: OrganizationRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+        }
+    }
 }

@@ -1,12 +1,13 @@
 //! Comments on KPIs and on action plans: anyone who sees the KPI reads and
 //! writes them; the author or an ADMIN deletes one.
 use axum::{extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
 use kpix_shared::db::{
     self,
     comments::{CommentRow, NewComment},
 };
-use kpix_shared::ids::{ActionId, CommentId, KpiId};
-use serde::Deserialize;
+use kpix_shared::ids::{ActionId, CommentId, KpiId, OrganizationId, UserId};
+use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -49,12 +50,12 @@ fn content(content: &Content) -> ApiResult<String> {
 /// action), newest first.
 #[utoipa::path(get, path = "/kpis/{id}/comments", tag = "comments",
     params(("id" = Uuid, Path, description = "KPI id"), PageParams),
-    responses((status = 200, body = Vec<CommentRow>), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<CommentResponse>), (status = 404)), security(("bearer" = [])))]
 async fn list_kpi_comments(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<KpiId>,
     pagination: Pagination,
-) -> ApiResult<Page<CommentRow>> {
+) -> ApiResult<Page<CommentResponse>> {
     let page = pagination.request()?;
     let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
         .await?
@@ -66,13 +67,13 @@ async fn list_kpi_comments(
 /// Comment on a KPI (anyone who can see it).
 #[utoipa::path(post, path = "/kpis/{id}/comments", tag = "comments", params(("id" = Uuid, Path, description = "KPI id")),
     request_body = CommentRequest,
-    responses((status = 201, body = CommentRow), (status = 404), (status = 422)), security(("bearer" = [])))]
+    responses((status = 201, body = CommentResponse), (status = 404), (status = 422)), security(("bearer" = [])))]
 async fn create_kpi_comment(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<KpiId>,
     Json(body): Json<CommentRequest>,
-) -> ApiResult<(StatusCode, axum::Json<CommentRow>)> {
+) -> ApiResult<(StatusCode, axum::Json<CommentResponse>)> {
     let mut conn = auth.begin(&state.pool).await?;
     let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
         .await?
@@ -99,7 +100,7 @@ async fn add_comment(
     auth: &AuthUser,
     subject: Subject,
     body: &CommentRequest,
-) -> ApiResult<(StatusCode, axum::Json<CommentRow>)> {
+) -> ApiResult<(StatusCode, axum::Json<CommentResponse>)> {
     let content = content(&body.content)?;
     let comment = db::comments::insert(
         &mut conn,
@@ -114,18 +115,18 @@ async fn add_comment(
     .await
     .map_err(gone(subject.resource))?;
     conn.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(comment)))
+    Ok((StatusCode::CREATED, axum::Json(comment.into())))
 }
 
 /// Comments on an action plan, newest first.
 #[utoipa::path(get, path = "/actions/{id}/comments", tag = "comments",
     params(("id" = Uuid, Path, description = "action id"), PageParams),
-    responses((status = 200, body = Vec<CommentRow>), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<CommentResponse>), (status = 404)), security(("bearer" = [])))]
 async fn list_action_comments(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<ActionId>,
     pagination: Pagination,
-) -> ApiResult<Page<CommentRow>> {
+) -> ApiResult<Page<CommentResponse>> {
     let page = pagination.request()?;
     let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
         .await?
@@ -137,13 +138,13 @@ async fn list_action_comments(
 /// Comment on an action plan (anyone who can see its KPI).
 #[utoipa::path(post, path = "/actions/{id}/comments", tag = "comments", params(("id" = Uuid, Path, description = "action id")),
     request_body = CommentRequest,
-    responses((status = 201, body = CommentRow), (status = 404), (status = 422)), security(("bearer" = [])))]
+    responses((status = 201, body = CommentResponse), (status = 404), (status = 422)), security(("bearer" = [])))]
 async fn create_action_comment(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<ActionId>,
     Json(body): Json<CommentRequest>,
-) -> ApiResult<(StatusCode, axum::Json<CommentRow>)> {
+) -> ApiResult<(StatusCode, axum::Json<CommentResponse>)> {
     let mut conn = auth.begin(&state.pool).await?;
     let action = db::action_plans::find_visible(&mut conn, &auth.caller, id)
         .await?
@@ -179,5 +180,35 @@ async fn delete_comment(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("comment"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = CommentRow)]
+pub struct CommentResponse {
+    pub id: CommentId,
+    pub kpi_id: KpiId,
+    /// Set for a comment on an action plan.
+    pub action_plan_id: Option<ActionId>,
+    pub organization_id: OrganizationId,
+    pub author_id: UserId,
+    /// The author's full name.
+    pub author_name: String,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<CommentRow> for CommentResponse {
+    fn from(row: CommentRow) -> Self {
+        Self {
+            id: row.id,
+            kpi_id: row.kpi_id,
+            action_plan_id: row.action_plan_id,
+            organization_id: row.organization_id,
+            author_id: row.author_id,
+            author_name: row.author_name,
+            content: row.content,
+            created_at: row.created_at,
+        }
     }
 }

@@ -1,12 +1,15 @@
 //! Dashboards: one per business process, shared with the organization, a
 //! team, or kept to their owner.
 use axum::{extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
+use kpix_shared::db::dashboards::StatusBreakdown;
 use kpix_shared::db::{
     self, Caller,
     dashboards::{DashboardFilter, DashboardRow, DashboardUpdate, NewDashboard},
 };
-use kpix_shared::ids::{DashboardId, TeamId, UserId};
-use serde::Deserialize;
+use kpix_shared::domain::Status;
+use kpix_shared::ids::{DashboardId, OrganizationId, TeamId, UserId};
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -125,12 +128,12 @@ async fn check_team(conn: &mut PgConnection, caller: &Caller, team_id: TeamId) -
 /// Dashboards the caller can see, newest first, each with its status summary.
 #[utoipa::path(get, path = "/dashboards", tag = "dashboards",
     params(DashboardQuery, PageParams),
-    responses((status = 200, body = Vec<DashboardRow>)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<DashboardResponse>)), security(("bearer" = [])))]
 async fn list_dashboards(
     AuthConn { auth, mut conn }: AuthConn,
     Query(query): Query<DashboardQuery>,
     pagination: Pagination,
-) -> ApiResult<Page<DashboardRow>> {
+) -> ApiResult<Page<DashboardResponse>> {
     let filter = DashboardFilter {
         process_name: query
             .process_name
@@ -144,12 +147,12 @@ async fn list_dashboards(
 
 /// Create a dashboard; the caller owns it.
 #[utoipa::path(post, path = "/dashboards", tag = "dashboards", request_body = CreateDashboardRequest,
-    responses((status = 201, body = DashboardRow), (status = 422)), security(("bearer" = [])))]
+    responses((status = 201, body = DashboardResponse), (status = 422)), security(("bearer" = [])))]
 async fn create_dashboard(
     State(state): State<AppState>,
     auth: AuthUser,
     Json(body): Json<CreateDashboardRequest>,
-) -> ApiResult<(StatusCode, axum::Json<DashboardRow>)> {
+) -> ApiResult<(StatusCode, axum::Json<DashboardResponse>)> {
     let mut errors = Vec::new();
     let title = body.title.check("title", &mut errors);
     let description =
@@ -178,31 +181,31 @@ async fn create_dashboard(
     let dashboard = visible_dashboard(&mut tx, &auth.caller, id).await?;
     tx.commit().await?;
     tracing::info!(audit = "dashboard_created", actor_id = %auth.caller.user_id, dashboard_id = %id, team_id = ?dashboard.team_id, "dashboard created");
-    Ok((StatusCode::CREATED, axum::Json(dashboard)))
+    Ok((StatusCode::CREATED, axum::Json(dashboard.into())))
 }
 
 /// A dashboard with its status summary.
 #[utoipa::path(get, path = "/dashboards/{id}", tag = "dashboards", params(("id" = Uuid, Path)),
-    responses((status = 200, body = DashboardRow), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = DashboardResponse), (status = 404)), security(("bearer" = [])))]
 async fn get_dashboard(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<DashboardId>,
-) -> ApiResult<axum::Json<DashboardRow>> {
+) -> ApiResult<axum::Json<DashboardResponse>> {
     Ok(axum::Json(
-        visible_dashboard(&mut conn, &auth.caller, id).await?,
+        visible_dashboard(&mut conn, &auth.caller, id).await?.into(),
     ))
 }
 
 /// Change a dashboard (its owner or an ADMIN). Absent fields are unchanged;
 /// null clears description, process_name or team_id.
 #[utoipa::path(patch, path = "/dashboards/{id}", tag = "dashboards", params(("id" = Uuid, Path)), request_body = UpdateDashboardRequest,
-    responses((status = 200, body = DashboardRow), (status = 403), (status = 404), (status = 422)), security(("bearer" = [])))]
+    responses((status = 200, body = DashboardResponse), (status = 403), (status = 404), (status = 422)), security(("bearer" = [])))]
 async fn update_dashboard(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<DashboardId>,
     Json(body): Json<UpdateDashboardRequest>,
-) -> ApiResult<axum::Json<DashboardRow>> {
+) -> ApiResult<axum::Json<DashboardResponse>> {
     let mut tx = auth.begin(&state.pool).await?;
     let current = editable_dashboard(&mut tx, &auth.caller, id).await?;
     apply_update(&mut tx, &auth.caller, &current, &body).await?;
@@ -214,7 +217,7 @@ async fn update_dashboard(
     let dashboard = visible_dashboard(&mut tx, &admin_view, id).await?;
     tx.commit().await?;
     tracing::info!(audit = "dashboard_updated", actor_id = %auth.caller.user_id, dashboard_id = %id, owner_id = %dashboard.owner_id, team_id = ?dashboard.team_id, "dashboard updated");
-    Ok(axum::Json(dashboard))
+    Ok(axum::Json(dashboard.into()))
 }
 
 /// Checks the request's changes against the current dashboard and writes
@@ -286,4 +289,71 @@ async fn delete_dashboard(
     tx.commit().await?;
     tracing::info!(audit = "dashboard_deleted", actor_id = %auth.caller.user_id, dashboard_id = %id, "dashboard deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Counts of KPIs by the status of their latest value.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = StatusBreakdown)]
+pub struct StatusBreakdownResponse {
+    #[serde(rename = "GREEN")]
+    pub green: i64,
+    #[serde(rename = "ORANGE")]
+    pub orange: i64,
+    #[serde(rename = "RED")]
+    pub red: i64,
+}
+
+impl From<StatusBreakdown> for StatusBreakdownResponse {
+    fn from(row: StatusBreakdown) -> Self {
+        Self {
+            green: row.green,
+            orange: row.orange,
+            red: row.red,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = DashboardRow)]
+pub struct DashboardResponse {
+    pub id: DashboardId,
+    pub organization_id: OrganizationId,
+    pub owner_id: UserId,
+    pub team_id: Option<TeamId>,
+    /// Visible to its owner and ADMINs only: its team was deleted. Sharing it
+    /// again (PATCH `team_id`, a team or null) ends it.
+    pub is_private: bool,
+    pub title: String,
+    pub description: Option<String>,
+    pub process_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Active KPIs on the dashboard.
+    pub total_kpis: i64,
+    pub status_breakdown: StatusBreakdownResponse,
+    /// Active KPIs without any value yet.
+    pub no_value: i64,
+    /// The worst status among the latest values; null when none has a value.
+    pub worst_status: Option<Status>,
+}
+
+impl From<DashboardRow> for DashboardResponse {
+    fn from(row: DashboardRow) -> Self {
+        Self {
+            id: row.id,
+            organization_id: row.organization_id,
+            owner_id: row.owner_id,
+            team_id: row.team_id,
+            is_private: row.is_private,
+            title: row.title,
+            description: row.description,
+            process_name: row.process_name,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            total_kpis: row.total_kpis,
+            status_breakdown: row.status_breakdown.into(),
+            no_value: row.no_value,
+            worst_status: row.worst_status,
+        }
+    }
 }

@@ -9,7 +9,9 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use kpix_shared::ids::{DashboardId, ImportJobId};
+use chrono::{DateTime, Utc};
+use kpix_shared::domain::JobStatus;
+use kpix_shared::ids::{DashboardId, ImportJobId, OrganizationId, UserId};
 use kpix_shared::{
     db::{
         self, Caller,
@@ -19,7 +21,7 @@ use kpix_shared::{
     jobs::{self, ImportTask},
     storage::{StorageError, Upload},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -185,7 +187,7 @@ fn fill<T>(slot: &mut Option<T>, name: &str, parsed: Option<T>, rule: &str) -> A
         ("dashboard_id" = Option<Uuid>, Query, description = "as the form field of that name"),
         ("mode" = Option<ImportMode>, Query, description = "as the form field of that name"),
         ("dry_run" = Option<bool>, Query, description = "as the form field of that name")),
-    responses((status = 202, description = "The job, to poll at its Location.", body = JobRow, headers(("Location" = String))),
+    responses((status = 202, description = "The job, to poll at its Location.", body = JobResponse, headers(("Location" = String))),
         (status = 404, description = "No dashboard `dashboard_id` the caller can see."),
         (status = 429, description = "Too many uploads from this address."),
         (status = 415, description = "The body is not multipart/form-data, or the file is neither CSV nor a spreadsheet by its content, its declared media type or its name.")),
@@ -290,7 +292,7 @@ impl FromRequest<AppState> for UploadBody {
 
 fn accepted(job: JobRow) -> Response {
     let location = format!("/api/v1/imports/jobs/{}", job.id);
-    let mut response = (StatusCode::ACCEPTED, axum::Json(job)).into_response();
+    let mut response = (StatusCode::ACCEPTED, axum::Json(JobResponse::from(job))).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -469,26 +471,26 @@ async fn create_job(
 
 /// Import jobs, newest first: a USER's own, all of the organization for an ADMIN.
 #[utoipa::path(get, path = "/imports/jobs", tag = "imports", params(PageParams),
-    responses((status = 200, body = Vec<JobRow>)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<JobResponse>)), security(("bearer" = [])))]
 async fn list_jobs(
     AuthConn { auth, mut conn }: AuthConn,
     pagination: Pagination,
-) -> ApiResult<Page<JobRow>> {
+) -> ApiResult<Page<JobResponse>> {
     let jobs = db::import_jobs::list(&mut conn, &auth.caller, pagination.request()?).await?;
     Ok(pagination.respond(jobs, |j| j.id.to_string()))
 }
 
 /// An import job: status, counts and timestamps. Poll it until SUCCESS or FAILED.
 #[utoipa::path(get, path = "/imports/jobs/{id}", tag = "imports", params(("id" = Uuid, Path)),
-    responses((status = 200, body = JobRow), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = JobResponse), (status = 404)), security(("bearer" = [])))]
 async fn get_job(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<ImportJobId>,
-) -> ApiResult<axum::Json<JobRow>> {
+) -> ApiResult<axum::Json<JobResponse>> {
     let job = db::import_jobs::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("import job"))?;
-    Ok(axum::Json(job))
+    Ok(axum::Json(job.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -510,7 +512,7 @@ pub enum ErrorsFormat {
 /// The error report of a job, in file order; `?format=csv` downloads it.
 #[utoipa::path(get, path = "/imports/jobs/{id}/errors", tag = "imports", params(("id" = Uuid, Path), ErrorsQuery, OrdinalPageParams),
     responses((status = 200, description = "The rejected rows in file order: JSON, or with format=csv a CSV download.",
-        content((Vec<RowError> = "application/json"), (String = "text/csv")))),
+        content((Vec<RowErrorResponse> = "application/json"), (String = "text/csv")))),
     security(("bearer" = [])))]
 async fn get_job_errors(
     AuthConn { auth, mut conn }: AuthConn,
@@ -526,7 +528,11 @@ async fn get_job_errors(
             let rows = db::import_jobs::errors(&mut conn, job.id, pagination.request()?).await?;
             let page = pagination.respond(rows, |(ordinal, _)| ordinal.to_string());
             Ok(Page {
-                items: page.items.into_iter().map(|(_, e)| e).collect(),
+                items: page
+                    .items
+                    .into_iter()
+                    .map(|(_, e)| RowErrorResponse::from(e))
+                    .collect(),
                 next: page.next,
             }
             .into_response())
@@ -581,6 +587,82 @@ fn formula_safe(text: String) -> String {
         format!("'{text}")
     } else {
         text
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = JobRow)]
+pub struct JobResponse {
+    pub id: ImportJobId,
+    pub organization_id: OrganizationId,
+    #[serde(rename = "type")]
+    pub job_type: ImportType,
+    pub status: JobStatus,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub error_message: Option<String>,
+    pub filename: Option<String>,
+    pub mode: ImportMode,
+    pub dry_run: bool,
+    pub dashboard_id: Option<DashboardId>,
+    pub rows_total: i32,
+    pub rows_processed: i32,
+    pub rows_inserted: i32,
+    pub rows_updated: i32,
+    pub rows_rejected: i32,
+    /// Worker attempts so far.
+    pub attempt: i32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<JobRow> for JobResponse {
+    fn from(row: JobRow) -> Self {
+        Self {
+            id: row.id,
+            organization_id: row.organization_id,
+            job_type: row.job_type,
+            status: row.status,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            error_message: row.error_message,
+            filename: row.filename,
+            mode: row.mode,
+            dry_run: row.dry_run,
+            dashboard_id: row.dashboard_id,
+            rows_total: row.rows_total,
+            rows_processed: row.rows_processed,
+            rows_inserted: row.rows_inserted,
+            rows_updated: row.rows_updated,
+            rows_rejected: row.rows_rejected,
+            attempt: row.attempt,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        }
+    }
+}
+
+/// One rejected row (or file-level problem) of an import.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = RowError)]
+pub struct RowErrorResponse {
+    /// The row number as the user sees it in the file; null for the file itself.
+    pub row: Option<i64>,
+    pub column: Option<String>,
+    pub value: Option<String>,
+    pub message: String,
+}
+
+impl From<RowError> for RowErrorResponse {
+    fn from(row: RowError) -> Self {
+        Self {
+            row: row.row,
+            column: row.column,
+            value: row.value,
+            message: row.message,
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! KPIs of a dashboard: definition, thresholds, and their latest value.
 use axum::{extract::State, http::StatusCode};
-use kpix_shared::ids::{DashboardId, KpiId, UserId};
+use chrono::{DateTime, NaiveDate, Utc};
+use kpix_shared::domain::Status;
+use kpix_shared::ids::{DashboardId, KpiId, OrganizationId, UserId};
 use kpix_shared::{
     db::{
         self, Caller,
@@ -9,7 +11,8 @@ use kpix_shared::{
     domain::{Direction, Frequency, Thresholds},
     validate,
 };
-use serde::Deserialize;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -197,12 +200,12 @@ fn code_taken(error: sqlx::Error) -> ApiError {
 /// KPIs of a dashboard, with their latest value.
 #[utoipa::path(get, path = "/dashboards/{id}/kpis", tag = "kpis",
     params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = Vec<KpiRow>), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<KpiResponse>), (status = 404)), security(("bearer" = [])))]
 async fn list_kpis(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<DashboardId>,
     pagination: Pagination,
-) -> ApiResult<Page<KpiRow>> {
+) -> ApiResult<Page<KpiResponse>> {
     let rows =
         db::kpis::list_by_dashboard(&mut conn, &auth.caller, id, pagination.request()?).await?;
     // the list is of visible dashboards only: an empty one may be invisible
@@ -214,13 +217,13 @@ async fn list_kpis(
 
 /// Create a KPI on a dashboard (its owner or an ADMIN).
 #[utoipa::path(post, path = "/dashboards/{id}/kpis", tag = "kpis", params(("id" = Uuid, Path)), request_body = CreateKpiRequest,
-    responses((status = 201, body = KpiRow), (status = 403), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
+    responses((status = 201, body = KpiResponse), (status = 403), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
 async fn create_kpi(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<DashboardId>,
     Json(body): Json<CreateKpiRequest>,
-) -> ApiResult<(StatusCode, axum::Json<KpiRow>)> {
+) -> ApiResult<(StatusCode, axum::Json<KpiResponse>)> {
     let mut tx = auth.begin(&state.pool).await?;
     let dashboard = editable_dashboard(&mut tx, &auth.caller, id).await?;
     let fields = KpiFields {
@@ -246,24 +249,26 @@ async fn create_kpi(
     let kpi = visible_kpi(&mut tx, &auth.caller, kpi_id).await?;
     tx.commit().await?;
     tracing::info!(audit = "kpi_created", actor_id = %auth.caller.user_id, kpi_id = %kpi.id, dashboard_id = %kpi.dashboard_id, "KPI created");
-    Ok((StatusCode::CREATED, axum::Json(kpi)))
+    Ok((StatusCode::CREATED, axum::Json(kpi.into())))
 }
 
 /// A KPI with its latest value.
 #[utoipa::path(get, path = "/kpis/{id}", tag = "kpis", params(("id" = Uuid, Path)),
-    responses((status = 200, body = KpiRow), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = KpiResponse), (status = 404)), security(("bearer" = [])))]
 async fn get_kpi(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<KpiId>,
-) -> ApiResult<axum::Json<KpiRow>> {
-    Ok(axum::Json(visible_kpi(&mut conn, &auth.caller, id).await?))
+) -> ApiResult<axum::Json<KpiResponse>> {
+    Ok(axum::Json(
+        visible_kpi(&mut conn, &auth.caller, id).await?.into(),
+    ))
 }
 
 /// Change a KPI (dashboard owner or ADMIN). New thresholds or direction apply
 /// to values written from now on; `recompute_history=true` (body or query)
 /// also recomputes every stored value, in the same transaction.
 #[utoipa::path(patch, path = "/kpis/{id}", tag = "kpis", params(("id" = Uuid, Path), UpdateKpiQuery), request_body = UpdateKpiRequest,
-    responses((status = 200, body = KpiRow), (status = 403),
+    responses((status = 200, body = KpiResponse), (status = 403),
         (status = 409, description = "Another KPI of the organization has this code, or the KPI has values and the frequency would change.")),
     security(("bearer" = [])))]
 async fn update_kpi(
@@ -272,7 +277,7 @@ async fn update_kpi(
     Path(id): Path<KpiId>,
     Query(query): Query<UpdateKpiQuery>,
     Json(body): Json<UpdateKpiRequest>,
-) -> ApiResult<axum::Json<KpiRow>> {
+) -> ApiResult<axum::Json<KpiResponse>> {
     let mut tx = auth.begin(&state.pool).await?;
     let current = visible_kpi(&mut tx, &auth.caller, id).await?;
     if !current.editable_by(&auth.caller) {
@@ -305,7 +310,7 @@ async fn update_kpi(
     let kpi = visible_kpi(&mut tx, &auth.caller, id).await?;
     tx.commit().await?;
     tracing::info!(audit = "kpi_updated", actor_id = %auth.caller.user_id, kpi_id = %id, recomputed_values = ?recomputed, "KPI updated");
-    Ok(axum::Json(kpi))
+    Ok(axum::Json(kpi.into()))
 }
 
 /// The KPI's fields with the request's changes (checked afterwards, as a
@@ -355,4 +360,68 @@ async fn delete_kpi(
     tx.commit().await?;
     tracing::info!(audit = "kpi_deleted", actor_id = %auth.caller.user_id, kpi_id = %id, dashboard_id = %kpi.dashboard_id, "KPI deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = KpiRow)]
+pub struct KpiResponse {
+    pub id: KpiId,
+    pub dashboard_id: DashboardId,
+    pub organization_id: OrganizationId,
+    /// The person responsible for the KPI.
+    pub owner_id: UserId,
+    pub code: Option<String>,
+    pub name: String,
+    pub description: Option<String>,
+    pub unit: Option<String>,
+    pub frequency: Frequency,
+    pub direction: Direction,
+    #[serde(serialize_with = "crate::json_format::decimal")]
+    pub threshold_green: Decimal,
+    #[serde(serialize_with = "crate::json_format::decimal")]
+    pub threshold_orange: Decimal,
+    #[serde(serialize_with = "crate::json_format::optional_decimal")]
+    pub threshold_red: Option<Decimal>,
+    pub is_active: bool,
+    /// Listed among the direction report's strategic KPIs.
+    pub is_strategic: bool,
+    #[serde(serialize_with = "crate::json_format::timestamp")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json_format::timestamp")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json_format::optional_decimal")]
+    pub latest_value: Option<Decimal>,
+    pub latest_status: Option<Status>,
+    #[serde(serialize_with = "crate::json_format::optional_date")]
+    pub latest_period_start: Option<NaiveDate>,
+    #[serde(serialize_with = "crate::json_format::optional_date")]
+    pub latest_period_end: Option<NaiveDate>,
+}
+
+impl From<KpiRow> for KpiResponse {
+    fn from(row: KpiRow) -> Self {
+        Self {
+            id: row.id,
+            dashboard_id: row.dashboard_id,
+            organization_id: row.organization_id,
+            owner_id: row.owner_id,
+            code: row.code,
+            name: row.name,
+            description: row.description,
+            unit: row.unit,
+            frequency: row.frequency,
+            direction: row.direction,
+            threshold_green: row.threshold_green,
+            threshold_orange: row.threshold_orange,
+            threshold_red: row.threshold_red,
+            is_active: row.is_active,
+            is_strategic: row.is_strategic,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            latest_value: row.latest_value,
+            latest_status: row.latest_status,
+            latest_period_start: row.latest_period_start,
+            latest_period_end: row.latest_period_end,
+        }
+    }
 }

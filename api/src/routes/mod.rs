@@ -11,3 +11,8 @@ pub mod reporting;
 pub mod teams;
 pub mod users;
 pub mod values;
+
+/// Rows as the API sends them, each through its wire type's `From`.
+pub fn wire<R, T: From<R>>(rows: Vec<R>) -> Vec<T> {
+    rows.into_iter().map(T::from).collect()
+}

@@ -1,10 +1,12 @@
 //! Teams: everyone lists them and their members; ADMINs manage them.
 use axum::{extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
 use kpix_shared::db::{
     self,
     teams::{TeamMemberRow, TeamRow},
 };
-use kpix_shared::ids::{TeamId, UserId};
+use kpix_shared::domain::Role;
+use kpix_shared::ids::{OrganizationId, TeamId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -37,10 +39,20 @@ pub struct AddMemberRequest {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TeamResponse {
+#[schema(as = TeamResponse)]
+pub struct TeamWithMembersResponse {
     #[serde(flatten)]
-    pub team: TeamRow,
-    pub members: Vec<TeamMemberRow>,
+    pub team: TeamResponse,
+    pub members: Vec<TeamMemberResponse>,
+}
+
+impl TeamWithMembersResponse {
+    fn new(team: TeamRow, members: Vec<TeamMemberRow>) -> Self {
+        Self {
+            team: team.into(),
+            members: members.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 fn team_name(name: &Text<200>) -> ApiResult<String> {
@@ -63,11 +75,11 @@ fn name_taken(error: sqlx::Error) -> ApiError {
 
 /// Teams of the organization.
 #[utoipa::path(get, path = "/teams", tag = "teams", params(PageParams),
-    responses((status = 200, body = Vec<TeamRow>)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<TeamResponse>)), security(("bearer" = [])))]
 async fn list_teams(
     AuthConn { auth, mut conn }: AuthConn,
     pagination: Pagination,
-) -> ApiResult<Page<TeamRow>> {
+) -> ApiResult<Page<TeamResponse>> {
     let teams = db::teams::list(
         &mut conn,
         auth.caller.organization_id,
@@ -79,12 +91,12 @@ async fn list_teams(
 
 /// Create a team (ADMIN).
 #[utoipa::path(post, path = "/teams", tag = "teams", request_body = TeamRequest,
-    responses((status = 201, body = TeamResponse), (status = 403), (status = 409), (status = 422)), security(("bearer" = [])))]
+    responses((status = 201, body = TeamWithMembersResponse), (status = 403), (status = 409), (status = 422)), security(("bearer" = [])))]
 async fn create_team(
     State(state): State<AppState>,
     auth: AuthUser,
     Json(body): Json<TeamRequest>,
-) -> ApiResult<(StatusCode, axum::Json<TeamResponse>)> {
+) -> ApiResult<(StatusCode, axum::Json<TeamWithMembersResponse>)> {
     auth.require_admin()?;
     let name = team_name(&body.name)?;
     let mut conn = auth.begin(&state.pool).await?;
@@ -95,36 +107,33 @@ async fn create_team(
     tracing::info!(audit = "team_created", actor_id = %auth.caller.user_id, team_id = %team.id, "team created");
     Ok((
         StatusCode::CREATED,
-        axum::Json(TeamResponse {
-            team,
-            members: Vec::new(),
-        }),
+        axum::Json(TeamWithMembersResponse::new(team, Vec::new())),
     ))
 }
 
 /// A team with its members.
 #[utoipa::path(get, path = "/teams/{id}", tag = "teams", params(("id" = Uuid, Path)),
-    responses((status = 200, body = TeamResponse), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = TeamWithMembersResponse), (status = 404)), security(("bearer" = [])))]
 async fn get_team(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<TeamId>,
-) -> ApiResult<axum::Json<TeamResponse>> {
+) -> ApiResult<axum::Json<TeamWithMembersResponse>> {
     let team = db::teams::find(&mut conn, auth.caller.organization_id, id)
         .await?
         .ok_or(ApiError::NotFound("team"))?;
     let members = db::teams::members(&mut conn, team.id).await?;
-    Ok(axum::Json(TeamResponse { team, members }))
+    Ok(axum::Json(TeamWithMembersResponse::new(team, members)))
 }
 
 /// Rename a team (ADMIN).
 #[utoipa::path(patch, path = "/teams/{id}", tag = "teams", params(("id" = Uuid, Path)), request_body = TeamRequest,
-    responses((status = 200, body = TeamResponse), (status = 403), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
+    responses((status = 200, body = TeamWithMembersResponse), (status = 403), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
 async fn update_team(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<TeamId>,
     Json(body): Json<TeamRequest>,
-) -> ApiResult<axum::Json<TeamResponse>> {
+) -> ApiResult<axum::Json<TeamWithMembersResponse>> {
     auth.require_admin()?;
     let name = team_name(&body.name)?;
     let mut conn = auth.begin(&state.pool).await?;
@@ -135,7 +144,7 @@ async fn update_team(
     let members = db::teams::members(&mut conn, team.id).await?;
     conn.commit().await?;
     tracing::info!(audit = "team_renamed", actor_id = %auth.caller.user_id, team_id = %team.id, "team renamed");
-    Ok(axum::Json(TeamResponse { team, members }))
+    Ok(axum::Json(TeamWithMembersResponse::new(team, members)))
 }
 
 /// Delete a team (ADMIN); its dashboards become private to their owners
@@ -160,13 +169,13 @@ async fn delete_team(
 
 /// Add a user of the organization to a team (ADMIN).
 #[utoipa::path(post, path = "/teams/{id}/members", tag = "teams", params(("id" = Uuid, Path)), request_body = AddMemberRequest,
-    responses((status = 201, body = TeamResponse), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
+    responses((status = 201, body = TeamWithMembersResponse), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
 async fn add_team_member(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<TeamId>,
     Json(body): Json<AddMemberRequest>,
-) -> ApiResult<(StatusCode, axum::Json<TeamResponse>)> {
+) -> ApiResult<(StatusCode, axum::Json<TeamWithMembersResponse>)> {
     auth.require_admin()?;
     let org = auth.caller.organization_id;
     let mut conn = auth.begin(&state.pool).await?;
@@ -187,7 +196,7 @@ async fn add_team_member(
     tracing::info!(audit = "team_member_added", actor_id = %auth.caller.user_id, team_id = %team.id, user_id = %body.user_id, "team member added");
     Ok((
         StatusCode::CREATED,
-        axum::Json(TeamResponse { team, members }),
+        axum::Json(TeamWithMembersResponse::new(team, members)),
     ))
 }
 
@@ -210,5 +219,51 @@ async fn remove_team_member(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("team member"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = TeamRow)]
+pub struct TeamResponse {
+    pub id: TeamId,
+    pub organization_id: OrganizationId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<TeamRow> for TeamResponse {
+    fn from(row: TeamRow) -> Self {
+        Self {
+            id: row.id,
+            organization_id: row.organization_id,
+            name: row.name,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = TeamMemberRow)]
+pub struct TeamMemberResponse {
+    pub user_id: UserId,
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub joined_at: DateTime<Utc>,
+}
+
+impl From<TeamMemberRow> for TeamMemberResponse {
+    fn from(row: TeamMemberRow) -> Self {
+        Self {
+            user_id: row.user_id,
+            email: row.email,
+            full_name: row.full_name,
+            role: row.role,
+            is_active: row.is_active,
+            joined_at: row.joined_at,
+        }
     }
 }

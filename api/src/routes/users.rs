@@ -1,6 +1,7 @@
 //! Users of the organization: members for everyone, management for ADMINs.
 use axum::{extract::State, http::StatusCode};
-use kpix_shared::ids::UserId;
+use chrono::{DateTime, Utc};
+use kpix_shared::ids::{OrganizationId, UserId};
 use kpix_shared::{
     auth::password,
     db::{
@@ -9,7 +10,7 @@ use kpix_shared::{
     },
     domain::kpi::Role,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -62,11 +63,11 @@ pub struct UpdateUserRequest {
 
 /// Active users of the organization, for owner pickers.
 #[utoipa::path(get, path = "/users/members", tag = "users", params(PageParams),
-    responses((status = 200, body = Vec<UserRow>)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<UserResponse>)), security(("bearer" = [])))]
 async fn list_members(
     AuthConn { auth, mut conn }: AuthConn,
     pagination: Pagination,
-) -> ApiResult<Page<UserRow>> {
+) -> ApiResult<Page<UserResponse>> {
     let users = db::users::list(
         &mut conn,
         auth.caller.organization_id,
@@ -79,11 +80,11 @@ async fn list_members(
 
 /// All users of the organization (ADMIN).
 #[utoipa::path(get, path = "/users", tag = "users", params(PageParams),
-    responses((status = 200, body = Vec<UserRow>), (status = 403)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<UserResponse>), (status = 403)), security(("bearer" = [])))]
 async fn list_users(
     AuthConn { auth, mut conn }: AuthConn,
     pagination: Pagination,
-) -> ApiResult<Page<UserRow>> {
+) -> ApiResult<Page<UserResponse>> {
     auth.require_admin()?;
     let users = db::users::list(
         &mut conn,
@@ -97,12 +98,12 @@ async fn list_users(
 
 /// Create a user in the organization (ADMIN).
 #[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUserRequest,
-    responses((status = 201, body = UserRow), (status = 403), (status = 409), (status = 422)), security(("bearer" = [])))]
+    responses((status = 201, body = UserResponse), (status = 403), (status = 409), (status = 422)), security(("bearer" = [])))]
 async fn create_user(
     State(state): State<AppState>,
     auth: AuthUser,
     Json(body): Json<CreateUserRequest>,
-) -> ApiResult<(StatusCode, axum::Json<UserRow>)> {
+) -> ApiResult<(StatusCode, axum::Json<UserResponse>)> {
     auth.require_admin()?;
     let mut errors = Vec::new();
     let email = body.email.check("email", &mut errors);
@@ -130,34 +131,34 @@ async fn create_user(
     .map_err(email_taken)?;
     conn.commit().await?;
     tracing::info!(audit = "user_created", actor_id = %auth.caller.user_id, user_id = %user.id, role = user.role.as_str(), "user created");
-    Ok((StatusCode::CREATED, axum::Json(user)))
+    Ok((StatusCode::CREATED, axum::Json(user.into())))
 }
 
 /// One user of the organization (ADMIN).
 #[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserRow), (status = 403), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = UserResponse), (status = 403), (status = 404)), security(("bearer" = [])))]
 async fn get_user(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<UserId>,
-) -> ApiResult<axum::Json<UserRow>> {
+) -> ApiResult<axum::Json<UserResponse>> {
     auth.require_admin()?;
     let user = db::users::find(&mut conn, auth.caller.organization_id, id)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
-    Ok(axum::Json(user))
+    Ok(axum::Json(user.into()))
 }
 
 /// Rename, change the role of, deactivate or reactivate a user (ADMIN).
 /// Deactivation revokes their refresh tokens; their access tokens fail at once.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = UpdateUserRequest,
-    responses((status = 200, body = UserRow), (status = 403), (status = 404), (status = 409, description = "would leave no active ADMIN"), (status = 422)),
+    responses((status = 200, body = UserResponse), (status = 403), (status = 404), (status = 409, description = "would leave no active ADMIN"), (status = 422)),
     security(("bearer" = [])))]
 async fn update_user(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<UserId>,
     Json(body): Json<UpdateUserRequest>,
-) -> ApiResult<axum::Json<UserRow>> {
+) -> ApiResult<axum::Json<UserResponse>> {
     auth.require_admin()?;
     let mut errors = Vec::new();
     let full_name = body.full_name.map(|n| n.check("full_name", &mut errors));
@@ -194,5 +195,33 @@ async fn update_user(
     if before.role != user.role {
         tracing::info!(audit = "user_role_changed", actor_id = %auth.caller.user_id, user_id = %user.id, from = before.role.as_str(), to = user.role.as_str(), "user role changed");
     }
-    Ok(axum::Json(user))
+    Ok(axum::Json(user.into()))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = UserRow)]
+pub struct UserResponse {
+    pub id: UserId,
+    pub organization_id: OrganizationId,
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for UserResponse {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            organization_id: row.organization_id,
+            email: row.email,
+            full_name: row.full_name,
+            role: row.role,
+            is_active: row.is_active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
 }

@@ -1,8 +1,9 @@
 //! KPI values: entered by period, status computed by the one rule in
 //! `shared`, corrected and deleted; and the series for charts.
 use axum::{extract::State, http::StatusCode};
-use chrono::NaiveDate;
-use kpix_shared::ids::{KpiId, ValueId};
+use chrono::{DateTime, NaiveDate, Utc};
+use kpix_shared::domain::{Direction, Status};
+use kpix_shared::ids::{ImportJobId, KpiId, OrganizationId, UserId, ValueId};
 use kpix_shared::{
     db::{
         self, Caller,
@@ -11,7 +12,8 @@ use kpix_shared::{
     domain::check_period_end,
     validate,
 };
-use serde::Deserialize;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -24,6 +26,7 @@ use crate::{
     },
     patch::{double_option, merge, non_null},
     routes::kpis::visible_kpi,
+    routes::wire,
     state::AppState,
 };
 
@@ -120,13 +123,13 @@ async fn visible_value(
 /// Values of a KPI, newest period first.
 #[utoipa::path(get, path = "/kpis/{id}/values", tag = "values",
     params(("id" = Uuid, Path), RangeQuery, PeriodPageParams),
-    responses((status = 200, body = Vec<ValueRow>), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<ValueResponse>), (status = 404)), security(("bearer" = [])))]
 async fn list_values(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<KpiId>,
     Query(query): Query<RangeQuery>,
     pagination: Pagination,
-) -> ApiResult<Page<ValueRow>> {
+) -> ApiResult<Page<ValueResponse>> {
     let range = query.range()?;
     let rows =
         db::kpi_values::list(&mut conn, &auth.caller, id, range, pagination.request()?).await?;
@@ -139,13 +142,13 @@ async fn list_values(
 
 /// Enter the value of a period; 409 when that period already has one.
 #[utoipa::path(post, path = "/kpis/{id}/values", tag = "values", params(("id" = Uuid, Path)), request_body = CreateValueRequest,
-    responses((status = 201, body = ValueRow), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
+    responses((status = 201, body = ValueResponse), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
 async fn create_value(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<KpiId>,
     Json(body): Json<CreateValueRequest>,
-) -> ApiResult<(StatusCode, axum::Json<ValueRow>)> {
+) -> ApiResult<(StatusCode, axum::Json<ValueResponse>)> {
     let comment = comment_text(body.comment.as_deref())?;
     let mut tx = auth.begin(&state.pool).await?;
     let kpi = db::kpis::find_visible_for_value(&mut tx, &auth.caller, id)
@@ -172,7 +175,7 @@ async fn create_value(
     };
     tx.commit().await?;
     tracing::info!(audit = "value_created", actor_id = %auth.caller.user_id, kpi_id = %kpi.id, value_id = %value.id, period_start = %value.period_start, "KPI value entered");
-    Ok((StatusCode::CREATED, axum::Json(value)))
+    Ok((StatusCode::CREATED, axum::Json(value.into())))
 }
 
 /// The 409 of an entry for a period that has a value, naming it when it is
@@ -190,26 +193,29 @@ fn period_taken(start: NaiveDate, existing: Option<ValueRow>) -> ApiError {
 
 /// A value.
 #[utoipa::path(get, path = "/values/{id}", tag = "values", params(("id" = Uuid, Path)),
-    responses((status = 200, body = ValueRow), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = ValueResponse), (status = 404)), security(("bearer" = [])))]
 async fn get_value(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<ValueId>,
-) -> ApiResult<axum::Json<ValueRow>> {
+) -> ApiResult<axum::Json<ValueResponse>> {
     Ok(axum::Json(
-        visible_value(&mut conn, &auth.caller, id, false).await?.0,
+        visible_value(&mut conn, &auth.caller, id, false)
+            .await?
+            .0
+            .into(),
     ))
 }
 
 /// Correct a value or its comment; the status is recomputed with the KPI's
 /// current thresholds.
 #[utoipa::path(patch, path = "/values/{id}", tag = "values", params(("id" = Uuid, Path)), request_body = UpdateValueRequest,
-    responses((status = 200, body = ValueRow), (status = 404), (status = 422)), security(("bearer" = [])))]
+    responses((status = 200, body = ValueResponse), (status = 404), (status = 422)), security(("bearer" = [])))]
 async fn update_value(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<ValueId>,
     Json(body): Json<UpdateValueRequest>,
-) -> ApiResult<axum::Json<ValueRow>> {
+) -> ApiResult<axum::Json<ValueResponse>> {
     let new_comment = body
         .comment
         .map(|c| comment_text(c.as_deref()))
@@ -234,7 +240,7 @@ async fn update_value(
     };
     tx.commit().await?;
     tracing::info!(audit = "value_updated", actor_id = %auth.caller.user_id, kpi_id = %kpi.id, value_id = %id, "KPI value corrected");
-    Ok(axum::Json(updated))
+    Ok(axum::Json(updated.into()))
 }
 
 /// Delete a value (its author, the dashboard's owner or an ADMIN).
@@ -260,15 +266,103 @@ async fn delete_value(
 
 /// The chart of a KPI: points oldest first, with the thresholds each was judged by.
 #[utoipa::path(get, path = "/kpis/{id}/series", tag = "values", params(("id" = Uuid, Path), RangeQuery),
-    responses((status = 200, body = Vec<SeriesPoint>), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<SeriesPointResponse>), (status = 404)), security(("bearer" = [])))]
 async fn get_series(
     AuthConn { auth, mut conn }: AuthConn,
     Path(id): Path<KpiId>,
     Query(query): Query<RangeQuery>,
-) -> ApiResult<axum::Json<Vec<SeriesPoint>>> {
+) -> ApiResult<axum::Json<Vec<SeriesPointResponse>>> {
     let range = query.range()?;
     let kpi = visible_kpi(&mut conn, &auth.caller, id).await?;
-    Ok(axum::Json(
+    Ok(axum::Json(wire(
         db::kpi_values::series(&mut conn, kpi.id, range).await?,
-    ))
+    )))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ValueRow)]
+pub struct ValueResponse {
+    pub id: ValueId,
+    pub kpi_id: KpiId,
+    pub organization_id: OrganizationId,
+    #[serde(serialize_with = "crate::json_format::date")]
+    pub period_start: NaiveDate,
+    #[serde(serialize_with = "crate::json_format::date")]
+    pub period_end: NaiveDate,
+    #[serde(serialize_with = "crate::json_format::decimal")]
+    pub value: Decimal,
+    pub status: Status,
+    /// RED and beyond the red level.
+    pub critical: bool,
+    #[serde(serialize_with = "crate::json_format::decimal")]
+    pub threshold_green: Decimal,
+    #[serde(serialize_with = "crate::json_format::decimal")]
+    pub threshold_orange: Decimal,
+    #[serde(serialize_with = "crate::json_format::optional_decimal")]
+    pub threshold_red: Option<Decimal>,
+    pub direction: Direction,
+    pub comment: Option<String>,
+    pub created_by: Option<UserId>,
+    pub import_job_id: Option<ImportJobId>,
+    #[serde(serialize_with = "crate::json_format::timestamp")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::json_format::timestamp")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ValueRow> for ValueResponse {
+    fn from(row: ValueRow) -> Self {
+        Self {
+            id: row.id,
+            kpi_id: row.kpi_id,
+            organization_id: row.organization_id,
+            period_start: row.period_start,
+            period_end: row.period_end,
+            value: row.value,
+            status: row.status,
+            critical: row.critical,
+            threshold_green: row.threshold_green,
+            threshold_orange: row.threshold_orange,
+            threshold_red: row.threshold_red,
+            direction: row.direction,
+            comment: row.comment,
+            created_by: row.created_by,
+            import_job_id: row.import_job_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A point of a KPI's chart.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = SeriesPoint)]
+pub struct SeriesPointResponse {
+    #[serde(serialize_with = "crate::json_format::date")]
+    pub period_start: NaiveDate,
+    #[serde(serialize_with = "crate::json_format::date")]
+    pub period_end: NaiveDate,
+    #[serde(serialize_with = "crate::json_format::decimal")]
+    pub value: Decimal,
+    pub status: Status,
+    #[serde(serialize_with = "crate::json_format::decimal")]
+    pub threshold_green: Decimal,
+    #[serde(serialize_with = "crate::json_format::decimal")]
+    pub threshold_orange: Decimal,
+    #[serde(serialize_with = "crate::json_format::optional_decimal")]
+    pub threshold_red: Option<Decimal>,
+}
+
+impl From<SeriesPoint> for SeriesPointResponse {
+    fn from(row: SeriesPoint) -> Self {
+        Self {
+            period_start: row.period_start,
+            period_end: row.period_end,
+            value: row.value,
+            status: row.status,
+            threshold_green: row.threshold_green,
+            threshold_orange: row.threshold_orange,
+            threshold_red: row.threshold_red,
+        }
+    }
 }

@@ -1,16 +1,14 @@
 //! Action plans on KPIs: who does what by when, with `is_late` computed in
 //! SQL against today's date in UTC, as reporting counts late actions (not
 //! the session's time zone). An action is visible when its KPI is.
-use crate::ids::{ActionId, KpiId, OrganizationId, UserId};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::{Caller, PageRequest};
 use crate::domain::ActionStatus;
+use crate::ids::{ActionId, KpiId, OrganizationId, UserId};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ActionRow {
     pub id: ActionId,
     pub kpi_id: KpiId,
@@ -31,7 +29,6 @@ pub struct ActionRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Owner of the KPI's dashboard, who may edit the action too.
-    #[serde(skip)]
     pub dashboard_owner_id: UserId,
 }
 

@@ -1,14 +1,12 @@
 //! Comments on KPIs and on action plans, with their author's name. A comment
 //! is visible when its KPI is; one on an action also stores the action's KPI.
-use crate::ids::{ActionId, CommentId, KpiId, OrganizationId, UserId};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::{Caller, PageRequest};
+use crate::ids::{ActionId, CommentId, KpiId, OrganizationId, UserId};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CommentRow {
     pub id: CommentId,
     pub kpi_id: KpiId,

@@ -1,26 +1,20 @@
 //! Dashboards, with the status summary of their active KPIs' latest values.
-use crate::ids::{DashboardId, OrganizationId, TeamId, UserId};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::{Caller, PageRequest};
 use crate::domain::Status;
+use crate::ids::{DashboardId, OrganizationId, TeamId, UserId};
 
 /// Counts of KPIs by the status of their latest value.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusBreakdown {
-    #[serde(rename = "GREEN")]
     pub green: i64,
-    #[serde(rename = "ORANGE")]
     pub orange: i64,
-    #[serde(rename = "RED")]
     pub red: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone)]
 pub struct DashboardRow {
     pub id: DashboardId,
     pub organization_id: OrganizationId,

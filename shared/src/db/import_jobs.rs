@@ -1,13 +1,12 @@
 //! Import jobs: created with their queue task by the API, claimed, advanced
 //! and finished by workers. Every status change is guarded by the attempt
 //! number, so a stale worker cannot overwrite a newer attempt's result.
-use crate::ids::{DashboardId, ImportJobId, OrganizationId, UserId};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::{Caller, PageRequest};
 use crate::domain::{ImportMode, ImportType, JobStatus};
+use crate::ids::{DashboardId, ImportJobId, OrganizationId, UserId};
 
 /// `query_as!` returning [`JobRow`]s: `$head`, the job's columns, then
 /// `$tail`, which may name `JOB_VISIBLE`.
@@ -26,12 +25,10 @@ macro_rules! query_jobs {
     };
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobRow {
     pub id: ImportJobId,
     pub organization_id: OrganizationId,
-    #[serde(rename = "type")]
     #[sqlx(rename = "type")]
     pub job_type: ImportType,
     pub status: JobStatus,
@@ -52,15 +49,12 @@ pub struct JobRow {
     pub attempt: i32,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
-    #[serde(skip)]
     pub storage_key: Option<String>,
-    #[serde(skip)]
     pub file_size: Option<i64>,
 }
 
 /// One rejected row (or file-level problem) of an import.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, sqlx::FromRow, PartialEq)]
 pub struct RowError {
     /// The row number as the user sees it in the file; null for the file itself.
     pub row: Option<i64>,

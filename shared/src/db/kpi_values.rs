@@ -1,16 +1,15 @@
 //! KPI values: one per KPI and period, stored with the status and the rule
 //! (thresholds, direction) it was computed with.
-use crate::ids::{ImportJobId, KpiId, OrganizationId, UserId, ValueId};
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Caller, PageRequest};
 use crate::domain::{Direction, Period, Status, Thresholds, assess};
+use crate::ids::{ImportJobId, KpiId, OrganizationId, UserId, ValueId};
 
 /// `query_as!` returning [`ValueRow`]s: `$head`, the value's columns, then
 /// `$tail`, which may name `DASHBOARD_VISIBLE`.
@@ -28,53 +27,37 @@ macro_rules! query_values {
     };
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ValueRow {
     pub id: ValueId,
     pub kpi_id: KpiId,
     pub organization_id: OrganizationId,
-    #[serde(serialize_with = "crate::json::date")]
     pub period_start: NaiveDate,
-    #[serde(serialize_with = "crate::json::date")]
     pub period_end: NaiveDate,
-    #[serde(serialize_with = "crate::json::decimal")]
     pub value: Decimal,
     pub status: Status,
     /// RED and beyond the red level.
     pub critical: bool,
-    #[serde(serialize_with = "crate::json::decimal")]
     pub threshold_green: Decimal,
-    #[serde(serialize_with = "crate::json::decimal")]
     pub threshold_orange: Decimal,
-    #[serde(serialize_with = "crate::json::optional_decimal")]
     pub threshold_red: Option<Decimal>,
     pub direction: Direction,
     pub comment: Option<String>,
     pub created_by: Option<UserId>,
     pub import_job_id: Option<ImportJobId>,
-    #[serde(serialize_with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::json::timestamp")]
     pub updated_at: DateTime<Utc>,
 }
 
 /// A point of a KPI's chart.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SeriesPoint {
-    #[serde(serialize_with = "crate::json::date")]
     pub period_start: NaiveDate,
-    #[serde(serialize_with = "crate::json::date")]
     pub period_end: NaiveDate,
-    #[serde(serialize_with = "crate::json::decimal")]
     pub value: Decimal,
     pub status: Status,
-    #[serde(serialize_with = "crate::json::decimal")]
     pub threshold_green: Decimal,
-    #[serde(serialize_with = "crate::json::decimal")]
     pub threshold_orange: Decimal,
-    #[serde(serialize_with = "crate::json::optional_decimal")]
     pub threshold_red: Option<Decimal>,
 }
 

@@ -1,18 +1,16 @@
 //! KPIs, with their latest value (the greatest `period_start`).
-use crate::ids::{DashboardId, KpiId, OrganizationId, UserId};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::{Caller, PageRequest};
 use crate::domain::{Direction, Frequency, Status, Thresholds};
+use crate::ids::{DashboardId, KpiId, OrganizationId, UserId};
 
 /// The unique index on `(organization_id, lower(code))`.
 pub const CODE_KEY: &str = "kpi_code_key";
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KpiRow {
     pub id: KpiId,
     pub dashboard_id: DashboardId,
@@ -25,28 +23,19 @@ pub struct KpiRow {
     pub unit: Option<String>,
     pub frequency: Frequency,
     pub direction: Direction,
-    #[serde(serialize_with = "crate::json::decimal")]
     pub threshold_green: Decimal,
-    #[serde(serialize_with = "crate::json::decimal")]
     pub threshold_orange: Decimal,
-    #[serde(serialize_with = "crate::json::optional_decimal")]
     pub threshold_red: Option<Decimal>,
     pub is_active: bool,
     /// Listed among the direction report's strategic KPIs.
     pub is_strategic: bool,
-    #[serde(serialize_with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::json::timestamp")]
     pub updated_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::json::optional_decimal")]
     pub latest_value: Option<Decimal>,
     pub latest_status: Option<Status>,
-    #[serde(serialize_with = "crate::json::optional_date")]
     pub latest_period_start: Option<NaiveDate>,
-    #[serde(serialize_with = "crate::json::optional_date")]
     pub latest_period_end: Option<NaiveDate>,
     /// Owner of the KPI's dashboard: who may edit it besides ADMINs.
-    #[serde(skip)]
     pub dashboard_owner_id: UserId,
 }
 

@@ -1,11 +1,9 @@
 //! Organizations: created by signup, one per customer.
 use crate::ids::OrganizationId;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgConnection;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrganizationRow {
     pub id: OrganizationId,
     pub name: String,

@@ -15,7 +15,6 @@
 //! dashboards are visible. An ADMIN without filters sees every dashboard of
 //! the organization: the statements then skip the visibility test (see
 //! [`in_scope`]) and a list reads its index alone.
-use crate::ids::{ActionId, DashboardId, KpiId, UserId};
 use std::{
     collections::{BTreeMap, HashMap},
     sync::OnceLock,
@@ -23,7 +22,7 @@ use std::{
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::{
     FromRow, PgConnection, Postgres,
     postgres::{PgArguments, PgRow},
@@ -33,6 +32,7 @@ use sqlx::{
 
 use super::{Caller, DASHBOARD_VISIBLE, dashboards::StatusBreakdown};
 use crate::domain::{ActionStatus, Direction, Frequency, Status};
+use crate::ids::{ActionId, DashboardId, KpiId, UserId};
 
 /// Optional narrowing of every report.
 #[derive(Debug, Clone, Default)]
@@ -134,8 +134,7 @@ struct DashboardCounts {
 }
 
 /// One dashboard of the overview.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DashboardSummary {
     pub dashboard_id: DashboardId,
     pub title: String,
@@ -188,8 +187,7 @@ fn worst_status(b: &StatusBreakdown) -> Option<Status> {
 }
 
 /// The same counts summed over the dashboards of one process.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessSummary {
     /// Null groups the dashboards without a process.
     pub process_name: Option<String>,
@@ -237,8 +235,7 @@ pub fn processes(dashboards: &[DashboardSummary]) -> Vec<ProcessSummary> {
 
 /// A KPI and its latest value: top risks and the direction's KPI lists.
 /// Decimals are JSON numbers (DESIGN §2), whatever the crate's default.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Deserialize, sqlx::FromRow)]
 pub struct KpiSnapshot {
     pub kpi_id: KpiId,
     pub dashboard_id: DashboardId,
@@ -249,15 +246,14 @@ pub struct KpiSnapshot {
     pub status: Status,
     /// RED and beyond the red level.
     pub critical: bool,
-    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    #[serde(deserialize_with = "rust_decimal::serde::arbitrary_precision::deserialize")]
     pub value: Decimal,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
 }
 
 /// A KPI flagged strategic and its latest value, if it has one yet.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Deserialize)]
 pub struct StrategicKpi {
     pub kpi_id: KpiId,
     pub dashboard_id: DashboardId,
@@ -269,15 +265,14 @@ pub struct StrategicKpi {
     pub status: Option<Status>,
     /// RED and beyond the red level.
     pub critical: Option<bool>,
-    #[serde(with = "rust_decimal::serde::arbitrary_precision_option")]
+    #[serde(deserialize_with = "rust_decimal::serde::arbitrary_precision_option::deserialize")]
     pub value: Option<Decimal>,
     pub period_start: Option<NaiveDate>,
     pub period_end: Option<NaiveDate>,
 }
 
 /// A KPI's latest value against its previous stored one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Deserialize)]
 pub struct KpiTrend {
     pub kpi_id: KpiId,
     pub dashboard_id: DashboardId,
@@ -287,25 +282,24 @@ pub struct KpiTrend {
     pub unit: Option<String>,
     /// The KPI's direction, which tells better from worse.
     pub direction: Direction,
-    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    #[serde(deserialize_with = "rust_decimal::serde::arbitrary_precision::deserialize")]
     pub current_value: Decimal,
-    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    #[serde(deserialize_with = "rust_decimal::serde::arbitrary_precision::deserialize")]
     pub previous_value: Decimal,
     pub current_status: Status,
     pub previous_status: Status,
     pub current_period_start: NaiveDate,
     pub previous_period_start: NaiveDate,
     /// `current_value - previous_value`.
-    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    #[serde(deserialize_with = "rust_decimal::serde::arbitrary_precision::deserialize")]
     pub delta: Decimal,
     /// The delta signed so that positive is better (negated for DOWN_IS_BETTER).
-    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    #[serde(deserialize_with = "rust_decimal::serde::arbitrary_precision::deserialize")]
     pub delta_normalized: Decimal,
 }
 
 /// An action plan with its KPI and dashboard.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ActionSummary {
     pub action_id: ActionId,
     pub kpi_id: KpiId,
@@ -324,8 +318,7 @@ pub struct ActionSummary {
 }
 
 /// A late data entry: the last completed period of an active KPI has no value.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MissingEntry {
     pub kpi_id: KpiId,
     pub name: String,
@@ -337,7 +330,6 @@ pub struct MissingEntry {
     pub expected_period_end: NaiveDate,
     /// The person responsible for the KPI.
     pub owner_id: UserId,
-    #[serde(skip)]
     total: i64,
 }
 

@@ -1,17 +1,15 @@
 //! Teams and their members; dashboards are shared with a team by `team_id`.
-use crate::ids::{OrganizationId, TeamId, UserId};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::PageRequest;
 use crate::domain::kpi::Role;
+use crate::ids::{OrganizationId, TeamId, UserId};
 
 /// The unique index on `(organization_id, lower(name))`.
 pub const NAME_KEY: &str = "team_name_key";
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TeamRow {
     pub id: TeamId,
     pub organization_id: OrganizationId,
@@ -20,8 +18,7 @@ pub struct TeamRow {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TeamMemberRow {
     pub user_id: UserId,
     pub email: String,

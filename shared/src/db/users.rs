@@ -1,11 +1,10 @@
 //! Users of an organization.
-use crate::ids::{OrganizationId, SessionId, UserId};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::PageRequest;
 use crate::domain::kpi::Role;
+use crate::ids::{OrganizationId, SessionId, UserId};
 
 /// `query_as!` returning [`UserRow`]s: `$head`, the user's columns, `$tail`.
 macro_rules! query_users {
@@ -21,8 +20,7 @@ macro_rules! query_users {
     };
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub id: UserId,
     pub organization_id: OrganizationId,

@@ -3,7 +3,7 @@
 //! (the tests below compare them); those impls format through `collect_str`,
 //! which escapes `Display` output one fragment at a time, or parse their own
 //! output back: on a page of 100 values that was a sixth of the API's time.
-//! Use with `#[serde(serialize_with = "crate::json::…")]`.
+//! Use with `#[serde(serialize_with = "crate::json_format::…")]`.
 use std::fmt::{Display, Write};
 
 use arrayvec::ArrayString;
