@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use kpix_shared::ids::{ActionId, KpiId, OrganizationId, UserId};
 use kpix_shared::{
     db::{
-        self,
+        self, Caller,
         action_plans::{ActionFields, ActionRow, NewAction},
     },
     domain::{ActionState, ActionStatus, next_action_state},
@@ -191,34 +191,15 @@ async fn create_action(
     Path(id): Path<KpiId>,
     Json(body): Json<CreateActionRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ActionResponse>)> {
-    let org = auth.caller.organization_id;
-    let mut errors = Vec::new();
-    let title = title(&body.title, &mut errors);
-    let description = description(body.description.as_deref(), &mut errors);
-    let initial = next_action_state(None, body.status, body.progress.map(|p| p.0))
-        .map_err(|e| errors.push(FieldError::new("progress", e.to_string())))
-        .ok();
-    let owner_id = body.owner_id.unwrap_or(auth.caller.user_id);
     let mut conn = auth.begin(&state.pool).await?;
     let kpi = db::kpis::find_visible(&mut conn, &auth.caller, id)
         .await?
         .ok_or(ApiError::NotFound("kpi"))?;
-    check_owner(&mut conn, org, owner_id, &mut errors).await?;
-    let (Some(initial), true) = (initial, errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
-    let fields = ActionFields {
-        title,
-        description,
-        owner_id: Some(owner_id),
-        due_date: body.due_date.map(|d| d.0),
-        progress: initial.progress,
-        status: initial.status,
-    };
+    let fields = new_fields(&mut conn, &auth.caller, body).await?;
     let action = db::action_plans::insert(
         &mut conn,
         NewAction {
-            organization_id: org,
+            organization_id: auth.caller.organization_id,
             kpi_id: kpi.id,
             created_by: auth.caller.user_id,
             fields: &fields,
@@ -227,8 +208,36 @@ async fn create_action(
     .await
     .map_err(gone("kpi"))?;
     conn.commit().await?;
-    tracing::info!(audit = "action_created", actor_id = %auth.caller.user_id, action_id = %action.id, kpi_id = %action.kpi_id, owner_id = %owner_id, status = action.status.as_str(), "action created");
+    tracing::info!(audit = "action_created", actor_id = %auth.caller.user_id, action_id = %action.id, kpi_id = %action.kpi_id, owner_id = action.owner_id.map(tracing::field::display), status = action.status.as_str(), "action created");
     Ok((StatusCode::CREATED, axum::Json(action.into())))
+}
+
+/// The fields of a new action, all checked at once; the owner defaults to
+/// the creator.
+async fn new_fields(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    body: CreateActionRequest,
+) -> ApiResult<ActionFields> {
+    let mut errors = Vec::new();
+    let title = title(&body.title, &mut errors);
+    let description = description(body.description.as_deref(), &mut errors);
+    let initial = next_action_state(None, body.status, body.progress.map(|p| p.0))
+        .map_err(|e| errors.push(FieldError::new("progress", e.to_string())))
+        .ok();
+    let owner_id = body.owner_id.unwrap_or(caller.user_id);
+    check_owner(conn, caller.organization_id, owner_id, &mut errors).await?;
+    let (Some(initial), true) = (initial, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    Ok(ActionFields {
+        title,
+        description,
+        owner_id: Some(owner_id),
+        due_date: body.due_date.map(|d| d.0),
+        progress: initial.progress,
+        status: initial.status,
+    })
 }
 
 /// One action plan.

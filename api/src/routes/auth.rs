@@ -385,16 +385,8 @@ async fn change_password(
     let stored = db::users::password_hash(&mut tx, auth.user.id).await?;
     drop(tx);
     drop(conn);
-    let (current, new) = (body.current_password, body.new_password.0);
-    // the new password is hashed only once the current one is right
-    let hash = state
-        .hash_blocking(move || {
-            (current.chars().count() <= validate::MAX_PASSWORD_CHARS
-                && password::verify_password(&current, &stored))
-            .then(|| password::hash_password(&new))
-        })
-        .await?;
-    let Some(hash) = hash.transpose()? else {
+    let new_hash = rehash(&state, stored, body.current_password, body.new_password.0);
+    let Some(hash) = new_hash.await? else {
         tracing::warn!(audit = "password_change_failed", user_id = %auth.user.id, client = %client, "wrong current password");
         // a well-formed request whose credential does not convince: 403
         // (RFC 9110), not a 422, and not a 401 that would end the session
@@ -409,6 +401,24 @@ async fn change_password(
     tx.commit().await?;
     tracing::info!(audit = "password_changed", user_id = %auth.user.id, tokens_revoked = ended, "password changed; other sessions ended");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The hash of `new` when `current` is the password `stored` hashes, off
+/// the runtime: the new password is hashed only once the current one is right.
+async fn rehash(
+    state: &AppState,
+    stored: String,
+    current: String,
+    new: String,
+) -> ApiResult<Option<String>> {
+    let hash = state
+        .hash_blocking(move || {
+            (current.chars().count() <= validate::MAX_PASSWORD_CHARS
+                && password::verify_password(&current, &stored))
+            .then(|| password::hash_password(&new))
+        })
+        .await?;
+    Ok(hash.transpose()?)
 }
 
 /// Revoke the refresh token's family (this session on every device it reached).

@@ -22,6 +22,7 @@ use kpix_shared::{
     storage::{StorageError, Upload},
 };
 use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -526,38 +527,37 @@ async fn get_job_errors(
     match query.format.unwrap_or(ErrorsFormat::Json) {
         ErrorsFormat::Json => {
             let rows = db::import_jobs::errors(&mut conn, job.id, pagination.request()?).await?;
-            let page = pagination.respond(rows, |(ordinal, _)| ordinal.to_string());
-            Ok(Page {
-                items: page
-                    .items
-                    .into_iter()
-                    .map(|(_, e)| RowErrorResponse::from(e))
-                    .collect(),
-                next: page.next,
-            }
-            .into_response())
+            let page: Page<RowErrorResponse> =
+                pagination.respond(rows, |(ordinal, _)| ordinal.to_string());
+            Ok(page.into_response())
         }
-        ErrorsFormat::Csv => {
-            let rows = db::import_jobs::errors(
-                &mut conn,
-                job.id,
-                db::PageRequest {
-                    limit: i64::MAX,
-                    after: None,
-                },
-            )
-            .await?;
-            let body = errors_csv(rows.into_iter().map(|(_, e)| e))?;
-            let disposition = format!("attachment; filename=\"import-{}-errors.csv\"", job.id);
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                    (header::CONTENT_DISPOSITION, disposition),
-                ],
-                body,
-            )
-                .into_response())
-        }
+        ErrorsFormat::Csv => errors_download(&mut conn, job.id).await,
+    }
+}
+
+/// Every rejected row of a job as a CSV attachment.
+async fn errors_download(conn: &mut PgConnection, job_id: ImportJobId) -> ApiResult<Response> {
+    let every_row = db::PageRequest {
+        limit: i64::MAX,
+        after: None,
+    };
+    let rows = db::import_jobs::errors(conn, job_id, every_row).await?;
+    let body = errors_csv(rows.into_iter().map(|(_, e)| e))?;
+    let disposition = format!("attachment; filename=\"import-{job_id}-errors.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// A rejected row with its position in the report (the page cursor).
+impl From<(i32, RowError)> for RowErrorResponse {
+    fn from((_, row): (i32, RowError)) -> Self {
+        row.into()
     }
 }
 

@@ -189,13 +189,18 @@ async fn update_user(
         db::refresh_tokens::revoke_all_of_user(&mut tx, user.id).await?;
     }
     tx.commit().await?;
+    audit_user_change(auth.caller.user_id, &before, &user);
+    Ok(axum::Json(user.into()))
+}
+
+/// The audit lines of a user's activation and role changes.
+fn audit_user_change(actor_id: UserId, before: &UserRow, user: &UserRow) {
     if before.is_active != user.is_active {
-        tracing::info!(audit = if user.is_active { "user_reactivated" } else { "user_deactivated" }, actor_id = %auth.caller.user_id, user_id = %user.id, "user activation changed");
+        tracing::info!(audit = if user.is_active { "user_reactivated" } else { "user_deactivated" }, actor_id = %actor_id, user_id = %user.id, "user activation changed");
     }
     if before.role != user.role {
-        tracing::info!(audit = "user_role_changed", actor_id = %auth.caller.user_id, user_id = %user.id, from = before.role.as_str(), to = user.role.as_str(), "user role changed");
+        tracing::info!(audit = "user_role_changed", actor_id = %actor_id, user_id = %user.id, from = before.role.as_str(), to = user.role.as_str(), "user role changed");
     }
-    Ok(axum::Json(user.into()))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
