@@ -154,3 +154,83 @@ async fn the_processes_act_as_the_application_role() {
     let me: Value = app.get(&admin, "/auth/me").await.json();
     assert_eq!(me["organization"]["name"], "Acme");
 }
+
+/// The latest-value refresh runs as the owner (it is most of a write's time
+/// under the policies): it keeps to the organization of its transaction.
+#[tokio::test]
+async fn the_latest_value_refresh_keeps_to_its_transactions_organization() {
+    let app = TestApp::spawn().await;
+    let acme = app.signup("Acme").await;
+    let globex = app.signup("Globex").await;
+    let (_, acme_kpi) = dashboard_with_kpi(&app, &acme).await;
+    let (_, globex_kpi) = dashboard_with_kpi(&app, &globex).await;
+    for (session, kpi) in [(&acme, acme_kpi), (&globex, globex_kpi)] {
+        app.post_json(
+            session,
+            &format!("/kpis/{kpi}/values"),
+            &json!({"period_start": "2026-01-01", "value": 90}),
+        )
+        .await
+        .assert_status(201);
+    }
+    // both latest rows made stale, as the owner
+    let db = app.db().await;
+    sqlx::query("update kpi_latest set value = 1")
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let mut conn = PgConnection::connect(&app.database_url).await.unwrap();
+    sqlx::query("set role kpix_app")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let act_for_acme = "select set_config('kpix.organization_id', $1::text, true)";
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query(act_for_acme)
+        .bind(acme.organization_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("select kpi_latest_refresh_kpis($1)")
+        .bind(vec![acme_kpi, globex_kpi])
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // a value into Globex's KPI, with Acme's organization, is still refused
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query(act_for_acme)
+        .bind(acme.organization_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let refused = sqlx::query(
+        "insert into kpi_value (id, organization_id, kpi_id, period_start, period_end, value, status, \
+         critical, threshold_green, threshold_orange, direction) \
+         values (gen_random_uuid(), $1, $2, '2026-02-01', '2026-02-28', 5, 'RED', false, 85, 75, 'UP_IS_BETTER')",
+    )
+    .bind(acme.organization_id)
+    .bind(globex_kpi)
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("does not exist"), "{refused}");
+    drop(tx);
+
+    let latest = |kpi: Uuid| {
+        sqlx::query_scalar::<_, f64>("select value::float8 from kpi_latest where kpi_id = $1")
+            .bind(kpi)
+            .fetch_one(&db)
+    };
+    assert_eq!(
+        latest(acme_kpi).await.unwrap(),
+        90.0,
+        "Acme's row refreshed"
+    );
+    assert_eq!(
+        latest(globex_kpi).await.unwrap(),
+        1.0,
+        "Globex's row untouched"
+    );
+}
