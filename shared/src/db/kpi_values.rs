@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::{Caller, PageRequest};
 use crate::domain::{Direction, Period, Status, Thresholds, assess};
@@ -371,7 +370,7 @@ async fn any_stored(conn: &mut PgConnection, rows: &[ValueWrite]) -> Result<bool
     }
     let (mut kpi_ids, mut firsts, mut lasts) = (Vec::new(), Vec::new(), Vec::new());
     for (kpi_id, (first, last)) in ranges {
-        kpi_ids.push(kpi_id.uuid());
+        kpi_ids.push(kpi_id);
         firsts.push(first);
         lasts.push(last);
     }
@@ -379,7 +378,7 @@ async fn any_stored(conn: &mut PgConnection, rows: &[ValueWrite]) -> Result<bool
         r#"select exists (select 1 from unnest($1::uuid[], $2::date[], $3::date[]) as r(kpi_id, first, last)
              join kpi_value v on v.kpi_id = r.kpi_id and v.period_start between r.first and r.last)
            as "exists!""#,
-        &kpi_ids,
+        &kpi_ids as &[KpiId],
         &firsts,
         &lasts,
     )
@@ -422,8 +421,8 @@ pub async fn upsert_batch(
     );
     for row in rows {
         let assessment = assess(row.value, row.direction, &row.thresholds);
-        ids.push(Uuid::now_v7());
-        kpi_ids.push(row.kpi_id.uuid());
+        ids.push(ValueId::new());
+        kpi_ids.push(row.kpi_id);
         starts.push(row.period.start);
         ends.push(row.period.end);
         values.push(row.value);
@@ -458,8 +457,8 @@ pub async fn upsert_batch(
                    unnest($13::int8[]) as import_row) u "
                     + $tail
                     + r#" returning v.import_row, (xmax = 0) as "inserted!""#,
-                &ids,
-                &kpi_ids,
+                &ids as &[ValueId],
+                &kpi_ids as &[KpiId],
                 &starts,
                 &ends,
                 &values,
@@ -523,7 +522,7 @@ async fn repeated_rows(
     conn: &mut PgConnection,
     skipped: &[&ValueWrite],
 ) -> Result<Vec<RepeatedRow>, sqlx::Error> {
-    let kpi_ids: Vec<Uuid> = skipped.iter().map(|r| r.kpi_id.uuid()).collect();
+    let kpi_ids: Vec<KpiId> = skipped.iter().map(|r| r.kpi_id).collect();
     let starts: Vec<NaiveDate> = skipped.iter().map(|r| r.period.start).collect();
     let rows: Vec<Option<i64>> = skipped.iter().map(|r| r.import_row).collect();
     // an import sets import_row on every row: a null here is a decode error
@@ -532,7 +531,7 @@ async fn repeated_rows(
            from unnest($1::uuid[], $2::date[], $3::int8[]) as u(kpi_id, period_start, row)
            join kpi_value v on v.kpi_id = u.kpi_id and v.period_start = u.period_start
           order by u.row"#,
-        &kpi_ids,
+        &kpi_ids as &[KpiId],
         &starts,
         &rows as &[Option<i64>],
     )
