@@ -3,11 +3,11 @@
 //! same KPI and period twice in one file.
 use std::collections::HashMap;
 
-use kpix_shared::ids::KpiId;
 use kpix_shared::{
     db::kpi_values::ValueWrite,
     db::kpis::KpiRef,
     domain::{PeriodRef, from_excel_serial},
+    ids::KpiId,
 };
 
 use crate::parse::{KpiColumn, PeriodCell, Record};

@@ -3,7 +3,6 @@
 //! comments) through the same `kpix_shared::db` functions the API uses, and
 //! prints the logins. With `--kpis N --values-per-kpi M` the same generator
 //! builds a large organization for benchmarks.
-use kpix_shared::ids::{ActionId, DashboardId, KpiId, OrganizationId, TeamId, UserId};
 use std::{process::ExitCode, time::Instant};
 
 use chrono::{Days, NaiveDate, Utc};
@@ -19,6 +18,7 @@ use kpix_shared::{
         users::NewUser,
     },
     domain::{ActionStatus, Direction, Frequency, Period, Role, Thresholds},
+    ids::{ActionId, DashboardId, KpiId, OrganizationId, TeamId, UserId},
 };
 use rust_decimal::Decimal;
 use sqlx::PgConnection;

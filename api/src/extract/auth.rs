@@ -3,10 +3,10 @@
 //! deactivation, role changes, logout and password changes take effect at
 //! once.
 use axum::{extract::FromRequestParts, http::request::Parts};
-use kpix_shared::ids::SessionId;
 use kpix_shared::{
     auth::tokens::Claims,
     db::{self, Caller, users::UserRow},
+    ids::SessionId,
 };
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 

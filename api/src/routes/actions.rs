@@ -5,13 +5,13 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use kpix_shared::ids::{ActionId, KpiId, OrganizationId, UserId};
 use kpix_shared::{
     db::{
         self, Caller,
         action_plans::{ActionFields, ActionRow, NewAction},
     },
     domain::{ActionState, ActionStatus, next_action_state},
+    ids::{ActionId, KpiId, OrganizationId, UserId},
     validate,
 };
 use serde::{Deserialize, Serialize};

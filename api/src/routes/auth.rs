@@ -1,5 +1,4 @@
 //! Signup, login, token refresh and logout, and the current user.
-use kpix_shared::ids::{OrganizationId, SessionId, UserId};
 use std::time::Duration;
 
 use std::net::IpAddr;
@@ -16,6 +15,7 @@ use kpix_shared::{
         users::UserRow,
     },
     domain::kpi::Role,
+    ids::{OrganizationId, SessionId, UserId},
     validate,
 };
 use serde::{Deserialize, Serialize};

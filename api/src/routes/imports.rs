@@ -10,14 +10,13 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
-use kpix_shared::domain::JobStatus;
-use kpix_shared::ids::{DashboardId, ImportJobId, OrganizationId, UserId};
 use kpix_shared::{
     db::{
         self, Caller,
         import_jobs::{JobRow, NewJob, RowError},
     },
-    domain::{ImportMode, ImportType},
+    domain::{ImportMode, ImportType, JobStatus},
+    ids::{DashboardId, ImportJobId, OrganizationId, UserId},
     jobs::{self, ImportTask},
     storage::{StorageError, Upload},
 };

@@ -1,14 +1,13 @@
 //! KPIs of a dashboard: definition, thresholds, and their latest value.
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, NaiveDate, Utc};
-use kpix_shared::domain::Status;
-use kpix_shared::ids::{DashboardId, KpiId, OrganizationId, UserId};
 use kpix_shared::{
     db::{
         self, Caller,
         kpis::{KpiFields, KpiRow},
     },
-    domain::{Direction, Frequency, Thresholds},
+    domain::{Direction, Frequency, Status, Thresholds},
+    ids::{DashboardId, KpiId, OrganizationId, UserId},
     validate,
 };
 use rust_decimal::Decimal;

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::routes::dashboards::StatusBreakdownResponse;
 use crate::{
     error::{ApiError, ApiResult},
     extract::{AuthConn, Query},
+    routes::dashboards::StatusBreakdownResponse,
     routes::wire,
     state::AppState,
 };

@@ -1,7 +1,6 @@
 //! Users of the organization: members for everyone, management for ADMINs.
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
-use kpix_shared::ids::{OrganizationId, UserId};
 use kpix_shared::{
     auth::password,
     db::{
@@ -9,6 +8,7 @@ use kpix_shared::{
         users::{UserPatch, UserRow},
     },
     domain::kpi::Role,
+    ids::{OrganizationId, UserId},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

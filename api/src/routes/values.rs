@@ -2,14 +2,13 @@
 //! `shared`, corrected and deleted; and the series for charts.
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, NaiveDate, Utc};
-use kpix_shared::domain::{Direction, Status};
-use kpix_shared::ids::{ImportJobId, KpiId, OrganizationId, UserId, ValueId};
 use kpix_shared::{
     db::{
         self, Caller,
         kpi_values::{DateRange, NewValue, SeriesPoint, ValueRow},
     },
-    domain::check_period_end,
+    domain::{Direction, Status, check_period_end},
+    ids::{ImportJobId, KpiId, OrganizationId, UserId, ValueId},
     validate,
 };
 use rust_decimal::Decimal;

@@ -3,7 +3,6 @@
 //! one transaction, and record the result with the error report in that same
 //! transaction. A worker killed mid-job leaves nothing behind: the rolled
 //! back transaction is retried by the next attempt.
-use kpix_shared::ids::{ImportJobId, OrganizationId};
 use std::{
     collections::HashSet,
     io::{Cursor, Read},
@@ -21,6 +20,7 @@ use kpix_shared::{
         kpi_values::ValueWrite,
     },
     file_kind,
+    ids::{ImportJobId, OrganizationId},
     jobs::{IMPORT_MAX_ATTEMPTS, IMPORT_QUEUE, ImportTask},
     storage::Storage,
 };
