@@ -25,13 +25,18 @@ alter policy tenant on organization using (id = (select kpix_organization()));
 -- the owner). The rows it touches are those of the KPIs the write named,
 -- which kpi_value_check_kpi has already found visible to the writer (it
 -- runs first: triggers fire in name order). Run as the owner, it keeps to
--- the organization of the transaction itself; unset (the owner's own
--- sessions: migrations, kpix-demo) it takes the KPIs as given.
+-- the organization of the transaction itself. Unset, it takes the KPIs as
+-- given in the owner's own sessions (migrations, kpix-demo), and none in a
+-- session acting as another role (the processes' kpix_app, whose policies
+-- show it nothing then): a definer function keeps the session's `role`.
 create or replace function kpi_latest_refresh_kpis(kpi_ids uuid[]) returns void
 language plpgsql security definer set search_path = public, pg_temp as $$
 declare
     org uuid := kpix_organization();
 begin
+    if org is null and current_setting('role') <> 'none' then
+        return;
+    end if;
     -- wait for earlier writers of these KPIs: the statement below then takes
     -- a snapshot in which they have committed
     perform 1 from kpi_latest

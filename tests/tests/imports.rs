@@ -1256,6 +1256,12 @@ async fn a_huge_text_field_is_refused_before_it_is_buffered() {
         after < before + 64,
         "the API's peak memory went from {before} to {after} MiB"
     );
+    // refused, not crashed: the same process goes on serving
+    assert!(
+        fx.app.api_process().try_status().is_none(),
+        "the API exited"
+    );
+    fx.app.get(&fx.admin, "/auth/me").await.assert_status(200);
 }
 
 /// The uploaded files left in the test's object store (not the marker the

@@ -185,6 +185,12 @@ async fn the_latest_value_refresh_keeps_to_its_transactions_organization() {
         .execute(&mut conn)
         .await
         .unwrap();
+    // acting for no organization, it refreshes nothing
+    sqlx::query("select kpi_latest_refresh_kpis($1)")
+        .bind(vec![acme_kpi, globex_kpi])
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let act_for_acme = "select set_config('kpix.organization_id', $1::text, true)";
     let mut tx = conn.begin().await.unwrap();
     sqlx::query(act_for_acme)
